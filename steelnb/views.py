@@ -1,0 +1,220 @@
+"""Tensor views of uint8 image batches (B, C, S, S), C = 1 or 3: the eval view and SwAV-style multi-crop.
+
+Everything runs batched on the images' device. `MultiCrop` draws per-sample random parameters from a
+`torch.Generator` (on the generator's device, the CPU when none is given), so one seed gives the same
+views on the CPU and on CUDA. Grayscale input stays one channel until normalisation broadcasts it to three.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
+
+
+def to_model_input(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...], size: int | None = None) -> Tensor:
+    """Float32 (B, 3, size, size) network input of uint8 `images`: 0..1, resized (bilinear, antialiased), normalised."""
+    x = _unit(images)
+    if size is not None and size != x.shape[-1]:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return _normalise(x, mean, std)
+
+
+@dataclass
+class MultiCrop:
+    """SwAV multi-crop of a uint8 batch with per-sample parameters; defaults are the paper's 2 x 200 + 6 x 96.
+
+    Each view: random resized crop with horizontal and vertical flips (one batched `grid_sample` from a mip
+    atlas, so downscaling is antialiased), colour jitter (brightness, contrast, saturation, in that order),
+    random grayscale, Gaussian blur, normalisation. `ratio` is the crop's aspect-ratio range, `jitter` the
+    brightness/contrast/saturation strengths. SwAV blurs every crop with p 0.5; `local_blur_p=0` blurs
+    only the global ones.
+    """
+
+    n_global: int = 2
+    global_size: int = 200
+    global_scale: tuple[float, float] = (0.14, 1.0)
+    n_local: int = 6
+    local_size: int = 96
+    local_scale: tuple[float, float] = (0.05, 0.14)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip_p: float = 0.5
+    jitter_p: float = 0.8
+    jitter: tuple[float, float, float] = (0.4, 0.4, 0.4)
+    grayscale_p: float = 0.2
+    global_blur_p: float = 0.5
+    local_blur_p: float = 0.5
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """`n_global` then `n_local` float32 views (B, 3, s, s) of uint8 `images` (B, C, S, S)."""
+        x = _unit(images)
+        specs = self._specs()
+        levels = max((_mip_levels(x.shape[-1], size, scale[1]) for size, scale, _ in specs), default=0)
+        atlas = _MipAtlas.build(x, levels)
+        return [self._view(atlas, size, scale, blur_p, generator) for size, scale, blur_p in specs]
+
+    def _specs(self) -> list[tuple[int, tuple[float, float], float]]:
+        """(size, scale, blur probability) of every view, global first."""
+        glob = (self.global_size, self.global_scale, self.global_blur_p)
+        loc = (self.local_size, self.local_scale, self.local_blur_p)
+        return [glob] * self.n_global + [loc] * self.n_local
+
+    def _view(
+        self, atlas: _MipAtlas, size: int, scale: tuple[float, float], blur_p: float, g: torch.Generator | None
+    ) -> Tensor:
+        n = atlas.image.shape[0]
+        x = atlas.sample(_crop_boxes(n, scale, self.ratio, self.flip_p, g), size)
+        x = self._colour(x, g)
+        x = _random_blur(x, blur_p, self.blur_sigma, g)
+        return _normalise(x, self.mean, self.std)
+
+    def _colour(self, x: Tensor, g: torch.Generator | None) -> Tensor:
+        """Colour jitter (p `jitter_p`) then grayscale (p `grayscale_p`), each sample its own draw."""
+        n = x.shape[0]
+        jittered = _rand(g, n) < self.jitter_p
+        factors = [torch.where(jittered, _uniform(g, n, 1 - j, 1 + j), 1.0) for j in self.jitter]
+        b, c, s = (f.to(x).view(-1, 1, 1, 1) for f in factors)
+        gray = (_rand(g, n) < self.grayscale_p).to(x.device).view(-1, 1, 1, 1)
+        x = (x * b).clamp_(0, 1)
+        x = _blend(x, _gray(x).mean((1, 2, 3), keepdim=True), c)
+        if x.shape[1] == 1:  # saturation and grayscale leave one channel as it is
+            return x
+        return torch.where(gray, _gray(x), _blend(x, _gray(x), s))
+
+
+@dataclass
+class _MipAtlas:
+    """Antialiased downsamplings of a batch by powers of two, packed into one image for a single `grid_sample`.
+
+    Each level is padded by one replicated pixel, so bilinear taps never reach a neighbouring level.
+    """
+
+    image: Tensor  # (B, C, H, W)
+    rects: Tensor  # (levels, 3) float64: left, top and side in atlas pixels of each level's content
+    side: int  # side of level 0, the input
+
+    @classmethod
+    def build(cls, x: Tensor, levels: int) -> _MipAtlas:
+        s = x.shape[-1]
+        if levels == 0:
+            return cls(x, torch.tensor([[0.0, 0.0, s]], dtype=torch.float64), s)
+        sides = [s >> level for level in range(levels + 1)]
+        tiles = [x] + [F.interpolate(x, size=(t, t), mode="bilinear", antialias=True) for t in sides[1:]]
+        corners = [(0, 0)] + [(s + 2, sum(t + 2 for t in sides[1:level])) for level in range(1, levels + 1)]
+        height = max(s + 2, sum(t + 2 for t in sides[1:]))
+        image = x.new_zeros(x.shape[0], x.shape[1], height, s + sides[1] + 4)
+        for tile, (left, top) in zip(tiles, corners, strict=True):
+            t = tile.shape[-1] + 2
+            image[..., top : top + t, left : left + t] = F.pad(tile, (1, 1, 1, 1), mode="replicate")
+        rects = torch.tensor([(left + 1, top + 1, t) for (left, top), t in zip(corners, sides, strict=True)])
+        return cls(image, rects.to(torch.float64), s)
+
+    def sample(self, boxes: Tensor, size: int) -> Tensor:
+        """Crops (B, C, size, size) at `boxes` (B, 4): signed half-width and half-height (negative flips) and
+        centre x, y, in the input's [-1, 1] coordinates; each read from the level nearest its scale."""
+        n, c, height, width = self.image.shape
+        hw, hh, cx, cy = boxes.unbind(1)
+        factor = (hw * hh).abs().sqrt() * self.side / size
+        level = factor.log2().round().clamp(0, len(self.rects) - 1).long()
+        left, top, side = self.rects.to(boxes.device)[level].unbind(1)
+        theta = boxes.new_zeros(n, 2, 3)
+        theta[:, 0, 0] = side * hw / width
+        theta[:, 0, 2] = (side * (cx + 1) + 2 * left) / width - 1
+        theta[:, 1, 1] = side * hh / height
+        theta[:, 1, 2] = (side * (cy + 1) + 2 * top) / height - 1
+        grid = F.affine_grid(theta.to(self.image), [n, c, size, size], align_corners=False)
+        return F.grid_sample(self.image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _mip_levels(side: int, size: int, max_scale: float) -> int:
+    """Levels a crop of up to `max_scale` of the area, resized from `side` to `size`, can need."""
+    levels = round(math.log2(math.sqrt(max_scale) * side / size))
+    return max(0, min(levels, side.bit_length() - 1))
+
+
+def _crop_boxes(
+    n: int, scale: tuple[float, float], ratio: tuple[float, float], flip_p: float, g: torch.Generator | None
+) -> Tensor:
+    """Random resized crop boxes (n, 4) as `_MipAtlas.sample` takes them: torchvision's area and log-ratio
+    draws, the first of 10 that fits, else the whole image; flips as negative half-sides."""
+    area = _uniform(g, (n, 10), *scale)
+    log_ratio = _uniform(g, (n, 10), math.log(ratio[0]), math.log(ratio[1]))
+    w, h = (area * log_ratio.exp()).sqrt(), (area / log_ratio.exp()).sqrt()
+    fits = (w <= 1) & (h <= 1)
+    first = fits.to(torch.uint8).argmax(1, keepdim=True)
+    w = torch.where(fits.any(1), w.gather(1, first).squeeze(1), 1.0)
+    h = torch.where(fits.any(1), h.gather(1, first).squeeze(1), 1.0)
+    cx, cy = (1 - w) * (2 * _rand(g, n) - 1), (1 - h) * (2 * _rand(g, n) - 1)
+    fx, fy = (torch.where(_rand(g, n) < flip_p, -1.0, 1.0) for _ in range(2))
+    return torch.stack([w * fx, h * fy, cx, cy], 1)
+
+
+def _random_blur(x: Tensor, p: float, sigma: tuple[float, float], g: torch.Generator | None) -> Tensor:
+    """Gaussian blur of each sample with probability `p`, sigma uniform in `sigma`."""
+    n = x.shape[0]
+    chosen = _rand(g, n) < p
+    sigmas = _uniform(g, n, *sigma)[chosen].to(x)
+    index = chosen.nonzero().squeeze(1).to(x.device)
+    if not len(index):
+        return x
+    radius = min(math.ceil(3 * sigma[1]), x.shape[-1] - 1)
+    return x.index_copy(0, index, _gaussian_blur(x[index], sigmas, radius))
+
+
+def _gaussian_blur(x: Tensor, sigma: Tensor, radius: int) -> Tensor:
+    """Separable Gaussian blur, sigma per sample, reflect-padded like torchvision: a grouped conv per axis."""
+    n, c, h, w = x.shape
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-0.5 * (t / sigma[:, None]) ** 2)
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)
+    y = F.pad(x.reshape(1, n * c, h, w), (radius, radius, 0, 0), mode="reflect")
+    y = F.conv2d(y, k.view(n * c, 1, 1, -1), groups=n * c)
+    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), k.view(n * c, 1, -1, 1), groups=n * c)
+    return y.view(n, c, h, w)
+
+
+def _unit(images: Tensor) -> Tensor:
+    """uint8 (B, C, S, S), C = 1 or 3, as float32 in 0..1."""
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected uint8 images (B, 1 or 3, S, S), got {images.dtype} {tuple(images.shape)}")
+    if images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"expected square images, got {tuple(images.shape[-2:])}")
+    return images.float().div_(255)
+
+
+def _normalise(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """(x - mean) / std per channel; one-channel x broadcasts to three."""
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return ((x - m) / s).contiguous()
+
+
+def _gray(x: Tensor) -> Tensor:
+    """Luma (B, 1, H, W) of RGB x; one-channel x as it is."""
+    if x.shape[1] == 1:
+        return x
+    return (x * torch.tensor(_GRAY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def _blend(a: Tensor, b: Tensor, ratio: Tensor) -> Tensor:
+    """torchvision's blend, ratio * a + (1 - ratio) * b clipped to 0..1."""
+    return torch.lerp(b, a, ratio).clamp_(0, 1)
+
+
+def _rand(g: torch.Generator | None, shape: int | tuple[int, ...]) -> Tensor:
+    """Uniform [0, 1) float64 from `g`, on its device (the CPU without one)."""
+    return torch.rand(shape, generator=g, dtype=torch.float64, device=g.device if g is not None else "cpu")
+
+
+def _uniform(g: torch.Generator | None, shape: int | tuple[int, ...], lo: float, hi: float) -> Tensor:
+    return lo + (hi - lo) * _rand(g, shape)

@@ -1,0 +1,129 @@
+"""The joint loop: outputs, resume, divergence, the alternation and the heads."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from steelnb import train as train_module
+from steelnb.data import synthetic
+from steelnb.train import CosineHead, TrainConfig, Trainer, TrainingDiverged, make_head, pseudo_label_loss, train
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return synthetic.load(image_size=32, n_images=40, defect_rate=0.5, seed=1)
+
+
+def tiny_config(out_dir, **overrides) -> TrainConfig:
+    values = dict(image_size=32, global_size=32, local_size=16, n_global=1, n_local=1, epochs=2, batch_size=8,
+                  steps_per_epoch=2, backbone="resnet18", pca_dim=8, n_clusters=3, clusterer="kmeans",
+                  extractor_every=2, out_dir=str(out_dir), device="cpu")
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_a_run_writes_its_results(tmp_path, tiny_data):
+    result = train(tiny_config(tmp_path), tiny_data)
+    assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "history.csv", "assignments.csv",
+                                                     "metrics.json", "checkpoint.pt", "model.pt"}
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert history.epoch.tolist() == [0, 1]
+    assert np.isfinite(history.loss).all()
+    assignments = pd.read_csv(tmp_path / "assignments.csv")
+    assert len(assignments) == len(tiny_data)
+    assert assignments.cluster.nunique() == tiny_data.n_classes  # final k = number of classes
+    assert 0 <= result["metrics"]["acc"] <= 1
+    assert result["run"]["weights"] == "random" and result["run"]["pretrained"] is False
+    assert json.loads((tmp_path / "config.json").read_text())["backbone"] == "resnet18"
+
+
+def test_defect_labels_score_mdr_and_fdr(tmp_path, tiny_data):
+    result = train(tiny_config(tmp_path, labels="defect", epochs=1), tiny_data)
+    assert result["eval_clusters"] == 2
+    assert set(result["metrics"]) >= {"mdr", "fdr", "eacc"}
+
+
+def test_unlabelled_data_still_gives_assignments(tmp_path, tiny_data):
+    unknown = tiny_data.relabel(np.full(len(tiny_data), -1), ())
+    result = train(tiny_config(tmp_path, epochs=1, eval_clusters=2), unknown)
+    assert "metrics" not in result
+    assert pd.read_csv(tmp_path / "assignments.csv").cluster.nunique() == 2
+
+
+def test_resume_after_interruption_ends_like_an_uninterrupted_run(tmp_path, tiny_data, monkeypatch):
+    train(tiny_config(tmp_path / "whole", epochs=3), tiny_data)
+
+    original = Trainer._run_epoch
+
+    def interrupt_at_epoch_2(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", interrupt_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path / "cut", epochs=3), tiny_data)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["epoch"] == 2
+    monkeypatch.setattr(Trainer, "_run_epoch", original)
+    train(tiny_config(tmp_path / "cut", epochs=3), tiny_data, resume=True)
+
+    whole = pd.read_csv(tmp_path / "whole" / "assignments.csv")
+    resumed = pd.read_csv(tmp_path / "cut" / "assignments.csv")
+    assert (whole.cluster == resumed.cluster).all()
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "history.csv").drop(columns=_timings()),
+                                  pd.read_csv(tmp_path / "cut" / "history.csv").drop(columns=_timings()))
+
+
+def _timings():
+    return ["extract_s", "cluster_s", "train_s"]
+
+
+def test_resume_refuses_another_configuration(tmp_path, tiny_data):
+    train(tiny_config(tmp_path, epochs=1), tiny_data)
+    with pytest.raises(ValueError, match="differs in \\['lr'\\]"):
+        train(tiny_config(tmp_path, epochs=2, lr=0.5), tiny_data, resume=True)
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint_kept(tmp_path, tiny_data, monkeypatch):
+    calls = {"n": 0}
+    real_loss = train_module.pseudo_label_loss
+
+    def loss_turning_nan(logits, targets):
+        calls["n"] += 1
+        loss = real_loss(logits, targets)
+        return loss * float("nan") if calls["n"] > 2 else loss  # epoch 0 has 2 steps, then NaN
+
+    monkeypatch.setattr(train_module, "pseudo_label_loss", loss_turning_nan)
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 0"):
+        train(tiny_config(tmp_path, epochs=3), tiny_data)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 1
+
+
+def test_extractor_steps_once_every_k_head_steps(tmp_path, tiny_data, monkeypatch):
+    trainer = Trainer(tiny_config(tmp_path, epochs=1, steps_per_epoch=7, extractor_every=3), tiny_data)
+    steps = []
+    real_step = trainer.optimizer.step
+    monkeypatch.setattr(trainer.optimizer, "step", lambda *a, **k: steps.append(1) or real_step(*a, **k))
+    before = [p.detach().clone() for p in trainer.backbone.model.parameters()]
+    trainer.run()
+    assert len(steps) == 3  # steps 0, 3, 6 of 7
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.backbone.model.parameters(), strict=True))
+
+
+def test_two_clusters_use_one_logit_and_bce():
+    head = make_head(16, 2, "linear", 0.1)
+    assert head.out_features == 1
+    logits = torch.tensor([[10.0], [-10.0]])
+    assert pseudo_label_loss(logits, torch.tensor([1, 0])) < 1e-3
+    assert pseudo_label_loss(logits, torch.tensor([0, 1])) > 5
+
+
+def test_cosine_head_logits_are_bounded_by_the_temperature():
+    head = CosineHead(8, 4, temperature=0.5)
+    logits = head(torch.randn(16, 8) * 100)
+    assert logits.abs().max() <= 2.0 + 1e-5
+    assert make_head(8, 4, "cosine", 0.5).weight.shape == (4, 8)
+    with pytest.raises(ValueError, match="unknown head"):
+        make_head(8, 4, "mlp", 0.5)
