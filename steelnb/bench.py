@@ -17,7 +17,6 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .cluster import cluster
 from .data import ImageSet, load_dataset
 from .train import TrainConfig, Trainer, _group_by_size, make_head, pseudo_label_loss
 
@@ -44,12 +43,12 @@ def decode_seconds(config: TrainConfig) -> float | None:
         os.environ.pop("STEELNB_CACHE") if previous is None else os.environ.update(STEELNB_CACHE=previous)
 
 
-def bare_model_seconds(trainer: Trainer, views: list[list[torch.Tensor]]) -> float:
+def bare_model_seconds(trainer: Trainer, views: list[list[torch.Tensor]], features, pseudo) -> float:
     """The loop's model work (forward, backward every k steps, head) on ready-made views."""
     config = trainer.config
     model = trainer.backbone.model.train()
-    head = make_head(trainer.backbone.num_features, config.n_clusters, config.head, config.temperature)
-    head.to(trainer.device)
+    head = make_head(trainer.backbone.num_features, config.n_clusters, config.head, config.temperature,
+                     features, pseudo).to(trainer.device)
     targets = torch.zeros(config.batch_size, dtype=torch.long, device=trainer.device)
 
     def work():
@@ -67,13 +66,13 @@ def bench_epoch(config: TrainConfig, data: ImageSet) -> dict:
     trainer = Trainer(config, data)
     features, extract_s = _timed(trainer.features)
     points = trainer.preprocessor(features, config.seed).transform(features)
-    clustering, cluster_s = _timed(cluster, points, config.n_clusters, config.clusterer, config.seed)
+    clustering, cluster_s = _timed(trainer.cluster, points, config.n_clusters, config.seed)
     generator = torch.Generator(trainer.device).manual_seed(config.seed)
     batches = [trainer.images[torch.randint(len(data), (config.batch_size,), device=trainer.device)]
                for _ in range(trainer.steps)]
     views, augment_s = _timed(lambda: [trainer.views(batch, generator) for batch in batches])
-    bare_s = bare_model_seconds(trainer, views)
-    _, train_s = _timed(trainer._train_on, clustering.labels, config.seed, 0)
+    bare_s = bare_model_seconds(trainer, views, features, clustering.labels)
+    _, train_s = _timed(trainer._train_on, features, clustering.labels, config.seed, 0)
     images = trainer.steps * config.batch_size
     epoch_s = extract_s + cluster_s + train_s
     return {

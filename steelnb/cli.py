@@ -23,7 +23,7 @@ def _parse_optional(kind):
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One --flag per TrainConfig field (default None: profile and dataclass defaults apply)."""
+    """One --flag per TrainConfig field; a flag not given leaves the profile's or dataclass's value."""
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         hint = hints[f.name]
@@ -37,9 +37,11 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         flag = f"--{f.name.replace('_', '-')}"
         default = f.default if f.default is not MISSING else None
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"(default {default})")
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=f"(default {default})")
         else:
-            parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(), help=f"(default {default!r})")
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(),
+                                help=f"(default {default!r})")
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
@@ -47,10 +49,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     values = dict(get_profile(args.profile).train) if args.profile else {}
     if args.config:
         values.update(json.loads(Path(args.config).read_text()))
-    for f in fields(TrainConfig):
-        given = getattr(args, f.name, None)
-        if given is not None:
-            values[f.name] = given
+    given = vars(args)
+    values.update({f.name: given[f.name] for f in fields(TrainConfig) if f.name in given})
     return TrainConfig.from_dict(values)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 from sklearn.cluster import Birch, KMeans, MiniBatchKMeans, SpectralClustering
 from sklearn.decomposition import PCA
@@ -80,6 +79,8 @@ def _fit_labels(points: np.ndarray, k: int, method: str, seed: int, params: dict
                                 reassignment_ratio=params.get("reassignment_ratio", 0.01), n_init=3, random_state=seed)
         return model.fit_predict(points)
     if method == "faiss":
+        import faiss  # imported here: the other methods need only scikit-learn
+
         use_gpu = hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
         kmeans = faiss.Kmeans(points.shape[1], k, niter=params.get("niter", 50), nredo=params.get("n_init", 5),
                               seed=seed, gpu=use_gpu, min_points_per_centroid=1, max_points_per_centroid=100000)

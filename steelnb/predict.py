@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .backbones import Backbone, create_backbone, extract_features
+from .backbones import OFFLINE, Backbone, create_backbone, extract_features
 from .cluster import Preprocessor, nearest_centroid
 from .data import ImageSet
 
@@ -38,11 +38,14 @@ class TrainedRun:
             raise FileNotFoundError(f"{path} does not exist: train a run first (steelnb train --out {run_dir})")
         state = torch.load(path, map_location="cpu", weights_only=False)
         config = state["config"]
-        backbone = create_backbone(config["backbone"], "random")
+        # Rebuild the architecture the run trained (offline Lite0 is timm's tf_ variant with its own
+        # normalisation), then put the trained weights in.
+        started_from = state["backbone_weights"]
+        backbone = create_backbone(config["backbone"], OFFLINE if started_from.startswith(OFFLINE) else "random")
         backbone.model.load_state_dict(state["backbone"])
-        backbone.weights = f"trained from {state['backbone_weights']}"
+        backbone.weights = f"trained from {started_from}"
         return cls(backbone, Preprocessor(**state["preprocessor"]), state["centroids"], state["normal_cluster"],
-                   config["global_size"], config["image_size"])
+                   config.get("eval_size") or config["global_size"], state["image_size"])
 
     def distances(self, data: ImageSet, device: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest cluster, distance to it, and distance to the normal centroid of every image."""

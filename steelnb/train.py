@@ -47,7 +47,7 @@ class TrainConfig:
 
     dataset: str = "synthetic"
     data_root: str | None = None
-    image_size: int = 128
+    image_size: int | None = None  # decode size S; None: the data set's own (NEU 200, DAGM 256, synthetic 128)
     max_per_class: int | None = None  # cap images per class (tiny subsets for CI)
     labels: str = "classes"  # score against "classes" or "defect" (defect-free / defective)
     backbone: str = "resnet18"
@@ -55,13 +55,15 @@ class TrainConfig:
     n_clusters: int = 7  # K of the pseudo-labels while training (may exceed the number of classes)
     eval_clusters: int | None = None  # K of the final answer; None: number of classes, else n_clusters
     clusterer: str = "minibatch"
+    cluster_batch_size: int = 256  # Mini-Batch K-Means batch (paper 256; init_size 3x, reassignment_ratio 0.01)
     pca_dim: int | None = 128
     whiten: bool = False  # PCA-whitening (DeepCluster) hurt k-means on NEU: ACC 0.93 without, 0.45 with
     n_global: int = 2
     global_size: int = 112
+    eval_size: int | None = None  # input size for feature extraction (None: global_size)
     n_local: int = 4
     local_size: int = 48
-    head: str = "linear"  # linear | cosine (eq. 11)
+    head: str = "linear"  # linear (the paper's) | cosine (eq. 11) | centroid (eq. 11 started at the centroids)
     temperature: float = 0.1
     epochs: int = 10
     batch_size: int = 32
@@ -94,26 +96,53 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
-def make_head(num_features: int, n_clusters: int, kind: str, temperature: float) -> nn.Module:
-    """A fresh classifier over pseudo-labels: one logit for K = 2 (BCE), K logits otherwise."""
-    outputs = 1 if n_clusters == 2 else n_clusters
+HEADS = ("linear", "cosine", "centroid")
+
+
+def make_head(num_features: int, n_clusters: int, kind: str, temperature: float,
+              features: np.ndarray | None = None, pseudo: np.ndarray | None = None) -> nn.Module:
+    """A fresh classifier over pseudo-labels.
+
+    linear: the paper's softmax classifier, one logit (BCE) for K = 2; cosine: eq. 11, random
+    prototypes; centroid: eq. 11 with the prototypes set to the pseudo-label centroids of `features`.
+    """
     if kind == "linear":
-        return nn.Linear(num_features, outputs)
-    if kind == "cosine":
-        return CosineHead(num_features, outputs, temperature)
-    raise ValueError(f"unknown head {kind!r}; choose linear or cosine")
+        return nn.Linear(num_features, 1 if n_clusters == 2 else n_clusters)
+    if kind not in HEADS:
+        raise ValueError(f"unknown head {kind!r}; choose one of {HEADS}")
+    head = CosineHead(num_features, n_clusters, temperature)
+    if kind == "centroid":
+        if features is None or pseudo is None:
+            raise ValueError("the centroid head needs the epoch's features and pseudo-labels")
+        head.init_from_centroids(features, pseudo)
+    return head
 
 
 class CosineHead(nn.Module):
-    """Logits = cos(feature, w_k) / temperature (the paper's eq. 11)."""
+    """Logits = cos(feature - center, w_k) / temperature (the paper's eq. 11).
+
+    `center` (the mean feature when initialised from centroids, else zero) keeps cosines informative
+    for backbones whose features are all positive (after ReLU).
+    """
 
     def __init__(self, num_features: int, outputs: int, temperature: float) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(outputs, num_features) / math.sqrt(num_features))
+        self.register_buffer("center", torch.zeros(num_features))
         self.temperature = temperature
 
+    @torch.no_grad()
+    def init_from_centroids(self, features: np.ndarray, pseudo: np.ndarray) -> None:
+        """Prototypes = normalised mean of the centred, normalised features of each pseudo-label."""
+        x = torch.from_numpy(features).float()
+        self.center.copy_(x.mean(0))
+        x = F.normalize(x - self.center, dim=1)
+        labels = torch.from_numpy(pseudo).long()
+        sums = torch.zeros_like(self.weight).index_add_(0, labels, x)
+        self.weight.copy_(F.normalize(sums, dim=1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=1).T / self.temperature
+        return F.normalize(x - self.center, dim=1) @ F.normalize(self.weight, dim=1).T / self.temperature
 
 
 def pseudo_label_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -196,12 +225,12 @@ class Trainer:
         times["extract_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         points = self.preprocessor(features, seed).transform(features)
-        clustering = cluster(points, self.config.n_clusters, self.config.clusterer, seed=seed)
+        clustering = self.cluster(points, self.config.n_clusters, seed)
         times["cluster_s"] = time.perf_counter() - t0
-        row = {"epoch": epoch, **self._agreement(clustering.labels)}
+        row = {"epoch": epoch, **self._agreement(points, clustering.labels, seed)}
         self.previous = clustering.labels
         t0 = time.perf_counter()
-        row["loss"] = self._train_on(clustering.labels, seed, epoch)
+        row["loss"] = self._train_on(features, clustering.labels, seed, epoch)
         times["train_s"] = time.perf_counter() - t0
         row.update(times, lr=self.optimizer.param_groups[0]["lr"], reseeded=clustering.reseeded)
         self.history.append(row)
@@ -210,26 +239,32 @@ class Trainer:
     def preprocessor(self, features: np.ndarray, seed: int) -> Preprocessor:
         return Preprocessor.fit(features, self.config.pca_dim, whiten=self.config.whiten, seed=seed)
 
+    def cluster(self, points: np.ndarray, k: int, seed: int) -> Clustering:
+        return cluster(points, k, self.config.clusterer, seed=seed, batch_size=self.config.cluster_batch_size)
+
     def features(self) -> np.ndarray:
-        return extract_features(self.backbone, self.data.images, self.config.global_size,
+        return extract_features(self.backbone, self.data.images, self.config.eval_size or self.config.global_size,
                                 batch_size=max(self.config.batch_size, 64), device=self.device)
 
-    def _agreement(self, labels: np.ndarray) -> dict:
-        """NMI to the previous epoch's assignment, and NMI/ACC to the truth where known."""
+    def _agreement(self, points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+        """NMI of the pseudo-labels to the previous epoch's; where the truth is known, NMI/ACC of the
+        answer the run would give if it stopped here (the features clustered into `eval_clusters`)."""
         row = {"nmi_prev": metrics.evaluate(self.previous, labels)["nmi"] if self.previous is not None else np.nan}
         if self.truth is not None:
-            scores = metrics.evaluate(self.truth, labels)
+            k = self.eval_clusters()
+            answer = labels if k == self.config.n_clusters else self.cluster(points, k, seed).labels
+            scores = metrics.evaluate(self.truth, answer)
             row.update(nmi=scores["nmi"], acc=scores["acc"])
         return row
 
-    def _train_on(self, pseudo: np.ndarray, seed: int, epoch: int) -> float:
+    def _train_on(self, features: np.ndarray, pseudo: np.ndarray, seed: int, epoch: int) -> float:
         """One epoch of head + (every k steps) extractor updates; returns the mean loss."""
         config = self.config
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         generator = torch.Generator(self.device).manual_seed(seed)
-        head = make_head(self.backbone.num_features, config.n_clusters, config.head, config.temperature)
-        head.to(self.device)
+        head = make_head(self.backbone.num_features, config.n_clusters, config.head, config.temperature,
+                         features, pseudo).to(self.device)
         head_optimizer = self._optimizer(head.parameters(), config.head_lr)
         order = uniform_label_sample(pseudo, self.steps * config.batch_size, rng)
         targets = torch.from_numpy(pseudo).to(self.device)
@@ -268,7 +303,7 @@ class Trainer:
         features = self.features()
         preprocessor = self.preprocessor(features, self.config.seed)
         points = preprocessor.transform(features)
-        final = cluster(points, self.eval_clusters(), self.config.clusterer, seed=self.config.seed)
+        final = self.cluster(points, self.eval_clusters(), self.config.seed)
         normal_cluster = int(final.sizes.argmax())
         self._write_assignments(final, normal_cluster)
         result = {"run": run_info(self.backbone, self.device, wall_s), "n_images": len(self.data),
@@ -278,7 +313,8 @@ class Trainer:
         (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
         torch.save({"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
                     "preprocessor": preprocessor.__dict__, "centroids": final.centroids,
-                    "normal_cluster": normal_cluster, "backbone_weights": self.backbone.weights},
+                    "normal_cluster": normal_cluster, "backbone_weights": self.backbone.weights,
+                    "image_size": int(self.data.images.shape[-1])},
                    self.out / "model.pt")
         return result
 

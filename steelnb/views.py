@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -72,24 +73,20 @@ class MultiCrop:
     def _view(
         self, atlas: _MipAtlas, size: int, scale: tuple[float, float], blur_p: float, g: torch.Generator | None
     ) -> Tensor:
+        """One view; its draws are made where `g` lives and reach the images' device in one copy."""
         n = atlas.image.shape[0]
-        x = atlas.sample(_crop_boxes(n, scale, self.ratio, self.flip_p, g), size)
-        x = self._colour(x, g)
-        x = _random_blur(x, blur_p, self.blur_sigma, g)
-        return _normalise(x, self.mean, self.std)
+        grid = atlas.grid_params(_crop_boxes(n, scale, self.ratio, self.flip_p, g), size)
+        sigma = torch.where(_rand(g, n) < blur_p, _uniform(g, n, *self.blur_sigma), 0.0)
+        draws = torch.cat([grid, self._colour_draws(n, g), sigma[:, None]], 1).to(atlas.image)
+        grid, colour, sigma = draws.split([4, 4, 1], 1)
+        x = _colour(atlas.sample(grid, size), colour)
+        return _normalise(_blur(x, sigma[:, 0], self.blur_sigma[1]), self.mean, self.std)
 
-    def _colour(self, x: Tensor, g: torch.Generator | None) -> Tensor:
-        """Colour jitter (p `jitter_p`) then grayscale (p `grayscale_p`), each sample its own draw."""
-        n = x.shape[0]
+    def _colour_draws(self, n: int, g: torch.Generator | None) -> Tensor:
+        """(n, 4) brightness, contrast and saturation factors (1 where not jittered) and grayscale flags."""
         jittered = _rand(g, n) < self.jitter_p
         factors = [torch.where(jittered, _uniform(g, n, 1 - j, 1 + j), 1.0) for j in self.jitter]
-        b, c, s = (f.to(x).view(-1, 1, 1, 1) for f in factors)
-        gray = (_rand(g, n) < self.grayscale_p).to(x.device).view(-1, 1, 1, 1)
-        x = (x * b).clamp_(0, 1)
-        x = _blend(x, _gray(x).mean((1, 2, 3), keepdim=True), c)
-        if x.shape[1] == 1:  # saturation and grayscale leave one channel as it is
-            return x
-        return torch.where(gray, _gray(x), _blend(x, _gray(x), s))
+        return torch.stack([*factors, (_rand(g, n) < self.grayscale_p).double()], 1)
 
 
 @dataclass
@@ -119,20 +116,24 @@ class _MipAtlas:
         rects = torch.tensor([(left + 1, top + 1, t) for (left, top), t in zip(corners, sides, strict=True)])
         return cls(image, rects.to(torch.float64), s)
 
-    def sample(self, boxes: Tensor, size: int) -> Tensor:
-        """Crops (B, C, size, size) at `boxes` (B, 4): signed half-width and half-height (negative flips) and
-        centre x, y, in the input's [-1, 1] coordinates; each read from the level nearest its scale."""
-        n, c, height, width = self.image.shape
+    def grid_params(self, boxes: Tensor, size: int) -> Tensor:
+        """Atlas affine (n, 4) = sx, sy, tx, ty of crops `boxes` (n, 4): signed half-width and half-height
+        (negative flips) and centre x, y in the input's [-1, 1] coordinates, each read from the level
+        nearest its scale."""
+        height, width = self.image.shape[-2:]
         hw, hh, cx, cy = boxes.unbind(1)
         factor = (hw * hh).abs().sqrt() * self.side / size
         level = factor.log2().round().clamp(0, len(self.rects) - 1).long()
         left, top, side = self.rects.to(boxes.device)[level].unbind(1)
-        theta = boxes.new_zeros(n, 2, 3)
-        theta[:, 0, 0] = side * hw / width
-        theta[:, 0, 2] = (side * (cx + 1) + 2 * left) / width - 1
-        theta[:, 1, 1] = side * hh / height
-        theta[:, 1, 2] = (side * (cy + 1) + 2 * top) / height - 1
-        grid = F.affine_grid(theta.to(self.image), [n, c, size, size], align_corners=False)
+        shift_x, shift_y = (side * (cx + 1) + 2 * left) / width - 1, (side * (cy + 1) + 2 * top) / height - 1
+        return torch.stack([side * hw / width, side * hh / height, shift_x, shift_y], 1)
+
+    def sample(self, params: Tensor, size: int) -> Tensor:
+        """Crops (n, C, size, size) at `grid_params`; the grid is `F.affine_grid`'s for theta [[sx, 0, tx],
+        [0, sy, ty]], built by broadcasting (affine_grid's bmm is ~15x slower on the CPU)."""
+        base = (torch.arange(size, dtype=params.dtype, device=params.device) * 2 + 1) / size - 1
+        gx, gy = (params[:, i, None] * base + params[:, i + 2, None] for i in range(2))
+        grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), -1)
         return F.grid_sample(self.image, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -145,7 +146,7 @@ def _mip_levels(side: int, size: int, max_scale: float) -> int:
 def _crop_boxes(
     n: int, scale: tuple[float, float], ratio: tuple[float, float], flip_p: float, g: torch.Generator | None
 ) -> Tensor:
-    """Random resized crop boxes (n, 4) as `_MipAtlas.sample` takes them: torchvision's area and log-ratio
+    """Random resized crop boxes (n, 4) as `_MipAtlas.grid_params` takes them: torchvision's area and log-ratio
     draws, the first of 10 that fits, else the whole image; flips as negative half-sides."""
     area = _uniform(g, (n, 10), *scale)
     log_ratio = _uniform(g, (n, 10), math.log(ratio[0]), math.log(ratio[1]))
@@ -159,16 +160,24 @@ def _crop_boxes(
     return torch.stack([w * fx, h * fy, cx, cy], 1)
 
 
-def _random_blur(x: Tensor, p: float, sigma: tuple[float, float], g: torch.Generator | None) -> Tensor:
-    """Gaussian blur of each sample with probability `p`, sigma uniform in `sigma`."""
-    n = x.shape[0]
-    chosen = _rand(g, n) < p
-    sigmas = _uniform(g, n, *sigma)[chosen].to(x)
-    index = chosen.nonzero().squeeze(1).to(x.device)
+def _colour(x: Tensor, draws: Tensor) -> Tensor:
+    """Brightness, contrast, saturation with torchvision's formulas, in that fixed order, then grayscale."""
+    b, c, s, gray = (d.view(-1, 1, 1, 1) for d in draws.unbind(1))
+    x = (x * b).clamp_(0, 1)
+    x = _blend(x, _gray(x.mean((2, 3), keepdim=True)), c)
+    if x.shape[1] == 1:  # saturation and grayscale leave one channel as it is
+        return x
+    luma = _gray(x)
+    return torch.where(gray > 0, luma, _blend(x, luma, s))
+
+
+def _blur(x: Tensor, sigma: Tensor, max_sigma: float) -> Tensor:
+    """Gaussian blur of the samples whose sigma is above 0."""
+    index = (sigma > 0).nonzero().squeeze(1)
     if not len(index):
         return x
-    radius = min(math.ceil(3 * sigma[1]), x.shape[-1] - 1)
-    return x.index_copy(0, index, _gaussian_blur(x[index], sigmas, radius))
+    radius = min(math.ceil(3 * max_sigma), x.shape[-1] - 1)
+    return x.index_copy(0, index, _gaussian_blur(x[index], sigma[index], radius))
 
 
 def _gaussian_blur(x: Tensor, sigma: Tensor, radius: int) -> Tensor:
@@ -194,16 +203,22 @@ def _unit(images: Tensor) -> Tensor:
 
 def _normalise(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
     """(x - mean) / std per channel; one-channel x broadcasts to three."""
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return ((x - m) / s).contiguous()
+    inv_std = _channels(tuple(1 / s for s in std), x.device, x.dtype)
+    shift = _channels(tuple(-m / s for m, s in zip(mean, std, strict=True)), x.device, x.dtype)
+    return torch.addcmul(shift, x, inv_std)
 
 
 def _gray(x: Tensor) -> Tensor:
     """Luma (B, 1, H, W) of RGB x; one-channel x as it is."""
     if x.shape[1] == 1:
         return x
-    return (x * torch.tensor(_GRAY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return (x * _channels(_GRAY, x.device, x.dtype)).sum(1, keepdim=True)
+
+
+@lru_cache(maxsize=32)
+def _channels(values: tuple[float, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Per-channel constants (1, C, 1, 1), made once per device: a host-to-GPU copy waits for the GPU."""
+    return torch.tensor(values, dtype=dtype, device=device).view(1, -1, 1, 1)
 
 
 def _blend(a: Tensor, b: Tensor, ratio: Tensor) -> Tensor:

