@@ -380,13 +380,15 @@ def backbone_rows(profile: str, study: StudySet, backbones: Sequence[str], seed:
                   test_fraction: float = 0.5, **overrides) -> pd.DataFrame:
     """Tables 2 / 3: per backbone, train on a seeded stratified split of `study` and score its test part.
 
+    Each row is one of many runs, so it uses the profile's short `sweep` settings.
+
     Columns: backbone, initialisation, weights, the test metrics (`METRICS`), test seconds per image, the
     clustering metrics of the training part (train_acc, train_nmi), sizes, training seconds.
     """
     train, test = protocols.stratified_split(study.data, test_fraction, split_seed)
     rows = []
     for backbone in backbones:
-        config = study_config(profile, study, seed, backbone=backbone, **overrides)
+        config = study_config(profile, study, seed, sweep=True, backbone=backbone, **overrides)
         row = score_run(config, train, test)
         rows.append({"backbone": backbone, "initialisation": initialisation(row["weights"]),
                      "weights": row["weights"], **{m: row.get(m, np.nan) for m in METRICS},
