@@ -67,7 +67,7 @@ def bench_epoch(config: TrainConfig, data: ImageSet) -> dict:
     features, extract_s = _timed(trainer.features)
     points = trainer.preprocessor(features, config.seed).transform(features)
     clustering, cluster_s = _timed(trainer.cluster, points, config.n_clusters, config.seed)
-    generator = torch.Generator(trainer.device).manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
     batches = [trainer.images[torch.randint(len(data), (config.batch_size,), device=trainer.device)]
                for _ in range(trainer.steps)]
     views, augment_s = _timed(lambda: [trainer.views(batch, generator) for batch in batches])

@@ -153,7 +153,8 @@ def experiment_data(preferred: str, data_root: str | Path | None = None, image_s
 def sweep_config(profile: str, data: ImageSet, backbone: str | None = None, weights: str | None = None,
                  **overrides) -> TrainConfig:
     """One short ablation run of `profile` on `data`: the profile's sweep settings, its ablation backbone,
-    K = the number of classes, and `overrides` on top.
+    pseudo-labels from the profile's K (at least the number of classes), the answer in as many clusters as
+    classes, and `overrides` on top.
 
     `weights` None takes the profile's, except "offline" (EfficientNet-Lite0 only) for another backbone,
     which falls back to "random" with a warning.
@@ -167,8 +168,8 @@ def sweep_config(profile: str, data: ImageSet, backbone: str | None = None, weig
             warnings.warn(f"profile {profile}: offline weights exist only for efficientnet_lite0; "
                           f"{backbone} starts from random weights", stacklevel=2)
             weights = "random"
-    values = {"dataset": data.name, "n_clusters": data.n_classes, "weights": weights, "max_per_class": None,
-              **overrides}
+    values = {"dataset": data.name, "n_clusters": max(config.n_clusters, data.n_classes),
+              "eval_clusters": data.n_classes, "weights": weights, "max_per_class": None, **overrides}
     return TrainConfig.from_dict({**asdict(config), **values})
 
 

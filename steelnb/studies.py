@@ -272,13 +272,15 @@ def backbone_weights(profile: str, backbone: str) -> str:
 
 def study_config(profile: str, study: StudySet, seed: int = 0, sweep: bool = False, **overrides) -> TrainConfig:
     """The profile's TrainConfig (its short `sweep` settings with `sweep=True`) for `study`: scored against
-    `study.labels`, K = the number of classes for pseudo-labels and the answer, `seed`, then `overrides`."""
+    `study.labels`, pseudo-labels from the profile's K (at least the number of classes), the answer in
+    as many clusters as classes, `seed`, then `overrides`."""
     settings = get_profile(profile)
     base = settings.sweep_config() if sweep else dict(settings.train)
     base.pop("max_per_class", None)  # the study set is already sized
     if "backbone" in overrides and "weights" not in overrides:
         overrides["weights"] = backbone_weights(profile, overrides["backbone"])
-    values = {**base, "dataset": study.data.name, "labels": study.labels, "n_clusters": study.n_clusters,
+    n_clusters = max(base.get("n_clusters", TrainConfig.n_clusters), study.n_clusters)
+    values = {**base, "dataset": study.data.name, "labels": study.labels, "n_clusters": n_clusters,
               "eval_clusters": study.n_clusters, "seed": seed, **overrides}
     return TrainConfig.from_dict(values)
 

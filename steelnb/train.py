@@ -2,7 +2,7 @@
 
 One epoch:
   1. extract features of every image with the current extractor (one pass, eval mode);
-  2. PCA-whiten + L2-normalise them and cluster into K pseudo-labels (the same pass also gives the
+  2. reduce them with PCA, L2-normalise them and cluster into K pseudo-labels (the same pass also gives the
      epoch's NMI to the previous assignment and to the true labels, so nothing is extracted twice);
   3. re-initialise the classifier head and train on multi-crop views against the pseudo-labels,
      drawn evenly over clusters; the head steps every iteration, the extractor once every
@@ -57,7 +57,7 @@ class TrainConfig:
     clusterer: str = "minibatch"
     cluster_batch_size: int = 256  # Mini-Batch K-Means batch (paper 256; init_size 3x, reassignment_ratio 0.01)
     pca_dim: int | None = 128
-    whiten: bool = False  # PCA-whitening (DeepCluster) hurt k-means on NEU: ACC 0.93 without, 0.45 with
+    whiten: bool = False  # PCA-whitening (DeepCluster's) hurt k-means on NEU: see cluster.Preprocessor
     n_global: int = 2
     global_size: int = 112
     eval_size: int | None = None  # input size for feature extraction (None: global_size)
@@ -262,7 +262,7 @@ class Trainer:
         config = self.config
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        generator = torch.Generator(self.device).manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same views on any device
         head = make_head(self.backbone.num_features, config.n_clusters, config.head, config.temperature,
                          features, pseudo).to(self.device)
         head_optimizer = self._optimizer(head.parameters(), config.head_lr)
@@ -274,6 +274,8 @@ class Trainer:
             index = torch.from_numpy(order[step * config.batch_size:(step + 1) * config.batch_size]).to(self.device)
             crops = self.views(self.images[index], generator)
             update_extractor = step % config.extractor_every == 0
+            # Between extractor updates the extractor runs forward only (no graph kept); it stays in train
+            # mode, so batch-norm statistics follow every batch, as they would with k = 1.
             with torch.set_grad_enabled(update_extractor):
                 features = [model(batch) for batch in _group_by_size(crops)]
             logits = head(torch.cat(features))
@@ -310,6 +312,8 @@ class Trainer:
                   "eval_clusters": self.eval_clusters(), "normal_cluster": normal_cluster}
         if self.truth is not None:
             result["metrics"] = metrics.evaluate(self.truth, final.labels, normal_label=self.normal_label)
+        if self.data.has_defect_flags:
+            result["decision"] = decision_rates(self.data.defective == 1, final.labels != normal_cluster)
         (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
         torch.save({"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
                     "preprocessor": preprocessor.__dict__, "centroids": final.centroids,
@@ -341,8 +345,7 @@ class Trainer:
         if not path.is_file():
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
         state = torch.load(path, map_location=self.device, weights_only=False)
-        saved = {k: v for k, v in state["config"].items() if k != "epochs"}
-        current = {k: v for k, v in asdict(self.config).items() if k != "epochs"}
+        saved, current = state["config"], asdict(self.config)
         if saved != current:
             changed = sorted(k for k in current if saved.get(k) != current[k])
             raise ValueError(f"{path} was written by another configuration (differs in {changed})")
@@ -350,6 +353,18 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.history, self.previous = state["epoch"], state["history"], state["previous"]
+
+
+def decision_rates(defective: np.ndarray, predicted_defective: np.ndarray) -> dict:
+    """ACC, MDR and FDR of the label-free decision (largest cluster = defect-free), as `metrics` defines them.
+
+    `metrics.evaluate` matches clusters to classes with the labels; this scores what a user without
+    labels gets from `assignments.csv`.
+    """
+    n = len(defective)
+    return {"acc": float((defective == predicted_defective).mean()),
+            "mdr": float((defective & ~predicted_defective).sum() / n),
+            "fdr": float((~defective & predicted_defective).sum() / n)}
 
 
 def _group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -59,7 +59,7 @@ def test_single_cluster():
 def test_preprocessor_whitens_and_normalises():
     rng = np.random.default_rng(0)
     features = rng.normal(0, 1, (500, 32)) * np.linspace(0.1, 10, 32)
-    pre = Preprocessor.fit(features, pca_dim=8, l2=False)
+    pre = Preprocessor.fit(features, pca_dim=8, whiten=True, l2=False)
     reduced = pre.transform(features)
     assert reduced.shape == (500, 8)
     np.testing.assert_allclose(np.cov(reduced.T), np.eye(8), atol=0.05)

@@ -9,6 +9,7 @@ import torch
 
 from steelnb import train as train_module
 from steelnb.data import synthetic
+from steelnb.metrics import evaluate
 from steelnb.train import CosineHead, TrainConfig, Trainer, TrainingDiverged, make_head, pseudo_label_loss, train
 
 
@@ -34,7 +35,9 @@ def test_a_run_writes_its_results(tmp_path, tiny_data):
     assignments = pd.read_csv(tmp_path / "assignments.csv")
     assert len(assignments) == len(tiny_data)
     assert assignments.cluster.nunique() == tiny_data.n_classes  # final k = number of classes
-    assert 0 <= result["metrics"]["acc"] <= 1
+    truth = [tiny_data.class_names[label] for label in tiny_data.labels]
+    assert assignments.label.tolist() == truth
+    assert result["metrics"] == evaluate(tiny_data.labels, assignments.cluster.to_numpy(), normal_label=0)
     assert result["run"]["weights"] == "random" and result["run"]["pretrained"] is False
     assert json.loads((tmp_path / "config.json").read_text())["backbone"] == "resnet18"
 
@@ -42,7 +45,14 @@ def test_a_run_writes_its_results(tmp_path, tiny_data):
 def test_defect_labels_score_mdr_and_fdr(tmp_path, tiny_data):
     result = train(tiny_config(tmp_path, labels="defect", epochs=1), tiny_data)
     assert result["eval_clusters"] == 2
-    assert set(result["metrics"]) >= {"mdr", "fdr", "eacc"}
+    assignments = pd.read_csv(tmp_path / "assignments.csv")
+    defective = tiny_data.defective == 1
+    assert result["metrics"] == evaluate(defective.astype(int), assignments.cluster.to_numpy(), normal_label=0)
+    # The label-free decision (largest cluster = defect-free) is scored on its own, from the csv.
+    called = assignments.predicted_defective.to_numpy() == 1
+    assert (assignments.cluster != result["normal_cluster"]).tolist() == called.tolist()
+    assert result["decision"]["mdr"] == pytest.approx((defective & ~called).mean())
+    assert result["decision"]["fdr"] == pytest.approx((~defective & called).mean())
 
 
 def test_unlabelled_data_still_gives_assignments(tmp_path, tiny_data):
@@ -83,7 +93,9 @@ def _timings():
 def test_resume_refuses_another_configuration(tmp_path, tiny_data):
     train(tiny_config(tmp_path, epochs=1), tiny_data)
     with pytest.raises(ValueError, match="differs in \\['lr'\\]"):
-        train(tiny_config(tmp_path, epochs=2, lr=0.5), tiny_data, resume=True)
+        train(tiny_config(tmp_path, epochs=1, lr=0.5), tiny_data, resume=True)
+    with pytest.raises(ValueError, match="differs in \\['epochs'\\]"):  # the LR schedule depends on it
+        train(tiny_config(tmp_path, epochs=2), tiny_data, resume=True)
 
 
 def test_nan_loss_stops_with_the_last_good_checkpoint_kept(tmp_path, tiny_data, monkeypatch):
