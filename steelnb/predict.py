@@ -36,7 +36,7 @@ class TrainedRun:
         path = Path(run_dir) / "model.pt"
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: train a run first (steelnb train --out {run_dir})")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain values only
         config = state["config"]
         # Rebuild the architecture the run trained (offline Lite0 is timm's tf_ variant with its own
         # normalisation), then put the trained weights in.
@@ -44,7 +44,9 @@ class TrainedRun:
         backbone = create_backbone(config["backbone"], OFFLINE if started_from.startswith(OFFLINE) else "random")
         backbone.model.load_state_dict(state["backbone"])
         backbone.weights = f"trained from {started_from}"
-        return cls(backbone, Preprocessor(**state["preprocessor"]), state["centroids"], state["normal_cluster"],
+        preprocessor = Preprocessor(state["preprocessor_mean"].numpy(), state["preprocessor_projection"].numpy(),
+                                    state["preprocessor_l2"])
+        return cls(backbone, preprocessor, state["centroids"].numpy(), state["normal_cluster"],
                    config.get("eval_size") or config["global_size"], state["image_size"])
 
     def distances(self, data: ImageSet, device: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

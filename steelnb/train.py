@@ -316,7 +316,9 @@ class Trainer:
             result["decision"] = decision_rates(self.data.defective == 1, final.labels != normal_cluster)
         (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
         torch.save({"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
-                    "preprocessor": preprocessor.__dict__, "centroids": final.centroids,
+                    "preprocessor_mean": torch.from_numpy(preprocessor.mean),
+                    "preprocessor_projection": torch.from_numpy(preprocessor.projection),
+                    "preprocessor_l2": preprocessor.l2, "centroids": torch.from_numpy(final.centroids),
                     "normal_cluster": normal_cluster, "backbone_weights": self.backbone.weights,
                     "image_size": int(self.data.images.shape[-1])},
                    self.out / "model.pt")
