@@ -145,7 +145,7 @@ def defect_scores_metrics(
     """Image AUROC of anomaly `scores` for `defective` flags (1 = defect); NaN when only one class is present.
 
     With `threshold`, images with `scores > threshold` are predicted defective and `mdr`, `fdr` (as in
-    `evaluate`, over all images) and binary `acc` are added.
+    `evaluate`, over all images), binary `acc` and `eacc` (= acc + fdr) are added.
     """
     flags = _labels(defective, "defective", allow_negative=False)
     if not np.isin(flags, (0, 1)).all():
@@ -161,4 +161,5 @@ def defect_scores_metrics(
         predicted = values > threshold
         out |= _rates(flags.astype(bool), predicted)
         out["acc"] = float(np.mean(predicted == flags.astype(bool)))
+        out["eacc"] = out["acc"] + out["fdr"]
     return out

@@ -360,7 +360,7 @@ def all_normal_row(test: ImageSet) -> dict:
     defective = test.defective.astype(bool)
     scores = metrics.defect_scores_metrics(defective.astype(int), np.zeros(len(test)), threshold=0.5)
     return {"acc": scores["acc"], "nmi": 0.0, "mdr": scores["mdr"], "fdr": scores["fdr"],
-            "eacc": scores["acc"] + scores["fdr"], "auroc": scores["auroc"]}
+            "eacc": scores["eacc"], "auroc": scores["auroc"]}
 
 
 def method_auroc(predictions: pd.DataFrame, test: ImageSet) -> float:

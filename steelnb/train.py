@@ -313,7 +313,10 @@ class Trainer:
         if self.truth is not None:
             result["metrics"] = metrics.evaluate(self.truth, final.labels, normal_label=self.normal_label)
         if self.data.has_defect_flags:
-            result["decision"] = decision_rates(self.data.defective == 1, final.labels != normal_cluster)
+            # What a user without labels gets from assignments.csv (largest cluster = defect-free).
+            called = (final.labels != normal_cluster).astype(float)
+            rates = metrics.defect_scores_metrics(self.data.defective, called, threshold=0.5)
+            result["decision"] = {k: rates[k] for k in ("acc", "mdr", "fdr", "eacc")}
         (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
         torch.save({"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
                     "preprocessor_mean": torch.from_numpy(preprocessor.mean),
@@ -355,18 +358,6 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.history, self.previous = state["epoch"], state["history"], state["previous"]
-
-
-def decision_rates(defective: np.ndarray, predicted_defective: np.ndarray) -> dict:
-    """ACC, MDR and FDR of the label-free decision (largest cluster = defect-free), as `metrics` defines them.
-
-    `metrics.evaluate` matches clusters to classes with the labels; this scores what a user without
-    labels gets from `assignments.csv`.
-    """
-    n = len(defective)
-    return {"acc": float((defective == predicted_defective).mean()),
-            "mdr": float((defective & ~predicted_defective).sum() / n),
-            "fdr": float((~defective & predicted_defective).sum() / n)}
 
 
 def _group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:

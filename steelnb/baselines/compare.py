@@ -140,7 +140,7 @@ def _prediction_metrics(y_true: np.ndarray, y_pred: np.ndarray, normal_label: in
     metrics = {"acc": float(np.mean(y_true == y_pred)), "nmi": evaluate(y_true, y_pred)["nmi"]}
     if normal_label is not None:
         rates = defect_scores_metrics(y_true != normal_label, (y_pred != normal_label).astype(float), threshold=0.5)
-        metrics |= {"mdr": rates["mdr"], "fdr": rates["fdr"], "eacc": metrics["acc"] + rates["fdr"]}
+        metrics |= {"mdr": rates["mdr"], "fdr": rates["fdr"], "eacc": rates["eacc"]}
     return metrics
 
 
@@ -184,5 +184,4 @@ def _detect(detector: Detector, normal: np.ndarray, inputs: np.ndarray, test: Im
     scored = time.perf_counter()
     metrics = defect_scores_metrics(test.defective, scores, threshold)
     metrics["nmi"] = evaluate(test.defective, (scores > threshold).astype(np.int64))["nmi"]
-    metrics["eacc"] = metrics["acc"] + metrics["fdr"]
     return metrics, fitted - start, scored - fitted
