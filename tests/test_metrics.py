@@ -169,7 +169,7 @@ def test_defect_scores_metrics() -> None:
     defective, scores = [0, 0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8, 0.3]
     assert defect_scores_metrics(defective, scores) == pytest.approx({"auroc": 4 / 6, "n": 5})
     res = defect_scores_metrics(defective, scores, threshold=0.32)
-    assert res == pytest.approx({"auroc": 4 / 6, "n": 5, "mdr": 0.2, "fdr": 0.4, "acc": 0.4})
+    assert res == pytest.approx({"auroc": 4 / 6, "n": 5, "mdr": 0.2, "fdr": 0.4, "acc": 0.4, "eacc": 0.8})
 
 
 def test_defect_scores_one_class_auroc_nan() -> None:
