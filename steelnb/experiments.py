@@ -34,8 +34,9 @@ def profile_config(profile: str, **overrides) -> TrainConfig:
 def score_run(config: TrainConfig, data: ImageSet, test: ImageSet | None = None) -> dict:
     """Train on `data`, score the final clustering, and (given `test`) assign and score the test set.
 
-    Returns one flat row: the setting's key fields, metrics on the training images (`train_*`),
-    metrics on the test images, test seconds per image, wall seconds and the weights used.
+    Returns one flat row: the setting's key fields, metrics on the training images (`train_*`), the
+    untrained features' answer (`untrained_*`, epoch 0 of the same run), metrics on the test images,
+    test seconds per image, wall seconds and the weights used.
     """
     with tempfile.TemporaryDirectory() as scratch:
         config = replace(config, out_dir=config.out_dir if config.out_dir != "runs/latest" else scratch)
@@ -44,9 +45,18 @@ def score_run(config: TrainConfig, data: ImageSet, test: ImageSet | None = None)
         row = {"backbone": config.backbone, "weights": result["run"]["weights"], "seed": config.seed,
                "n_train": len(data), "train_s": round(time.perf_counter() - started, 1)}
         row.update({f"train_{k}": v for k, v in result.get("metrics", {}).items()})
+        row.update(untrained_scores(Path(config.out_dir) / "history.csv"))
         if test is not None:
             row.update(score_test(TrainedRun.load(config.out_dir), test, config))
     return row
+
+
+def untrained_scores(history_csv: Path) -> dict:
+    """ACC / NMI of epoch 0: the answer of the untrained features, the bar the training has to beat."""
+    history = pd.read_csv(history_csv)
+    if history.empty or "acc" not in history:
+        return {}
+    return {"untrained_acc": float(history.acc.iloc[0]), "untrained_nmi": float(history.nmi.iloc[0])}
 
 
 def score_test(run: TrainedRun, test: ImageSet, config: TrainConfig) -> dict:
