@@ -6,11 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import timm
 
 from steelnb.baselines import (
     COLUMNS,
     PCAHBOS,
     PatchCore,
+    feature_levels,
     fit_with_threshold,
     greedy_coreset,
     lbp_features,
@@ -59,6 +61,11 @@ def test_split_and_threshold_rule():
     assert threshold_from_normals(np.arange(5.0), 1.0) == 4.0
 
 
+def test_patchcore_takes_the_papers_levels():
+    model = timm.create_model("resnet18", num_classes=0)
+    assert [model.feature_info[i]["module"] for i in feature_levels(model)] == ["layer2", "layer3"]
+
+
 def test_patchcore_scores_blob_above_normal():
     detector = PatchCore("resnet18", "random", coreset_ratio=0.25, input_size=SIZE, device="cpu")
     threshold = fit_with_threshold(detector, textures(10, False, 0), holdout=0.2)
@@ -97,8 +104,8 @@ def test_linear_probe_is_perfect_on_separable_features():
 
 
 def test_run_baselines_reports_every_method():
-    table = run_baselines(imageset(16, 6, 0), imageset(10, 6, 10), "resnet18", "random", input_size=SIZE,
-                          patchcore_input_size=SIZE, coreset_ratio=0.25, pca_dim=8, device="cpu")
+    table = run_baselines(imageset(16, 6, 0), imageset(10, 6, 10), "resnet18", "random", input_size=32,
+                          patchcore_input_size=32, coreset_ratio=0.25, pca_dim=8, device="cpu")
     assert list(table.columns) == list(COLUMNS)
     assert table.method.tolist() == ["kmeans"] * 3 + ["linear-probe"] + ["pca-hbos"] * 2 + ["patchcore"]
     assert np.isfinite(table[["acc", "nmi", "mdr", "fdr", "eacc", "s_per_image", "fit_s"]].to_numpy()).all()

@@ -69,7 +69,8 @@ def greedy_coreset(
     current = int(torch.randint(len(x), (1,), generator=generator))
     for i in range(n):
         chosen[i] = current
-        nearest = torch.minimum(nearest, sq_norms - 2 * (x @ x[current]) + sq_norms[current])
+        distance = torch.addmv(sq_norms, x, x[current], alpha=-2).add_(sq_norms[current])
+        torch.minimum(nearest, distance, out=nearest)
         nearest[current] = -1.0  # never chosen again, even among duplicates
         current = int(nearest.argmax())
     return chosen
