@@ -80,7 +80,24 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"{data.name}: {len(data)} images; backbone {config.backbone} ({config.weights}); "
           f"{config.epochs} epochs -> {config.out_dir}")
     result = train(config, data, resume=args.resume)
-    print(json.dumps(result, indent=2, default=float))
+    print(summary(result, config.out_dir))
+
+
+def summary(result: dict, out_dir: str) -> str:
+    """A few lines a person reads after a run; metrics.json holds everything."""
+    run = result["run"]
+    lines = [f"{result['n_images']} images -> {result['eval_clusters']} clusters in {run['wall_s']} s "
+             f"({run['backbone']}, weights {run['weights']}, {run['device']})"]
+    if "metrics" in result:
+        m = result["metrics"]
+        rates = f", MDR {m['mdr']:.3f}, FDR {m['fdr']:.3f}" if "mdr" in m else ""
+        lines.append(f"matched to the labels: ACC {m['acc']:.3f}, NMI {m['nmi']:.3f}{rates}")
+    if "decision" in result:
+        d = result["decision"]
+        lines.append(f"label-free decision (largest cluster = defect-free): ACC {d['acc']:.3f}, "
+                     f"MDR {d['mdr']:.3f}, FDR {d['fdr']:.3f}")
+    lines.append(f"per image: {out_dir}/assignments.csv; all numbers: {out_dir}/metrics.json")
+    return "\n".join(lines)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
