@@ -41,10 +41,12 @@ PROFILES = {
     ),
     "cpu": Profile(
         "cpu",
-        # The variant measured best on NEU (results/gpu): centroid head, 30 training clusters.
+        # The variant measured best on NEU (results/gpu): centroid head, 30 training clusters; AdamW, as
+        # RAdam's un-adapted first steps hurt runs this short (results/cpu/03_optimizers).
         train=dict(image_size=200, eval_size=224, global_size=160, n_global=2, local_size=64, n_local=4,
                    epochs=3, batch_size=32, backbone="efficientnet_lite0", weights="offline", head="centroid",
-                   n_clusters=30, pca_dim=64, extractor_every=2, lr=3e-4, head_lr=1e-2, clusterer="kmeans"),
+                   n_clusters=30, pca_dim=64, extractor_every=2, optimizer="adamw", lr=3e-4, head_lr=1e-2,
+                   clusterer="kmeans"),
         sweep=dict(image_size=112, eval_size=112, global_size=96, local_size=48, n_local=2, epochs=3,
                    n_clusters=12),
         max_per_class=60, backbones=("efficientnet_lite0", "resnet18", "convnextv2_atto"),
