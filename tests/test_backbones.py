@@ -1,0 +1,37 @@
+"""Every backbone of the paper and of the CPU runs builds from timm and extracts pooled features."""
+
+import numpy as np
+import pytest
+import torch
+
+from steelnb.backbones import PAPER_BACKBONES, SMALL_BACKBONES, create_backbone, extract_features
+
+
+@pytest.mark.parametrize("name", PAPER_BACKBONES + SMALL_BACKBONES)
+def test_backbone_builds_and_extracts_features(name):
+    backbone = create_backbone(name, "random")
+    images = np.random.default_rng(0).integers(0, 255, (2, 1, 40, 40), dtype=np.uint8)
+    features = extract_features(backbone, images, input_size=64, device="cpu")
+    assert features.shape == (2, backbone.num_features)
+    assert np.isfinite(features).all()
+    assert backbone.weights == "random" and not backbone.pretrained
+
+
+def test_weights_from_a_file_are_loaded_and_recorded(tmp_path):
+    torch.manual_seed(1)
+    source = create_backbone("resnet18", "random")
+    path = tmp_path / "resnet18.pt"
+    torch.save(source.model.state_dict(), path)
+    loaded = create_backbone("resnet18", str(path))
+    assert loaded.weights == f"file:{path}" and loaded.pretrained
+    for a, b in zip(source.model.state_dict().values(), loaded.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_missing_or_unfitting_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        create_backbone("resnet18", str(tmp_path / "nope.pt"))
+    path = tmp_path / "other.pt"
+    torch.save(create_backbone("convnextv2_atto", "random").model.state_dict(), path)
+    with pytest.raises(ValueError, match="does not fit"):
+        create_backbone("resnet18", str(path))
