@@ -32,12 +32,20 @@ def profile_config(profile: str, **overrides) -> TrainConfig:
 
 
 def score_run(config: TrainConfig, data: ImageSet, test: ImageSet | None = None) -> dict:
+    """`fit_and_score` without the test predictions."""
+    return fit_and_score(config, data, test)[0]
+
+
+def fit_and_score(config: TrainConfig, data: ImageSet, test: ImageSet | None = None
+                  ) -> tuple[dict, pd.DataFrame | None]:
     """Train on `data`, score the final clustering, and (given `test`) assign and score the test set.
 
     Returns one flat row: the setting's key fields, metrics on the training images (`train_*`), the
     untrained features' answer (`untrained_*`, epoch 0 of the same run), metrics on the test images,
-    test seconds per image, wall seconds and the weights used.
+    test seconds per image, wall seconds and the weights used; and, given `test`, its predictions
+    (`predict.predict`'s table with `truth`, the class index scored against, where known).
     """
+    predictions = None
     with tempfile.TemporaryDirectory() as scratch:
         config = replace(config, out_dir=config.out_dir if config.out_dir != "runs/latest" else scratch)
         started = time.perf_counter()
@@ -47,8 +55,9 @@ def score_run(config: TrainConfig, data: ImageSet, test: ImageSet | None = None)
         row.update({f"train_{k}": v for k, v in result.get("metrics", {}).items()})
         row.update(untrained_scores(Path(config.out_dir) / "history.csv"))
         if test is not None:
-            row.update(score_test(TrainedRun.load(config.out_dir), test, config))
-    return row
+            scores, predictions = score_test(TrainedRun.load(config.out_dir), test, config)
+            row.update(scores)
+    return row, predictions
 
 
 def untrained_scores(history_csv: Path) -> dict:
@@ -59,8 +68,9 @@ def untrained_scores(history_csv: Path) -> dict:
     return {"untrained_acc": float(history.acc.iloc[0]), "untrained_nmi": float(history.nmi.iloc[0])}
 
 
-def score_test(run: TrainedRun, test: ImageSet, config: TrainConfig) -> dict:
-    """Nearest-centroid assignment of `test` with a trained run, its metrics and seconds per image."""
+def score_test(run: TrainedRun, test: ImageSet, config: TrainConfig) -> tuple[dict, pd.DataFrame]:
+    """Nearest-centroid assignment of `test` with a trained run: its metrics and seconds per image, and
+    the per-image predictions (with `truth` where known)."""
     started = time.perf_counter()
     table = predict(run, test, device=config.device)
     seconds = (time.perf_counter() - started) / max(len(test), 1)
@@ -68,7 +78,8 @@ def score_test(run: TrainedRun, test: ImageSet, config: TrainConfig) -> dict:
     row = {"n_test": len(test), "test_s_per_image": seconds}
     if truth is not None:
         row.update(metrics.evaluate(truth, table.cluster.to_numpy(), normal_label=normal))
-    return row
+        table["truth"] = truth
+    return row, table
 
 
 def mean_std(rows: pd.DataFrame, by: str | list[str], columns: list[str]) -> pd.DataFrame:

@@ -25,6 +25,12 @@ class Profile:
     repeats: int = 10  # repetitions of a stability experiment
     seeds: tuple[int, ...] = tuple(range(10))  # seeds of repeated runs (NEU test runs, DAGM)
 
+    def weights_for(self, backbone: str) -> str:
+        """The profile's initialisation for `backbone`: "offline" exists only for efficientnet_lite0, so
+        other backbones start random; "timm" and weight files apply to all."""
+        weights = self.train.get("weights", "random")
+        return "random" if weights == "offline" and backbone != "efficientnet_lite0" else weights
+
     def sweep_config(self) -> dict:
         """TrainConfig overrides for one short run of a sweep."""
         return {**self.train, **self.sweep}

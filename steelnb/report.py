@@ -163,11 +163,10 @@ def sweep_config(profile: str, data: ImageSet, backbone: str | None = None, weig
     backbone = backbone or settings.ablation_backbone
     config = profile_config(profile, **settings.sweep, backbone=backbone)
     if weights is None:
-        weights = config.weights
-        if weights == "offline" and backbone != "efficientnet_lite0":
-            warnings.warn(f"profile {profile}: offline weights exist only for efficientnet_lite0; "
-                          f"{backbone} starts from random weights", stacklevel=2)
-            weights = "random"
+        weights = settings.weights_for(backbone)
+        if weights != config.weights:
+            warnings.warn(f"profile {profile}: {config.weights} weights exist only for efficientnet_lite0; "
+                          f"{backbone} starts from {weights} weights", stacklevel=2)
     values = {"dataset": data.name, "n_clusters": max(config.n_clusters, data.n_classes),
               "eval_clusters": data.n_classes, "weights": weights, "max_per_class": None, **overrides}
     return TrainConfig.from_dict({**asdict(config), **values})

@@ -7,7 +7,7 @@
   DAGM class 1 as it is) shrink for a quick profile so that the reference class holds at most the
   profile's `max_per_class` images, every other count keeping its proportion (the defect rate stays the
   paper's).
-- Runs: `study_config`, `split_run` (train on one part, assign the other with the trained run),
+- Runs: `study_config`, `experiments.fit_and_score` (train on one part, assign the other with the trained run),
   `repeated_runs`, and the summaries: `summed_confusion`, `per_class_table`, `paper_comparison`,
   `all_normal_row`, `neu_acc_table`, `comparison_table`, plus the figures.
 
@@ -17,7 +17,6 @@ notebooks 00-03.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -28,10 +27,9 @@ import pandas as pd
 
 from . import metrics, paper
 from .data import DataError, ImageSet, data_root_from_env, load_dataset, protocols, synthetic
-from .experiments import score_run
-from .predict import TrainedRun, predict
+from .experiments import fit_and_score, score_run
 from .profiles import get_profile
-from .train import TrainConfig, target_labels
+from .train import TrainConfig
 
 SEVERSTAL_NORMAL, SEVERSTAL_PER_CLASS = 300, 50  # the paper's Severstal sets: 300 defect-free + 50 per ClassId
 NEU_TRAIN, NEU_TEST = 250, 50  # the paper's NEU split per class (1500 / 300)
@@ -261,15 +259,6 @@ def neu_split(study: StudySet, profile: str, seed: int = 0) -> tuple[ImageSet, I
 
 
 # -- runs -------------------------------------------------------------------------------------------
-def backbone_weights(profile: str, backbone: str) -> str:
-    """The initialisation a profile gives `backbone`: "offline" exists only for efficientnet_lite0 (the
-    others start random); "timm" and files apply to all."""
-    weights = get_profile(profile).train.get("weights", TrainConfig.weights)
-    if weights == "offline" and backbone != "efficientnet_lite0":
-        return "random"
-    return weights
-
-
 def study_config(profile: str, study: StudySet, seed: int = 0, sweep: bool = False, **overrides) -> TrainConfig:
     """The profile's TrainConfig (its short `sweep` settings with `sweep=True`) for `study`: scored against
     `study.labels`, pseudo-labels from the profile's K (at least the number of classes), the answer in
@@ -278,23 +267,11 @@ def study_config(profile: str, study: StudySet, seed: int = 0, sweep: bool = Fal
     base = settings.sweep_config() if sweep else dict(settings.train)
     base.pop("max_per_class", None)  # the study set is already sized
     if "backbone" in overrides and "weights" not in overrides:
-        overrides["weights"] = backbone_weights(profile, overrides["backbone"])
+        overrides["weights"] = settings.weights_for(overrides["backbone"])
     n_clusters = max(base.get("n_clusters", TrainConfig.n_clusters), study.n_clusters)
     values = {**base, "dataset": study.data.name, "labels": study.labels, "n_clusters": n_clusters,
               "eval_clusters": study.n_clusters, "seed": seed, **overrides}
     return TrainConfig.from_dict(values)
-
-
-def split_run(config: TrainConfig, train: ImageSet, test: ImageSet) -> tuple[dict, pd.DataFrame]:
-    """`score_run` on `train` / `test`, and the trained run's predictions on `test` (cluster, distance to
-    the defect-free centroid, predicted_defective) with `truth` (the class index scored against)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        row = score_run(replace(config, out_dir=scratch), train, test)
-        table = predict(TrainedRun.load(scratch), test, device=config.device)
-    truth, _, _ = target_labels(test, config)
-    if truth is not None:
-        table["truth"] = truth
-    return row, table
 
 
 def repeated_runs(config: TrainConfig, seeds: Iterable[int], data: ImageSet | Callable[[int], ImageSet],
@@ -310,7 +287,7 @@ def repeated_runs(config: TrainConfig, seeds: Iterable[int], data: ImageSet | Ca
         if test is None:
             row = score_run(run_config, images)
         else:
-            row, table = split_run(run_config, images, test)
+            row, table = fit_and_score(run_config, images, test)
             predictions.append(table)
         rows.append({**(columns or {}), **row})
     return pd.DataFrame(rows), predictions

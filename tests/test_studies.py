@@ -14,6 +14,8 @@ from threadpoolctl import threadpool_limits
 from steelnb import paper, studies
 from steelnb.data import ImageSet, protocols, synthetic
 from steelnb.experiments import write_figure
+from steelnb.metrics import evaluate
+from steelnb.profiles import get_profile
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(image_size=32, global_size=32, local_size=16, n_global=1, n_local=1, epochs=1, batch_size=8,
@@ -153,10 +155,10 @@ def test_unknown_kind_is_refused():
 
 # -- configs ----------------------------------------------------------------------------------------
 def test_backbone_weights_follow_the_profile():
-    assert studies.backbone_weights("cpu", "efficientnet_lite0") == "offline"
-    assert studies.backbone_weights("cpu", "resnet18") == "random"  # no offline weights for it
-    assert studies.backbone_weights("paper", "resnet50") == "timm"
-    assert studies.backbone_weights("ci", "resnet18") == "random"
+    assert get_profile("cpu").weights_for("efficientnet_lite0") == "offline"
+    assert get_profile("cpu").weights_for("resnet18") == "random"  # no offline weights for it
+    assert get_profile("paper").weights_for("resnet50") == "timm"
+    assert get_profile("ci").weights_for("resnet18") == "random"
 
 
 def test_study_config_scores_against_the_study_labels(monkeypatch):
@@ -244,7 +246,10 @@ def test_repeated_runs_give_a_row_and_predictions_per_seed(tiny_study):
     assert len(predictions) == 2 and all(len(p) == len(test) for p in predictions)
     assert {"truth", "cluster", "normal_distance"} <= set(predictions[0].columns)
     summary = studies.method_summary(rows, predictions, test)
-    assert 0 <= summary["acc"] <= 1 and 0 <= summary["auroc"] <= 1 and "seeds 0, 1" in summary["source"]
+    assert summary["acc"] == pytest.approx(rows.acc.mean()) and "seeds 0, 1" in summary["source"]
+    for (_, row), table in zip(rows.iterrows(), predictions, strict=True):  # each row scores its own run
+        assert row.acc == pytest.approx(evaluate(table.truth, table.cluster)["acc"])
+    assert summary["auroc"] == pytest.approx(np.mean([studies.method_auroc(p, test) for p in predictions]))
     confusion = studies.summed_confusion(predictions, ("defect-free", "defective"))
     assert confusion.to_numpy().sum() == 2 * len(test)
 
