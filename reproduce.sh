@@ -6,8 +6,8 @@
 #
 #   --profile    run settings of steelnb.profiles (default: cpu, the committed results/cpu/)
 #   --data-root  folder holding the real data sets (neu/, dagm/, ...); passed as the notebooks' data_root.
-#                Without it the notebooks read $STEELNB_DATA, else ../shared/datasets, else fall back to
-#                the synthetic set and say so in every caption.
+#                Without it the notebooks read $STEELNB_DATA; a set found in neither falls back to
+#                the synthetic set, and every caption says so.
 #   --only NAME  run only this notebook: its file name without .ipynb (01_clusterers) or its number (01);
 #                repeat it or give a comma-separated list for several
 #   --jobs N     run N notebooks at a time (xargs -P); each then gets nproc/N BLAS/OpenMP threads unless

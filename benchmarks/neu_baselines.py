@@ -19,7 +19,7 @@ def main(data_root: str, out_dir: str, backbone: str = "efficientnet_lite0", wei
     train, test = protocols.neu_split(load_dataset("neu", data_root, 200), seed=0)
     table = run_baselines(train, test, backbone, weights, methods=("kmeans", "linear-probe"), input_size=224,
                           seed=0, device="cpu")
-    env = environment()
+    env = environment("cpu")
     caption = (f"NEU, the paper's split (1500 train / 300 test, seed 0); k-means clusters the 300 test images into "
                f"k = 6, the probe trains on the 1500; features at 224 px. {env['machine']}, {env['device']}; "
                f"{time.perf_counter() - started:.0f} s.")

@@ -81,8 +81,9 @@ def main(data_root: str, out_dir: str, *run_dirs: str) -> None:
     table = pd.DataFrame(rows)
     summary = table.groupby(["features", "preprocessing"], sort=False).agg(
         acc=("acc", "mean"), acc_std=("acc", "std"), nmi=("nmi", "mean"), runs=("seed", "count")).reset_index()
+    env = environment("cpu")
     caption = (f"NEU, all 1800 images, k = 6; features at 224 px; mean over seeds {SEEDS} where runs > 1. "
-               f"Machine: {environment()['machine']}, device {environment()['device']}.")
+               f"Machine: {env['machine']}, device {env['device']}.")
     write_table(summary, out_dir, "neu_table", caption)
     write_table(table, out_dir, "neu_table_runs", "Every run of neu_table.md.")
     print(summary.to_markdown(index=False, floatfmt=".4f"))

@@ -47,6 +47,12 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def device_name(device: str | torch.device = "auto") -> str:
+    """What a result ran on: "cpu", or the GPU's name for a CUDA device."""
+    device = resolve_device(device) if isinstance(device, str) else device
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+
+
 def create_backbone(name: str, weights: str = "random") -> Backbone:
     """timm model `name` with `weights`: "random", "timm" (hub), "offline", or a path to a state dict."""
     if weights == OFFLINE:

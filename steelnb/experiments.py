@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from . import metrics
+from .backbones import device_name
 from .data import ImageSet
 from .predict import TrainedRun, predict
 from .profiles import get_profile
@@ -110,28 +111,38 @@ def write_figure(figure, out_dir: str | Path, name: str) -> Path:
     return out / f"{name}.png"
 
 
-def environment() -> dict:
-    """Machine, device, package versions and the code's commit: what a number must be read with."""
+def environment(device: str = "auto") -> dict:
+    """Machine, the device used (`device` resolved: "cpu" or the GPU's name), package versions and the code's
+    commit ("+modified" when the package's files differ from it): what a number must be read with."""
     import sklearn
     import timm
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=False).stdout.strip() or None
-    except OSError:
-        commit = None
     return {"machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
                        f"{torch.get_num_threads()} threads",
-            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "device": device_name(device),
             "python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
-            "sklearn": sklearn.__version__, "numpy": np.__version__, "commit": commit}
+            "sklearn": sklearn.__version__, "numpy": np.__version__, "commit": _commit()}
 
 
-def write_record(out_dir: str | Path, profile: str, parameters: dict, wall_s: float, **extra) -> Path:
-    """`run.json`: the notebook's parameters, profile settings, environment and wall time."""
+def _commit() -> str | None:
+    """Short commit of the checkout holding this package, "+modified" if its steelnb/ files differ; None outside git."""
+    package = Path(__file__).parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=package, check=False).stdout.strip()
+        changes = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
+                                 cwd=package, check=False).stdout.strip()
+    except OSError:
+        return None
+    return f"{commit}+modified" if commit and changes else commit or None
+
+
+def write_record(out_dir: str | Path, profile: str, parameters: dict, wall_s: float, device: str = "auto",
+                 **extra) -> Path:
+    """`run.json`: the notebook's parameters, profile settings, environment (on `device`) and wall time."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = {"profile": profile, "profile_settings": asdict(get_profile(profile)), "parameters": parameters,
-              "environment": environment(), "wall_s": round(wall_s, 1), **extra}
+              "environment": environment(device), "wall_s": round(wall_s, 1), **extra}
     (out / "run.json").write_text(json.dumps(record, indent=2, default=str))
     return out / "run.json"

@@ -21,7 +21,6 @@ Results README
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -30,9 +29,10 @@ from pathlib import Path
 import pandas as pd
 
 from . import paper
-from .data import DataError, ImageSet, load_dataset, protocols
+from .data import ImageSet, data_root_from_env, load_dataset, protocols
 from .experiments import mean_std, profile_config
 from .profiles import get_profile
+from .studysets import find_dataset
 from .train import TrainConfig
 
 # How each real data set relates to the paper's experiments.
@@ -41,7 +41,6 @@ PAPER_ROLE = {
     "dagm": "DAGM class 1 standing in for Severstal",
     "severstal": "the paper's Severstal",
 }
-SHARED_DATA = ("shared", "datasets")  # <repo>/../shared/datasets: where this project keeps the real sets
 
 # -- notebook plumbing ------------------------------------------------------------------------------------
 
@@ -89,32 +88,14 @@ def limit_threads(threads: int | None, profile: str) -> int | None:
     return threads
 
 
-def data_roots(data_root: str | Path | None = None) -> list[tuple[Path, str]]:
-    """Where real data is looked for, with how each place was found: `data_root` alone when given, else
-    `$STEELNB_DATA` then `<repo>/../shared/datasets`."""
-    if data_root:
-        return [(Path(data_root).expanduser(), "the data_root parameter")]
-    roots = []
-    if os.environ.get("STEELNB_DATA"):
-        roots.append((Path(os.environ["STEELNB_DATA"]).expanduser(), "$STEELNB_DATA"))
-    roots.append((repo_root().parent.joinpath(*SHARED_DATA), "../shared/datasets beside the repository"))
-    return roots
-
-
 def _find_real(name: str, data_root: str | Path | None, image_size: int) -> tuple[ImageSet | None, dict]:
-    """Data set `name` from the first of `data_roots` that holds it; (None, {"not_found": reasons}) if none."""
-    tried = []
-    for root, how in data_roots(data_root):
-        try:
-            data = load_dataset(name, root, image_size)
-        except DataError as err:
-            if data_root:
-                raise
-            tried.append(f"{root} ({how}): {err}")
-            continue
-        return data, {"dataset": name, "root": str(root), "found_via": how, "role": PAPER_ROLE.get(name, name),
-                      "stand_in": name == "dagm"}
-    return None, {"not_found": tried}
+    """Data set `name` by `studysets.find_dataset`, with where it was found; (None, {"not_found": why}) if not."""
+    data, why = find_dataset(name, data_root, image_size)
+    if data is None:
+        return None, {"not_found": why}
+    root = data_root_from_env(data_root)
+    return data, {"dataset": name, "root": str(root), "found_via": "data_root" if data_root else "$STEELNB_DATA",
+                  "role": PAPER_ROLE.get(name, name), "stand_in": name == "dagm"}
 
 
 def experiment_data(preferred: str, data_root: str | Path | None = None, image_size: int = 128,
@@ -122,8 +103,8 @@ def experiment_data(preferred: str, data_root: str | Path | None = None, image_s
                     synthetic_options: dict | None = None) -> tuple[ImageSet, dict]:
     """The `preferred` data set (a real one, or "synthetic"), else the synthetic one, capped at `max_per_class`.
 
-    Real data is read from `data_roots(data_root)`; an explicit `data_root` that lacks it is an error
-    (DataError), anywhere else the synthetic set stands in (with a warning) and the returned info says so.
+    Real data is looked up by `studysets.find_dataset` (`data_root`, else `$STEELNB_DATA`); where it is not
+    there the synthetic set stands in (with a warning) and the returned info says so.
     Info: dataset, root, found_via, role (how it relates to the paper), stand_in (bool), n_images, n_classes,
     max_per_class, image_size, note (a sentence to print) and description (the short form captions use).
     """
@@ -135,7 +116,7 @@ def experiment_data(preferred: str, data_root: str | Path | None = None, image_s
         info.update(dataset="synthetic", root=None, found_via="built in", role=role,
                     stand_in=preferred != "synthetic")
         if "not_found" in info:
-            warnings.warn(f"{preferred} not found ({'; '.join(info['not_found'])}); using the built-in "
+            warnings.warn(f"{preferred} not found ({info['not_found']}); using the built-in "
                           "synthetic data set", stacklevel=2)
     if max_per_class:
         data = protocols.cap_per_class(data, max_per_class, seed=seed)
@@ -146,7 +127,7 @@ def experiment_data(preferred: str, data_root: str | Path | None = None, image_s
     where = f"read from {info['root']} (found via {info['found_via']})" if info["root"] else "built in"
     info["note"] = f"Data: {info['description']}, {where}. Classes: {counts}."
     if "not_found" in info:
-        info["note"] += f" {preferred} was not found: " + ("; ".join(info["not_found"]) or "no data root") + "."
+        info["note"] += f" {preferred} was not found: {info['not_found']}."
     return data, info
 
 

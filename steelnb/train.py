@@ -32,7 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import metrics
-from .backbones import Backbone, create_backbone, extract_features, resolve_device
+from .backbones import Backbone, create_backbone, device_name, extract_features, resolve_device
 from .cluster import Clustering, Preprocessor, cluster, uniform_label_sample
 from .data import ImageSet, load_dataset, protocols
 from .views import MultiCrop
@@ -78,6 +78,11 @@ class TrainConfig:
     device: str = "auto"
     out_dir: str = "runs/latest"
     dataset_options: dict = field(default_factory=dict)
+
+    @property
+    def feature_size(self) -> int:
+        """Input size of the features clustered and scored: `eval_size`, else `global_size`."""
+        return self.eval_size or self.global_size
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -195,6 +200,7 @@ class Trainer:
         self.scheduler = make_scheduler(
             self.optimizer, int(config.warmup_epochs * extractor_steps / max(config.epochs, 1)), extractor_steps)
         self.epoch = 0
+        self.elapsed_s = 0.0  # seconds spent in the epochs done, over every session of a resumed run
         self.history: list[dict] = []
         self.previous: np.ndarray | None = None
 
@@ -210,12 +216,12 @@ class Trainer:
         """Train the remaining epochs, then cluster the final features; returns the final metrics."""
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
-        started = time.perf_counter()
+        started, before = time.perf_counter(), self.elapsed_s
         for epoch in range(self.epoch, self.config.epochs):
             self._run_epoch(epoch)
-            self.epoch = epoch + 1
+            self.epoch, self.elapsed_s = epoch + 1, before + time.perf_counter() - started
             self.save_checkpoint()
-        return self.finish(time.perf_counter() - started)
+        return self.finish(before + time.perf_counter() - started)
 
     def _run_epoch(self, epoch: int) -> None:
         seed = _epoch_seed(self.config.seed, epoch)
@@ -243,7 +249,7 @@ class Trainer:
         return cluster(points, k, self.config.clusterer, seed=seed, batch_size=self.config.cluster_batch_size)
 
     def features(self) -> np.ndarray:
-        return extract_features(self.backbone, self.data.images, self.config.eval_size or self.config.global_size,
+        return extract_features(self.backbone, self.data.images, self.config.feature_size,
                                 batch_size=max(self.config.batch_size, 64), device=self.device)
 
     def _agreement(self, points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
@@ -339,7 +345,7 @@ class Trainer:
         """Atomically replace checkpoint.pt with the state after `self.epoch` epochs."""
         state = {"epoch": self.epoch, "config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "history": self.history, "previous": self.previous}
+                 "history": self.history, "previous": self.previous, "elapsed_s": self.elapsed_s}
         partial = self.out / "checkpoint.pt.partial"
         torch.save(state, partial)
         os.replace(partial, self.out / "checkpoint.pt")
@@ -358,6 +364,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.history, self.previous = state["epoch"], state["history"], state["previous"]
+        self.elapsed_s = state["elapsed_s"]
 
 
 def _group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -369,7 +376,7 @@ def _group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:
 def run_info(backbone: Backbone, device: torch.device, wall_s: float) -> dict:
     """What a result must say about how it was produced."""
     return {"backbone": backbone.name, "weights": backbone.weights, "pretrained": backbone.pretrained,
-            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "device": device_name(device),
             "machine": f"{platform.machine()}, {os.cpu_count()} cpu", "torch": torch.__version__,
             "timm": timm.__version__, "wall_s": round(wall_s, 1)}
 

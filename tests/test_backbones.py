@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from steelnb.backbones import PAPER_BACKBONES, SMALL_BACKBONES, create_backbone, extract_features
+from steelnb.backbones import PAPER_BACKBONES, SMALL_BACKBONES, create_backbone, device_name, extract_features
+from steelnb.experiments import environment
 
 
 @pytest.mark.parametrize("name", PAPER_BACKBONES + SMALL_BACKBONES)
@@ -35,3 +36,9 @@ def test_a_missing_or_unfitting_weights_file_is_a_clear_error(tmp_path):
     torch.save(create_backbone("convnextv2_atto", "random").model.state_dict(), path)
     with pytest.raises(ValueError, match="does not fit"):
         create_backbone("resnet18", str(path))
+
+
+def test_device_name_says_what_ran():
+    assert device_name("cpu") == "cpu" and environment("cpu")["device"] == "cpu"
+    if torch.cuda.is_available():
+        assert device_name("auto") == torch.cuda.get_device_name(0)

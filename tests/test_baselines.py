@@ -7,6 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import timm
+import torch
+from torch import nn
 
 from steelnb.baselines import (
     COLUMNS,
@@ -17,6 +19,7 @@ from steelnb.baselines import (
     greedy_coreset,
     lbp_features,
     linear_probe,
+    patch_features,
     raw_pixel_features,
     run_baselines,
     split_normals,
@@ -66,6 +69,16 @@ def test_patchcore_takes_the_papers_levels():
     assert [model.feature_info[i]["module"] for i in feature_levels(model)] == ["layer2", "layer3"]
 
 
+def test_patch_neighbourhood_average_counts_the_zero_padding():
+    class TwoLevels(nn.Module):
+        def forward_intermediates(self, x, indices, intermediates_only, stop_early):
+            return [torch.ones(1, 1, 4, 4), torch.ones(1, 1, 2, 2)]
+
+    patches = patch_features(TwoLevels(), torch.zeros(1), [0, 1]).reshape(4, 4, 2)
+    assert patches[0, 0, 0] == pytest.approx(4 / 9) and patches[0, 1, 0] == pytest.approx(6 / 9)
+    assert patches[1, 1, 0] == pytest.approx(1.0)
+
+
 def test_patchcore_scores_blob_above_normal():
     detector = PatchCore("resnet18", "random", coreset_ratio=0.25, input_size=SIZE, device="cpu")
     threshold = fit_with_threshold(detector, textures(10, False, 0), holdout=0.2)
@@ -73,6 +86,19 @@ def test_patchcore_scores_blob_above_normal():
     assert detector.weights == "random"
     assert defect.min() > normal.max()
     assert (defect > threshold).all()
+
+
+def test_patchcore_anomaly_map_peaks_at_the_defect():
+    detector = PatchCore("resnet18", "random", coreset_ratio=0.25, input_size=SIZE, device="cpu")
+    detector.fit(textures(8, False, 0))
+    image = textures(1, False, 3)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    image[0, 0][(yy - 44) ** 2 + (xx - 16) ** 2 <= 36] = 250  # a blob centred at row 44, column 16
+    maps = detector.anomaly_maps(image)
+    assert maps.shape == (1, SIZE // 8, SIZE // 8)
+    row, column = np.unravel_index(maps[0].argmax(), maps[0].shape)
+    assert abs(row - 44 / 8) <= 1.5 and abs(column - 16 / 8) <= 1.5
+    assert detector.score(image)[0] == maps.max()
 
 
 def test_hbos_scores_blob_above_normal():
@@ -119,3 +145,13 @@ def test_run_baselines_skips_detectors_without_defect_flags():
     unflagged = replace(test, defective=np.full(len(test), -1, np.int8))
     table = run_baselines(train, unflagged, methods=("pca-hbos",), device="cpu")
     assert (table.note == "test images have no defect flags").all() and table.acc.isna().all()
+
+
+def test_run_baselines_adds_the_untrained_backbone_beside_trained_weights(tmp_path):
+    weights = tmp_path / "resnet18.pt"
+    torch.save(timm.create_model("resnet18", num_classes=0).state_dict(), weights)
+    table = run_baselines(imageset(8, 4, 0), imageset(8, 4, 10), "resnet18", str(weights), methods=("kmeans",),
+                          input_size=32, pca_dim=4, device="cpu")
+    deep = table[table.features == "resnet18"]
+    assert deep.weights.tolist() == ["random", f"file:{weights}"]
+    assert np.isfinite(deep.acc).all()

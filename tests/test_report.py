@@ -33,9 +33,8 @@ def test_results_path_defaults_under_the_repository(tmp_path):
 
 @pytest.fixture
 def no_real_data(tmp_path, monkeypatch):
-    """Neither $STEELNB_DATA nor ../shared/datasets holds anything."""
+    """$STEELNB_DATA holds nothing."""
     monkeypatch.setenv("STEELNB_DATA", str(tmp_path / "empty"))
-    monkeypatch.setattr(report, "repo_root", lambda start=None: tmp_path / "repo")
 
 
 def test_missing_data_falls_back_to_synthetic_and_says_so(no_real_data):
@@ -46,7 +45,11 @@ def test_missing_data_falls_back_to_synthetic_and_says_so(no_real_data):
     assert "neu was not found" in info["note"] and "$STEELNB_DATA" in info["note"]
 
 
-def test_an_explicit_data_root_without_the_set_is_an_error(tmp_path):
+def test_a_data_root_without_the_set_gets_the_stand_in_but_a_broken_set_is_an_error(tmp_path):
+    with pytest.warns(UserWarning, match=f"no neu/ folder under {tmp_path}"):
+        data, info = report.experiment_data("neu", data_root=tmp_path, image_size=32, max_per_class=2)
+    assert data.name == "synthetic" and info["stand_in"]
+    (tmp_path / "neu").mkdir()  # there, but holds no NEU class folder
     with pytest.raises(DataError):
         report.experiment_data("neu", data_root=tmp_path, image_size=32)
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
-from steelnb import paper, studies
+from steelnb import paper, studies, studysets
 from steelnb.data import ImageSet, protocols, synthetic
 from steelnb.experiments import write_figure
 from steelnb.metrics import evaluate
@@ -67,33 +67,33 @@ def counts(ds: ImageSet) -> dict[str, int]:
 
 # -- sizes ------------------------------------------------------------------------------------------
 def test_scale_caps_the_reference_class_at_the_profiles_cap():
-    assert studies.scale("ci", 50) == pytest.approx(8 / 50)  # ci: max_per_class 8
-    assert studies.scale("cpu", 50) == 1.0  # cpu: 100 >= 50
-    assert studies.scale("paper", 50) == 1.0  # paper: no cap
-    assert studies.scaled(300, 0.16) == 48 and studies.scaled(3, 0.01) == 1 and studies.scaled(3, 0.01, 2) == 2
+    assert studysets.scale("ci", 50) == pytest.approx(8 / 50)  # ci: max_per_class 8
+    assert studysets.scale("cpu", 50) == 1.0  # cpu: 100 >= 50
+    assert studysets.scale("paper", 50) == 1.0  # paper: no cap
+    assert studysets.scaled(300, 0.16) == 48 and studysets.scaled(3, 0.01) == 1 and studysets.scaled(3, 0.01, 2) == 2
 
 
 def test_draw_counts_takes_what_exists_and_says_so():
     ds = synthetic.load(image_size=32, n_images=40, defect_rate=0.3, seed=0)
-    drawn = studies.draw_counts(ds, {0: 5, 1: 50}, seed=1)
+    drawn = studysets.draw_counts(ds, {0: 5, 1: 50}, seed=1)
     assert counts(drawn)["defect-free"] == 5 and counts(drawn)["scratches"] == 2
     assert drawn.meta["drawn"]["scratches"] == {"wanted": 50, "drawn": 2}
-    again = studies.draw_counts(ds, {0: 5, 1: 50}, seed=1)
+    again = studysets.draw_counts(ds, {0: 5, 1: 50}, seed=1)
     assert drawn.paths == again.paths and list(drawn.paths) == sorted(drawn.paths)
 
 
 def test_synthetic_draw_keeps_only_the_listed_classes_in_that_order():
-    data = studies.synthetic_draw({"defect-free": 6, "patches": 3, "crazing": 2}, 32, 0, "x")
+    data = studysets.synthetic_draw({"defect-free": 6, "patches": 3, "crazing": 2}, 32, 0, "x")
     assert data.class_names == ("defect-free", "patches", "crazing")
     assert counts(data) == {"defect-free": 6, "patches": 3, "crazing": 2}
     assert data.defective.tolist() == (data.labels > 0).astype(int).tolist()
 
 
 # -- which data -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", studies.KINDS)
+@pytest.mark.parametrize("kind", studysets.KINDS)
 def test_without_data_every_kind_falls_back_to_synthetic_and_says_so(kind, monkeypatch):
     monkeypatch.delenv("STEELNB_DATA", raising=False)
-    study = studies.study_set(kind, None, "ci")
+    study = studysets.study_set(kind, None, "ci")
     assert study.source == "synthetic" and study.stand_in
     assert "synthetic stand-in" in study.note and "not real images" in study.note
     assert "stands in for" in study.note and "no data root given" in study.note
@@ -104,53 +104,53 @@ def test_without_data_every_kind_falls_back_to_synthetic_and_says_so(kind, monke
 
 def test_stand_in_sizes_follow_the_paper_proportions(monkeypatch):
     monkeypatch.delenv("STEELNB_DATA", raising=False)
-    sets = studies.stand_in_sets(None, "ci", kinds=("5-cluster", "I", "V", "neu", "dagm"))
+    sets = studysets.stand_in_sets(None, "ci", kinds=("5-cluster", "I", "V", "neu", "dagm"))
     assert counts(sets["5-cluster"].data) == {"defect-free": 48, "scratches": 8, "pitted_surface": 8,
                                               "inclusion": 8, "patches": 8}
     assert counts(sets["I"].data) == {"defect-free": 48, "defective": 32}
     assert counts(sets["V"].data) == {"defect-free": 48, "defective": 8}
     assert counts(sets["dagm"].data) == {"defect-free": 57, "defective": 8}  # DAGM class 1's 12.3 %
     assert set(counts(sets["neu"].data).values()) == {10}  # 8 train + 2 test per class
-    train, test = studies.neu_split(sets["neu"], "ci")
+    train, test = studysets.neu_split(sets["neu"], "ci")
     assert len(train) == 48 and len(test) == 12
 
 
 def test_draws_differ_by_seed_and_repeat_for_a_seed(monkeypatch):
     monkeypatch.delenv("STEELNB_DATA", raising=False)
-    a, b = studies.study_set("II", None, "ci", seed=0), studies.study_set("II", None, "ci", seed=1)
+    a, b = studysets.study_set("II", None, "ci", seed=0), studysets.study_set("II", None, "ci", seed=1)
     assert not np.array_equal(a.data.images, b.data.images)
-    assert np.array_equal(a.data.images, studies.study_set("II", None, "ci", seed=0).data.images)
+    assert np.array_equal(a.data.images, studysets.study_set("II", None, "ci", seed=0).data.images)
 
 
 def test_dagm_is_used_where_it_is_and_stands_in_for_severstal(tmp_path):
     root = write_dagm(tmp_path)
-    dagm = studies.study_set("dagm", root, "ci")
+    dagm = studysets.study_set("dagm", root, "ci")
     assert dagm.source == "dagm" and not dagm.stand_in and counts(dagm.data) == {"defect-free": 20, "defective": 4}
-    two = studies.study_set("2-cluster", root, "ci")
+    two = studysets.study_set("2-cluster", root, "ci")
     assert two.source == "dagm" and two.stand_in and two.labels == "defect"
     assert "stands in for Severstal 2-cluster" in two.note and f"no severstal/ folder under {root}" in two.note
-    five = studies.study_set("5-cluster", root, "ci")
+    five = studysets.study_set("5-cluster", root, "ci")
     assert five.source == "synthetic" and five.stand_in
-    v = studies.study_set("V", root, "ci")  # wants 48 + 8, DAGM here has 20 + 4
+    v = studysets.study_set("V", root, "ci")  # wants 48 + 8, DAGM here has 20 + 4
     assert counts(v.data) == {"defect-free": 20, "defective": 4} and "fewer than wanted" in v.note
-    assert studies.study_set("neu", root, "ci").source == "synthetic"
+    assert studysets.study_set("neu", root, "ci").source == "synthetic"
 
 
 def test_severstal_is_preferred_where_it_is(tmp_path):
     root = write_dagm(write_severstal(tmp_path))
-    two = studies.study_set("2-cluster", root, "ci")
+    two = studysets.study_set("2-cluster", root, "ci")
     assert two.source == "severstal" and not two.stand_in
     assert counts(two.data) == {"defect-free": 48, "defective": 32}
-    five = studies.study_set("5-cluster", root, "ci")
+    five = studysets.study_set("5-cluster", root, "ci")
     assert five.labels == "classes" and counts(five.data) == {"defect-free": 48, "1": 8, "2": 8, "3": 8, "4": 8}
-    three = studies.study_set("III", root, "ci")
+    three = studysets.study_set("III", root, "ci")
     assert counts(three.data) == {"defect-free": 48, "defective": 32}
-    assert studies.study_set("V", root, "ci").source == "severstal"
+    assert studysets.study_set("V", root, "ci").source == "severstal"
 
 
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="kind must be one of"):
-        studies.study_set("VI")
+        studysets.study_set("VI")
 
 
 # -- configs ----------------------------------------------------------------------------------------
@@ -163,12 +163,12 @@ def test_backbone_weights_follow_the_profile():
 
 def test_study_config_scores_against_the_study_labels(monkeypatch):
     monkeypatch.delenv("STEELNB_DATA", raising=False)
-    five = studies.study_set("5-cluster", None, "ci")
+    five = studysets.study_set("5-cluster", None, "ci")
     config = studies.study_config("ci", five, seed=3)
     # pseudo-labels from the ci profile's K (the default 7, at least the 5 classes); the answer in 5
     assert (config.labels, config.n_clusters, config.eval_clusters, config.seed) == ("classes", 7, 5, 3)
     assert config.max_per_class is None  # the study set is already sized
-    sweep = studies.study_config("cpu", studies.study_set("I", None, "ci"), sweep=True, backbone="resnet18")
+    sweep = studies.study_config("cpu", studysets.study_set("I", None, "ci"), sweep=True, backbone="resnet18")
     assert (sweep.labels, sweep.n_clusters, sweep.eval_clusters, sweep.epochs, sweep.weights) == (
         "defect", 12, 2, 3, "random")  # the cpu sweep over-clusters into 12
 
@@ -196,7 +196,7 @@ def test_summed_confusion_matches_clusters_per_run_and_adds():
 def test_paper_comparison_labels_a_stand_in_as_different_data(monkeypatch):
     monkeypatch.delenv("STEELNB_DATA", raising=False)
     measured = {"acc": 0.8, "nmi": 0.5, "mdr": 0.1, "fdr": 0.1}
-    table = studies.paper_comparison(measured, "severstal-2", studies.study_set("2-cluster", None, "ci"))
+    table = studies.paper_comparison(measured, "severstal-2", studysets.study_set("2-cluster", None, "ci"))
     assert set(table.metric) == set(paper.REPORTED["severstal-2"])
     row = table.set_index("metric").loc["acc"]
     assert row["gap"] == pytest.approx(0.8 - 0.9004) and "DIFFERENT data set" in row["data"]
@@ -212,7 +212,7 @@ def test_all_normal_row_is_the_defect_free_share():
 
 def test_comparison_table_holds_method_baselines_trivial_and_paper(monkeypatch):
     monkeypatch.delenv("STEELNB_DATA", raising=False)
-    study = studies.study_set("dagm", None, "ci")
+    study = studysets.study_set("dagm", None, "ci")
     method = {"method": "joint (this repo)", "features": "resnet18", "acc": 0.9, "auroc": 0.7, "weights": "w",
               "source": "measured"}
     baselines = pd.DataFrame([{"method": "patchcore", "features": "f", "weights": "random", "acc": 0.8,
@@ -235,7 +235,7 @@ def test_initialisation_says_pretrained_or_random():
 @pytest.fixture(scope="module")
 def tiny_study():
     data = protocols.defect_vs_normal(synthetic.load(image_size=32, n_images=24, defect_rate=0.5, seed=2))
-    return studies.StudySet("dagm", data, "synthetic", True, "tiny synthetic", "defect")
+    return studysets.StudySet("dagm", data, "synthetic", True, "tiny synthetic", "defect")
 
 
 def test_repeated_runs_give_a_row_and_predictions_per_seed(tiny_study):
@@ -276,10 +276,10 @@ def test_figures_are_written(tmp_path):
 
 def test_neu_acc_table_sets_the_run_beside_the_paper_and_the_bar(monkeypatch):
     monkeypatch.delenv("STEELNB_DATA", raising=False)
-    study = studies.study_set("neu", None, "ci")
+    study = studysets.study_set("neu", None, "ci")
     table = studies.neu_acc_table(pd.DataFrame({"acc": [0.5, 0.7], "nmi": [0.4, 0.6]}), study)
     assert table.acc.tolist() == pytest.approx([0.6, 0.8753, 0.889])
     assert table.acc_std.iloc[0] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     assert "DIFFERENT data" in table.source.iloc[1] and "reported (paper)" in table.source.iloc[1]
-    record = studies.data_record({"neu": study})
+    record = studysets.data_record({"neu": study})
     assert record["stand_in"] == {"neu": True} and "stand-in for NEU" in record["description"]

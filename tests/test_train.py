@@ -1,6 +1,7 @@
 """The joint loop: outputs, resume, divergence, the alternation and the heads."""
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,7 @@ def test_resume_after_interruption_ends_like_an_uninterrupted_run(tmp_path, tiny
     def interrupt_at_epoch_2(self, epoch):
         if epoch == 2:
             raise KeyboardInterrupt
+        time.sleep(1.5)  # the interrupted session's time must count in the run's wall time
         original(self, epoch)
 
     monkeypatch.setattr(Trainer, "_run_epoch", interrupt_at_epoch_2)
@@ -84,6 +86,7 @@ def test_resume_after_interruption_ends_like_an_uninterrupted_run(tmp_path, tiny
     assert (whole.cluster == resumed.cluster).all()
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "history.csv").drop(columns=_timings()),
                                   pd.read_csv(tmp_path / "cut" / "history.csv").drop(columns=_timings()))
+    assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["run"]["wall_s"] >= 3.0
 
 
 def _timings():

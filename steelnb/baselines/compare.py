@@ -1,6 +1,7 @@
 """`run_baselines`: every baseline on one train/test split, one row per method, for the comparison table.
 
-Clustering rows (k-means on pixels, LBP, pooled backbone features) cluster the test images into
+Clustering rows (k-means on pixels, LBP, pooled backbone features, and the same backbone randomly initialised
+when `weights` load trained ones) cluster the test images into
 k = `test.n_classes` and are scored by `metrics.evaluate` (Hungarian matching). The linear probe is trained on
 the train labels and scored without matching. The anomaly detectors (PCA+HBOS, PatchCore) are fitted on the
 defect-free train images, thresholded by the rule in `common` (no defective image needed), and predict
@@ -19,8 +20,9 @@ from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
+import torch
 
-from ..backbones import create_backbone, extract_features
+from ..backbones import Backbone, create_backbone, extract_features
 from ..data.imageset import ImageSet
 from ..metrics import defect_scores_metrics, evaluate
 from .common import Detector, fit_with_threshold
@@ -86,12 +88,15 @@ def run_baselines(
     backbone = create_backbone(backbone_name, weights)
     pixels = FeatureSet("pixels-32", "none", partial(raw_pixel_features, size=32), train, test)
     lbp = FeatureSet("lbp-riu2-r1+2", "none", partial(lbp_features, radii=(1, 2)), train, test)
-    deep = FeatureSet(backbone_name, backbone.weights,
-                      partial(extract_features, backbone, input_size=input_size, device=device), train, test)
+    deep = _backbone_features(backbone, train, test, input_size, device)
     calibration = {"quantile": quantile, "holdout": holdout, "seed": seed}
     rows = []
     if "kmeans" in methods:
-        rows += [_kmeans_row(features, test, seed, pca_dim) for features in (pixels, lbp, deep)]
+        untrained = []
+        if weights != "random":
+            torch.manual_seed(seed)
+            untrained.append(_backbone_features(create_backbone(backbone_name), train, test, input_size, device))
+        rows += [_kmeans_row(features, test, seed, pca_dim) for features in (pixels, lbp, *untrained, deep)]
     if "linear-probe" in methods:
         rows.append(_probe_row(deep, train, test, seed))
     if "pca-hbos" in methods:
@@ -100,6 +105,12 @@ def run_baselines(
         make = partial(PatchCore, backbone_name, weights, coreset_ratio, patchcore_input_size, device=device, seed=seed)
         rows.append(_patchcore_row(make, f"{backbone_name}:patches-s8+s16", backbone.weights, train, test, calibration))
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _backbone_features(backbone: Backbone, train: ImageSet, test: ImageSet, input_size: int | None,
+                       device: str) -> FeatureSet:
+    extract = partial(extract_features, backbone, input_size=input_size, device=device)
+    return FeatureSet(backbone.name, backbone.weights, extract, train, test)
 
 
 def _row(method: str, features: str, weights: str, metrics: dict | None = None, s_per_image: float = np.nan,

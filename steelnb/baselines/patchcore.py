@@ -2,7 +2,9 @@
 
 Patch features are the backbone's stride-8 and stride-16 feature maps (ResNet layer2 and layer3, the paper's
 choice; found by reduction in timm's `feature_info`, so any timm backbone with `forward_intermediates` works),
-each averaged over its 3x3 neighbourhood, the stride-16 map upsampled bilinearly to stride 8, concatenated.
+each averaged over its 3x3 neighbourhood with the zero padding counted (as the authors' code and anomalib do:
+on DAGM class 1, averaging only the cells inside the map put 97 % of the images' largest patch distances on the
+outer ring and took image AUROC from 0.71 to 0.54), the stride-16 map upsampled bilinearly to stride 8, concatenated.
 A greedy k-center coreset, with distances taken in a Johnson–Lindenstrauss random projection, keeps
 `coreset_ratio` of the training patches at full width. faiss finds every test patch's nearest memory patch and
 an image's score is the largest of its patch distances. The paper's optional score reweighting is left out, as
@@ -40,12 +42,12 @@ def feature_levels(model: nn.Module, reductions: tuple[int, ...] = REDUCTIONS) -
 
 
 def patch_features(model: nn.Module, x: Tensor, levels: list[int]) -> Tensor:
-    """Locally aware patch features (B, H*W, D) on the grid of the first level."""
+    """Locally aware patch features (B, H, W, D) on the (H, W) grid of the first level."""
     maps = model.forward_intermediates(x, indices=levels, intermediates_only=True, stop_early=True)
-    maps = [F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=False) for m in maps]
+    maps = [F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=True) for m in maps]
     grid = maps[0].shape[-2:]
     maps = [m if m.shape[-2:] == grid else F.interpolate(m, grid, mode="bilinear", align_corners=False) for m in maps]
-    return torch.cat(maps, 1).flatten(2).transpose(1, 2)
+    return torch.cat(maps, 1).permute(0, 2, 3, 1)
 
 
 def greedy_coreset(
@@ -119,7 +121,7 @@ class PatchCore:
 
     def fit(self, normal_images: np.ndarray) -> PatchCore:
         """Build the memory bank: the coreset of all patch features of the defect-free `normal_images`."""
-        patches = torch.cat([p.flatten(0, 1) for p in self._patches(normal_images)])
+        patches = torch.cat([p.flatten(0, 2) for p in self._patches(normal_images)])
         n = max(1, round(self.coreset_ratio * len(patches)))
         chosen = greedy_coreset(patches, n, self.projection_dim, self.seed)
         bank = patches[torch.from_numpy(chosen).to(patches.device)].cpu().numpy()
@@ -129,18 +131,23 @@ class PatchCore:
 
     def score(self, images: np.ndarray) -> np.ndarray:
         """Anomaly score (N,) of each image: its largest patch distance to the memory bank."""
+        maps = self.anomaly_maps(images)
+        return maps.reshape(len(maps), -1).max(1) if len(maps) else np.zeros(0, np.float32)
+
+    def anomaly_maps(self, images: np.ndarray) -> np.ndarray:
+        """Distance (N, H, W) of every patch to its nearest memory patch, on the stride-8 grid: where a defect is."""
         if self.memory is None:
-            raise RuntimeError("PatchCore.score before fit")
-        scores = []
+            raise RuntimeError("PatchCore used before fit")
+        maps = []
         for patches in self._patches(images):
-            b, p, d = patches.shape
-            sq_dist, _ = self.memory.search(np.ascontiguousarray(patches.reshape(b * p, d).cpu().numpy()), 1)
-            scores.append(np.sqrt(np.maximum(sq_dist[:, 0], 0)).reshape(b, p).max(1))
-        return np.concatenate(scores) if scores else np.zeros(0, np.float32)
+            b, h, w, d = patches.shape
+            sq_dist, _ = self.memory.search(np.ascontiguousarray(patches.reshape(b * h * w, d).cpu().numpy()), 1)
+            maps.append(np.sqrt(np.maximum(sq_dist[:, 0], 0)).reshape(b, h, w))
+        return np.concatenate(maps) if maps else np.zeros((0, 0, 0), np.float32)
 
     @torch.no_grad()
     def _patches(self, images: np.ndarray) -> Iterator[Tensor]:
-        """Patch features (B, H*W, D) float32 of each batch of uint8 images, on the device."""
+        """Patch features (B, H, W, D) float32 of each batch of uint8 images, on the device."""
         for start in range(0, len(images), self.batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size])).to(self.device)
             x = to_model_input(batch, self.backbone.mean, self.backbone.std, self.input_size)
