@@ -121,7 +121,7 @@ def main(data_root: str, out_dir: str, backbone: str = "efficientnet_lite0", wei
                f"split, seed 0; fitted on the {len(normal)} defect-free train images (80 % fit, 20 % held out for "
                f"the 0.99-quantile threshold), scored on {len(test)} test images ({int(test.defective.sum())} "
                f"defective). {backbone}, weights {ours.weights}, {size} px, coreset ratio {ratio}, seeds {seeds}. "
-               f"{env['machine']}, {env['device']}, torch threads {torch.get_num_threads()}.")
+               f"{env['machine']}, {env['device']}, torch threads {torch.get_num_threads()}, commit {env['commit']}.")
     write_table(table, out_dir, "anomalib_patchcore_runs", caption + " One row per implementation and seed.")
     write_table(means, out_dir, "anomalib_patchcore", caption + " Mean and standard deviation over the seeds.")
     print(caption)
