@@ -4,9 +4,9 @@ Both read the backbone's stride-8 and stride-16 feature maps (timm out_indices 2
 EfficientNet blocks 2/4), keep `coreset_ratio` of the training patches by greedy k-center selection and score
 an image by its patch distances to that memory bank. anomalib's backbone is built with `pre_trained=False` and
 then given steelnb's backbone state dict, so the two see identical features. What still differs is the
-implementations': anomalib pools with zero padding counted, projects sparsely before its coreset, searches in
-torch and reweights the image score by the 9 neighbours of its nearest memory patch (the paper's reweighting);
-steelnb pools without padding, projects densely, searches with faiss and takes the largest patch distance.
+implementations': anomalib projects sparsely before its coreset, searches in torch and reweights the image
+score by the 9 neighbours of its nearest memory patch (the paper's reweighting); steelnb projects densely,
+searches with faiss and takes the largest patch distance.
 
 Needs anomalib (`pip install anomalib` beside steelnb; it brings Lightning, not needed by steelnb itself):
 
@@ -39,9 +39,10 @@ from steelnb.views import to_model_input
 class AnomalibPatchCore:
     """anomalib's `PatchcoreModel` behind steelnb's `Detector` interface, fed steelnb's backbone and inputs."""
 
-    def __init__(self, reference: PatchCore, coreset_ratio: float, batch_size: int = 32):
+    def __init__(self, reference: PatchCore, coreset_ratio: float, seed: int = 0, batch_size: int = 32):
         self.reference = reference
         self.coreset_ratio = coreset_ratio
+        self.seed = seed
         self.batch_size = batch_size
         source = reference.backbone.model
         self.model = PatchcoreModel(layers=feature_levels(source), backbone=source.default_cfg["architecture"],
@@ -62,6 +63,7 @@ class AnomalibPatchCore:
         self.model.embedding_store.clear()
         for x in self._inputs(normal):
             self.model(x)
+        torch.manual_seed(self.seed)  # anomalib's coreset draws its projection and start from the global generator
         self.model.subsample_embedding(sampling_ratio=self.coreset_ratio)
         self.model.eval()
         return self
@@ -102,8 +104,7 @@ def main(data_root: str, out_dir: str, backbone: str = "efficientnet_lite0", wei
     rows = []
     for seed in map(int, seeds.split(",")):
         ours = PatchCore(backbone, weights, ratio, size, device="cpu", seed=seed)
-        torch.manual_seed(seed)  # anomalib's coreset draws its start and projection from the global generator
-        theirs = AnomalibPatchCore(ours, ratio)
+        theirs = AnomalibPatchCore(ours, ratio, seed)
         ours_row, ours_scores = measure("steelnb", seed, ours, normal, test.images, test.defective)
         theirs_row, theirs_scores = measure(f"anomalib {anomalib_version}", seed, theirs, normal, test.images,
                                             test.defective)
@@ -121,7 +122,7 @@ def main(data_root: str, out_dir: str, backbone: str = "efficientnet_lite0", wei
                f"split, seed 0; fitted on the {len(normal)} defect-free train images (80 % fit, 20 % held out for "
                f"the 0.99-quantile threshold), scored on {len(test)} test images ({int(test.defective.sum())} "
                f"defective). {backbone}, weights {ours.weights}, {size} px, coreset ratio {ratio}, seeds {seeds}. "
-               f"{env['machine']}, {env['device']}, torch threads {torch.get_num_threads()}, commit {env['commit']}.")
+               f"{env['machine']}, device {env['device']}, commit {env['commit']}.")
     write_table(table, out_dir, "anomalib_patchcore_runs", caption + " One row per implementation and seed.")
     write_table(means, out_dir, "anomalib_patchcore", caption + " Mean and standard deviation over the seeds.")
     print(caption)

@@ -5,7 +5,8 @@ to PatchCore unchanged; everything else as in `anomalib_patchcore.py` (same spli
 
     python benchmarks/dagm_resolution.py DATA_ROOT OUT_DIR [SIZES BACKBONE WEIGHTS CORESET_RATIO]
 
-SIZES defaults to "200,224,320,512" (200: the cpu profile's image size, the one Table 5 uses).
+SIZES defaults to "200,224,320,512". 200 px is the cpu profile's image size, but this is not Table 5's setting:
+07_dagm feeds those 200 px images to PatchCore upsampled to 224 px, on its own draw (486 of the 575 images).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import sys
 import time
 
 import pandas as pd
-import torch
 from sklearn.metrics import roc_auc_score
 
 from steelnb.baselines import PatchCore, fit_with_threshold
@@ -49,8 +49,7 @@ def main(data_root: str, out_dir: str, sizes: str = "200,224,320,512", backbone:
     caption = (f"PatchCore (steelnb) on DAGM 2007 class 1 (test split only, real images) decoded at each size: "
                f"stratified half split, seed 0; fitted on the defect-free train images (80 % fit, 20 % held out for "
                f"the 0.99-quantile threshold). {backbone}, weights {table.weights[0]}, coreset ratio {coreset_ratio}, "
-               f"seed 0. {env['machine']}, {env['device']}, torch threads {torch.get_num_threads()}, "
-               f"commit {env['commit']}.")
+               f"seed 0. {env['machine']}, device {env['device']}, commit {env['commit']}.")
     write_table(table, out_dir, "dagm_resolution", caption)
     print(caption)
     print(table.to_markdown(index=False, floatfmt=".4f"))

@@ -137,9 +137,11 @@ def _commit() -> str | None:
     return f"{commit}+modified" if commit and changes else commit or None
 
 
-def write_record(out_dir: str | Path, profile: str, parameters: dict, wall_s: float, device: str = "auto",
+def write_record(out_dir: str | Path, profile: str, parameters: dict, wall_s: float, device: str | None = None,
                  **extra) -> Path:
-    """`run.json`: the notebook's parameters, profile settings, environment (on `device`) and wall time."""
+    """`run.json`: the notebook's parameters, profile settings, environment and wall time; the environment
+    names `device`, by default the profile's training device ("auto" unless the profile sets one)."""
+    device = device or get_profile(profile).train.get("device", "auto")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = {"profile": profile, "profile_settings": asdict(get_profile(profile)), "parameters": parameters,

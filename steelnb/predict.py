@@ -18,6 +18,7 @@ import torch
 from .backbones import OFFLINE, Backbone, create_backbone, extract_features
 from .cluster import Preprocessor, nearest_centroid
 from .data import ImageSet
+from .train import TrainConfig
 
 
 @dataclass
@@ -47,7 +48,7 @@ class TrainedRun:
         preprocessor = Preprocessor(state["preprocessor_mean"].numpy(), state["preprocessor_projection"].numpy(),
                                     state["preprocessor_l2"])
         return cls(backbone, preprocessor, state["centroids"].numpy(), state["normal_cluster"],
-                   config.get("eval_size") or config["global_size"], state["image_size"])
+                   TrainConfig.from_dict(config).feature_size, state["image_size"])
 
     def distances(self, data: ImageSet, device: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest cluster, distance to it, and distance to the normal centroid of every image."""

@@ -146,13 +146,11 @@ def backbone_rows(profile: str, study: StudySet, backbones: Sequence[str], seed:
     return pd.DataFrame(rows)
 
 
-def baseline_rows(config: TrainConfig, study: StudySet, split_seed: int = 0, test_fraction: float = 0.5,
-                  **options) -> pd.DataFrame:
-    """`baselines.run_baselines` on the split `backbone_rows` uses, with `config`'s backbone, weights, feature
-    size and device; `options` go to `run_baselines` (methods, coreset_ratio, patchcore_input_size, ...)."""
-    train, test = protocols.stratified_split(study.data, test_fraction, split_seed)
-    return run_baselines(train, test, config.backbone, config.weights, input_size=config.feature_size,
-                         seed=split_seed, device=config.device, **options)
+def baseline_rows(config: TrainConfig, train: ImageSet, test: ImageSet, seed: int = 0, **options) -> pd.DataFrame:
+    """`baselines.run_baselines` on `train` / `test` with the backbone, weights, feature size and device the
+    method's runs use (`config`); `options` go to `run_baselines` (methods, coreset_ratio, ...)."""
+    return run_baselines(train, test, config.backbone, config.weights, input_size=config.feature_size, seed=seed,
+                         device=config.device, **options)
 
 
 def reported_row(experiment: str, label: str) -> dict:

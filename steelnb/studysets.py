@@ -96,18 +96,22 @@ def find_dataset(name: str, data_root: str | Path | None, size: int, **options) 
     """Real data set `name` at `<root>/<name>/` (or at the root itself), the root being `data_root` or else
     `$STEELNB_DATA`, loaded once per process; (None, why not) when neither holds it.
 
-    Raises DataError when `<root>/<name>/` exists but cannot be read: a broken set is not silently replaced.
+    Raises DataError when the root does not exist, or when `<root>/<name>/` (or a root named `<name>`) cannot
+    be read: a mistyped root or a broken set is not silently replaced by a stand-in.
     """
     root = data_root_from_env(data_root)
     if root is None:
         return None, "no data root given (data_root or $STEELNB_DATA)"
+    how = "data_root" if data_root else "$STEELNB_DATA"
+    if not root.is_dir():
+        raise DataError(f"the data root {root} (from {how}) is not a folder")
     key = (name, str(root), size, tuple(sorted(options.items())))
-    if (root / name).is_dir():
+    if (root / name).is_dir() or root.name.lower() == name:
         return _load(*key), ""
     try:
-        return _load(*key), ""  # the root may be the set's own folder
+        return _load(*key), ""  # the root may be the set's own folder, under another name
     except DataError:
-        return None, f"no {name}/ folder under {root} (from {'data_root' if data_root else '$STEELNB_DATA'})"
+        return None, f"no {name}/ folder under {root} (from {how})"
 
 
 def draw_counts(ds: ImageSet, counts: dict[int, int], seed: int, name: str | None = None) -> ImageSet:
@@ -256,8 +260,6 @@ def neu_split(study: StudySet, profile: str, seed: int = 0) -> tuple[ImageSet, I
     """The paper's NEU split (250 / 50 per class, shrunk with the profile) of a "neu" StudySet."""
     factor = scale(profile, NEU_TRAIN)
     return protocols.neu_split(study.data, scaled(NEU_TRAIN, factor), scaled(NEU_TEST, factor, minimum=2), seed)
-
-
 
 
 def data_record(sets: dict[str, StudySet]) -> dict:

@@ -364,7 +364,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.history, self.previous = state["epoch"], state["history"], state["previous"]
-        self.elapsed_s = state["elapsed_s"]
+        self.elapsed_s = state.get("elapsed_s", 0.0)  # 0: a checkpoint that predates the record
 
 
 def _group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:

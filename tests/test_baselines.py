@@ -98,7 +98,6 @@ def test_patchcore_anomaly_map_peaks_at_the_defect():
     assert maps.shape == (1, SIZE // 8, SIZE // 8)
     row, column = np.unravel_index(maps[0].argmax(), maps[0].shape)
     assert abs(row - 44 / 8) <= 1.5 and abs(column - 16 / 8) <= 1.5
-    assert detector.score(image)[0] == maps.max()
 
 
 def test_hbos_scores_blob_above_normal():

@@ -34,6 +34,7 @@ def test_results_path_defaults_under_the_repository(tmp_path):
 @pytest.fixture
 def no_real_data(tmp_path, monkeypatch):
     """$STEELNB_DATA holds nothing."""
+    (tmp_path / "empty").mkdir()
     monkeypatch.setenv("STEELNB_DATA", str(tmp_path / "empty"))
 
 
@@ -52,6 +53,10 @@ def test_a_data_root_without_the_set_gets_the_stand_in_but_a_broken_set_is_an_er
     (tmp_path / "neu").mkdir()  # there, but holds no NEU class folder
     with pytest.raises(DataError):
         report.experiment_data("neu", data_root=tmp_path, image_size=32)
+    with pytest.raises(DataError):  # and so is the set's own folder given as the root
+        report.experiment_data("neu", data_root=tmp_path / "neu", image_size=32)
+    with pytest.raises(DataError, match="is not a folder"):
+        report.experiment_data("neu", data_root=tmp_path / "mistyped", image_size=32)
 
 
 def fake_neu(root, per_class=2):

@@ -68,7 +68,7 @@ def counts(ds: ImageSet) -> dict[str, int]:
 # -- sizes ------------------------------------------------------------------------------------------
 def test_scale_caps_the_reference_class_at_the_profiles_cap():
     assert studysets.scale("ci", 50) == pytest.approx(8 / 50)  # ci: max_per_class 8
-    assert studysets.scale("cpu", 50) == 1.0  # cpu: 100 >= 50
+    assert studysets.scale("cpu", 50) == 1.0  # cpu: max_per_class 60 >= 50
     assert studysets.scale("paper", 50) == 1.0  # paper: no cap
     assert studysets.scaled(300, 0.16) == 48 and studysets.scaled(3, 0.01) == 1 and studysets.scaled(3, 0.01, 2) == 2
 
@@ -283,3 +283,18 @@ def test_neu_acc_table_sets_the_run_beside_the_paper_and_the_bar(monkeypatch):
     assert "DIFFERENT data" in table.source.iloc[1] and "reported (paper)" in table.source.iloc[1]
     record = studysets.data_record({"neu": study})
     assert record["stand_in"] == {"neu": True} and "stand-in for NEU" in record["description"]
+
+
+def test_baseline_rows_take_the_methods_backbone_and_feature_size(tiny_study, monkeypatch):
+    seen = {}
+
+    def fake_run_baselines(train, test, backbone, weights, **options):
+        seen.update(options, backbone=backbone, weights=weights, sizes=(len(train), len(test)))
+        return pd.DataFrame()
+
+    monkeypatch.setattr(studies, "run_baselines", fake_run_baselines)
+    config = studies.study_config("ci", tiny_study, backbone="resnet18", global_size=24, eval_size=40)
+    train, test = tiny_study.data.subset(np.arange(10)), tiny_study.data.subset(np.arange(10, 14))
+    studies.baseline_rows(config, train, test, 3, coreset_ratio=0.5)
+    assert seen == {"input_size": 40, "seed": 3, "device": config.device, "coreset_ratio": 0.5,
+                    "backbone": "resnet18", "weights": config.weights, "sizes": (10, 4)}

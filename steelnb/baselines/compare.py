@@ -94,8 +94,9 @@ def run_baselines(
     if "kmeans" in methods:
         untrained = []
         if weights != "random":
-            torch.manual_seed(seed)
-            untrained.append(_backbone_features(create_backbone(backbone_name), train, test, input_size, device))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                untrained.append(_backbone_features(create_backbone(backbone_name), train, test, input_size, device))
         rows += [_kmeans_row(features, test, seed, pca_dim) for features in (pixels, lbp, *untrained, deep)]
     if "linear-probe" in methods:
         rows.append(_probe_row(deep, train, test, seed))
