@@ -18,7 +18,6 @@ SEEDS (default "0,1,2") seed both coresets' random start and projection: one row
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -28,11 +27,10 @@ from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from steelnb.baselines.common import Detector, fit_with_threshold
+from steelnb.baselines.common import Detector, detect
 from steelnb.baselines.patchcore import PatchCore, feature_levels
 from steelnb.data import load_dataset, protocols
 from steelnb.experiments import environment, write_table
-from steelnb.metrics import defect_scores_metrics
 from steelnb.views import to_model_input
 
 
@@ -75,16 +73,10 @@ class AnomalibPatchCore:
 
 def measure(name: str, seed: int, detector: Detector, normal: np.ndarray, test_images: np.ndarray,
             defective: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Table row (AUROC, thresholded rates, seconds) and the test scores of `detector`."""
-    start = time.perf_counter()
-    threshold = fit_with_threshold(detector, normal, holdout=0.2, quantile=0.99, seed=0)
-    fitted = time.perf_counter()
-    scores = detector.score(test_images)
-    scored = time.perf_counter()
-    rates = defect_scores_metrics(defective, scores, threshold)
-    row = {"implementation": name, "seed": seed, "auroc": roc_auc_score(defective, scores),
-           **{k: rates[k] for k in ("acc", "mdr", "fdr", "eacc")}, "fit_s": fitted - start,
-           "s_per_image": (scored - fitted) / len(test_images)}
+    """Table row (AUROC, thresholded rates, seconds) and the test scores of `detector` (`baselines.detect`)."""
+    metrics, scores, fit_s, score_s = detect(detector, normal, test_images, defective)
+    row = {"implementation": name, "seed": seed, **{k: metrics[k] for k in ("auroc", "acc", "mdr", "fdr", "eacc")},
+           "fit_s": fit_s, "s_per_image": score_s / len(test_images)}
     return row, scores
 
 

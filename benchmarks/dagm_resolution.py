@@ -12,15 +12,12 @@ SIZES defaults to "200,224,320,512". 200 px is the cpu profile's image size, but
 from __future__ import annotations
 
 import sys
-import time
 
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
-from steelnb.baselines import PatchCore, fit_with_threshold
+from steelnb.baselines import PatchCore, detect
 from steelnb.data import load_dataset, protocols
 from steelnb.experiments import environment, write_table
-from steelnb.metrics import defect_scores_metrics
 
 
 def measure(size: int, data_root: str, backbone: str, weights: str, ratio: float) -> dict:
@@ -29,15 +26,9 @@ def measure(size: int, data_root: str, backbone: str, weights: str, ratio: float
     train, test = protocols.stratified_split(data, 0.5, seed=0)
     normal = train.images[train.defective == 0]
     detector = PatchCore(backbone, weights, ratio, input_size=size, device="cpu", seed=0)
-    start = time.perf_counter()
-    threshold = fit_with_threshold(detector, normal, holdout=0.2, quantile=0.99, seed=0)
-    fitted = time.perf_counter()
-    scores = detector.score(test.images)
-    scored = time.perf_counter()
-    rates = defect_scores_metrics(test.defective, scores, threshold)
-    return {"image_size": size, "auroc": roc_auc_score(test.defective, scores),
-            **{k: rates[k] for k in ("acc", "mdr", "fdr", "eacc")}, "fit_s": fitted - start,
-            "s_per_image": (scored - fitted) / len(test), "n_test": len(test),
+    metrics, _, fit_s, score_s = detect(detector, normal, test.images, test.defective)
+    return {"image_size": size, **{k: metrics[k] for k in ("auroc", "acc", "mdr", "fdr", "eacc")}, "fit_s": fit_s,
+            "s_per_image": score_s / len(test), "n_test": len(test),
             "n_test_defective": int(test.defective.sum()), "weights": detector.weights}
 
 

@@ -14,6 +14,7 @@ from steelnb.baselines import (
     COLUMNS,
     PCAHBOS,
     PatchCore,
+    detect,
     feature_levels,
     fit_with_threshold,
     greedy_coreset,
@@ -154,3 +155,12 @@ def test_run_baselines_adds_the_untrained_backbone_beside_trained_weights(tmp_pa
     deep = table[table.features == "resnet18"]
     assert deep.weights.tolist() == ["random", f"file:{weights}"]
     assert np.isfinite(deep.acc).all()
+
+
+def test_detect_fits_on_normals_and_scores_the_inputs():
+    normal = raw_pixel_features(textures(100, False, 0), size=16)
+    inputs = raw_pixel_features(np.concatenate([textures(6, False, 1), textures(6, True, 2)]), size=16)
+    defective = np.r_[np.zeros(6), np.ones(6)].astype(np.int64)
+    metrics, scores, fit_s, score_s = detect(PCAHBOS(n_components=16), normal, inputs, defective)
+    assert scores.shape == (12,) and scores[6:].min() > scores[:6].max()
+    assert metrics["auroc"] == 1.0 and metrics["fdr"] == 0.0 and fit_s > 0 and score_s > 0

@@ -7,7 +7,7 @@
 - `run_baselines`: all of them on one train/test split, as one table.
 """
 
-from .common import Detector, fit_with_threshold, split_normals, threshold_from_normals
+from .common import Detector, detect, fit_with_threshold, split_normals, threshold_from_normals
 from .compare import COLUMNS, METHODS, normal_class, run_baselines
 from .fixed import kmeans_on_features, lbp_features, linear_probe, raw_pixel_features
 from .hbos import PCAHBOS
@@ -19,6 +19,7 @@ __all__ = [
     "PCAHBOS",
     "Detector",
     "PatchCore",
+    "detect",
     "feature_levels",
     "fit_with_threshold",
     "greedy_coreset",

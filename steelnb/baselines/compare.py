@@ -25,7 +25,7 @@ import torch
 from ..backbones import Backbone, create_backbone, extract_features
 from ..data.imageset import ImageSet
 from ..metrics import defect_scores_metrics, evaluate
-from .common import Detector, fit_with_threshold
+from .common import detect
 from .fixed import kmeans_on_features, lbp_features, linear_probe, raw_pixel_features
 from .hbos import PCAHBOS
 from .patchcore import PatchCore
@@ -171,7 +171,8 @@ def _hbos_row(features: FeatureSet, train: ImageSet, test: ImageSet, calibration
         return _row("pca-hbos", features.name, features.weights, note=reason)
     train_features, test_features, extract_s = features.values
     normal = train_features[train.defective == 0]
-    metrics, fit_s, score_s = _detect(PCAHBOS(seed=calibration["seed"]), normal, test_features, test, calibration)
+    metrics, _, fit_s, score_s = detect(PCAHBOS(seed=calibration["seed"]), normal, test_features, test.defective,
+                                        **calibration)
     return _row("pca-hbos", features.name, features.weights, metrics, extract_s + score_s / len(test),
                 extract_s * len(normal) + fit_s)
 
@@ -182,18 +183,7 @@ def _patchcore_row(make: Callable[[], PatchCore], name: str, weights: str, train
     if reason:
         return _row("patchcore", name, weights, note=reason)
     detector = make()
-    metrics, fit_s, score_s = _detect(detector, train.images[train.defective == 0], test.images, test, calibration)
+    metrics, _, fit_s, score_s = detect(detector, train.images[train.defective == 0], test.images, test.defective,
+                                        **calibration)
     return _row("patchcore", name, detector.weights, metrics, score_s / len(test), fit_s)
 
-
-def _detect(detector: Detector, normal: np.ndarray, inputs: np.ndarray, test: ImageSet,
-            calibration: dict) -> tuple[dict, float, float]:
-    """Metrics of `detector` fitted and thresholded on `normal`, applied to `inputs`; fit and score seconds."""
-    start = time.perf_counter()
-    threshold = fit_with_threshold(detector, normal, **calibration)
-    fitted = time.perf_counter()
-    scores = detector.score(inputs)
-    scored = time.perf_counter()
-    metrics = defect_scores_metrics(test.defective, scores, threshold)
-    metrics["nmi"] = evaluate(test.defective, (scores > threshold).astype(np.int64))["nmi"]
-    return metrics, fitted - start, scored - fitted
