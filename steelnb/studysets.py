@@ -173,7 +173,9 @@ def study_set(kind: str, data_root: str | Path | None = None, profile: str = "ci
                has fewer), else synthetic.
     neu:       all of NEU, else synthetic with the 6 defect types (no defect-free class, as NEU).
     dagm:      DAGM class 1, else synthetic with 12 % defective.
-    Sizes shrink with the profile (see the module docstring); `seed` draws the images. The note reads
+    A Severstal folder too small for the protocol (the 37-image sample) counts as absent: the stand-in plays
+    the set and the note says why. Sizes shrink with the profile (see the module docstring); `seed` draws the
+    images. The note reads
     "<the data>; stands in for <the paper's set>: <why>" for a stand-in.
     """
     if kind not in KINDS:
@@ -184,12 +186,17 @@ def study_set(kind: str, data_root: str | Path | None = None, profile: str = "ci
     severstal, reason = find_dataset("severstal", data_root, size)
     if severstal is not None:
         factor = scale(profile, SEVERSTAL_PER_CLASS)
-        data = protocols.severstal_set(severstal, kind, seed, n_normal=scaled(SEVERSTAL_NORMAL, factor),
-                                       n_per_class=scaled(SEVERSTAL_PER_CLASS, factor))
-        labels = "classes" if kind == "5-cluster" else "defect"
-        note = f"Severstal {kind}: {_count_note(data)}, draw seed {seed}"
-        return StudySet(kind, data, "severstal", False, note, labels)
-    missing = _absent("Severstal", reason)
+        try:
+            data = protocols.severstal_set(severstal, kind, seed, n_normal=scaled(SEVERSTAL_NORMAL, factor),
+                                           n_per_class=scaled(SEVERSTAL_PER_CLASS, factor))
+        except DataError as error:  # a real sample too small for the protocol: the stand-in plays it
+            missing = f"Severstal is here ({len(severstal)} images) but too small for this protocol ({error})"
+        else:
+            labels = "classes" if kind == "5-cluster" else "defect"
+            note = f"Severstal {kind}: {_count_note(data)}, draw seed {seed}"
+            return StudySet(kind, data, "severstal", False, note, labels)
+    else:
+        missing = _absent("Severstal", reason)
     if kind in ("2-cluster", "V"):
         counts = None if kind == "2-cluster" else (SEVERSTAL_NORMAL, SEVERSTAL_PER_CLASS)
         binary = _real_or_synthetic("dagm", data_root, profile, seed, size, counts=counts, paper_set=PAPER_SET[kind])

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import dagm, folder, neu, severstal, synthetic
+from . import dagm, folder, ksdd, neu, severstal, synthetic
+from .decode import Fit, ImageSize
 from .errors import DataError
 from .imageset import UNKNOWN, ImageSet
 
-READERS = {"neu": neu.load, "dagm": dagm.load, "severstal": severstal.load, "synthetic": synthetic.load}
+READERS = {"neu": neu.load, "dagm": dagm.load, "ksdd": ksdd.load, "severstal": severstal.load,
+           "synthetic": synthetic.load}
 
-__all__ = ["READERS", "UNKNOWN", "DataError", "ImageSet", "data_root_from_env", "dataset_dir", "load_dataset"]
+__all__ = ["READERS", "UNKNOWN", "DataError", "Fit", "ImageSet", "ImageSize", "data_root_from_env", "dataset_dir",
+           "load_dataset"]
 
 
 def data_root_from_env(data_root: str | Path | None = None) -> Path | None:
@@ -32,10 +35,17 @@ def dataset_dir(name: str, data_root: str | Path | None = None) -> Path:
     return root / name if (root / name).is_dir() else root
 
 
-def load_dataset(name: str, data_root: str | Path | None = None, image_size: int | None = None, **options) -> ImageSet:
-    """A named data set (neu, dagm, severstal, synthetic) or any image folder given by its path."""
+def load_dataset(name: str, data_root: str | Path | None = None, image_size: ImageSize | None = None,
+                 **options) -> ImageSet:
+    """A named data set (neu, dagm, ksdd, severstal, synthetic) or any image folder given by its path.
+
+    `image_size`: S, (H, W) or `Fit(...)` (the pile's own aspect); None: the reader's default. The synthetic
+    set is square: `Fit(max_side)` generates it at max_side.
+    """
     sized = {"image_size": image_size} if image_size else {}
     if name == "synthetic":
+        if isinstance(image_size, Fit):
+            sized = {"image_size": image_size.max_side}
         return synthetic.load(**sized, **options)
     if name in READERS:
         return READERS[name](dataset_dir(name, data_root), **sized, **options)

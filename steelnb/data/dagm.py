@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import folder
+from .decode import ImageSize
 from .errors import DataError
 from .imageset import ImageSet
 
@@ -29,7 +30,7 @@ def read_labels(split_dir: Path) -> dict[str, tuple[int, str | None]]:
 
 def load(
     root: Path,
-    image_size: int = 256,
+    image_size: ImageSize = 256,
     classes: tuple[int, ...] | None = None,
     splits: tuple[str, ...] = ("Train", "Test"),
 ) -> ImageSet:

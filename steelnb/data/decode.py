@@ -1,6 +1,9 @@
 """Decode image files once into one uint8 array, and cache that array on disk.
 
-The documented form of every image: resized (bilinear, antialiased, aspect ratio not kept) to S x S,
+The size asked for (`ImageSize`) is S (a square S x S), (H, W), or `Fit`: the pile's own shape, that is
+the median source height and width, scaled down so that the longer side is at most `Fit.max_side` and each
+side a multiple of `Fit.multiple` (the aspect ratio kept; what detection reads tall or wide images at).
+The documented form of every image: resized (bilinear, antialiased, aspect ratio not kept) to that shape,
 8 bits per channel (16-bit sources are scaled by 255/65535), one channel when every source of the
 set is grayscale (an RGB file whose channels differ by less than 2 grey levels on average counts as
 grayscale, as NEU's JPEGs do), three channels otherwise (grayscale images are then repeated).
@@ -13,6 +16,7 @@ import json
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,39 @@ Decoded = tuple[np.ndarray, list[int], list[tuple[str, str]], dict]  # images, k
 
 class UnreadableImage(Exception):
     """A file that is not a readable image; the message says why."""
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Decode at the pile's median source shape, the longer side at most `max_side`, sides multiples of `multiple`."""
+
+    max_side: int = 1024
+    multiple: int = 32
+
+
+ImageSize = int | tuple[int, int] | Fit
+
+
+def _header_shape(path: Path) -> tuple[int, int] | None:
+    """(H, W) from the file's header without decoding it; None when it is not a readable image."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def resolve_shape(size: ImageSize, paths: list[Path]) -> tuple[int, int]:
+    """The (H, W) that `size` means for the files `paths` (see the module docstring)."""
+    if isinstance(size, Fit):
+        shapes = [s for s in map(_header_shape, paths) if s is not None]
+        height, width = np.median(np.array(shapes or [(size.max_side, size.max_side)], np.float64), axis=0)
+        factor = min(1.0, size.max_side / max(height, width))
+        return tuple(max(size.multiple, round(side * factor / size.multiple) * size.multiple)
+                     for side in (height, width))
+    if isinstance(size, tuple):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
 
 
 def default_cache_dir() -> Path | None:
@@ -49,8 +86,8 @@ def _to_uint8(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def read_image(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """One file as uint8 (C, size, size), C = 1 for a grayscale file and 3 otherwise, and its source (H, W).
+def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """One file as uint8 (C, H, W) of `shape` (H, W), C = 1 for a grayscale file and 3 otherwise, and its source (H, W).
 
     Raises UnreadableImage for an empty, truncated, corrupt or non-image file.
     """
@@ -64,13 +101,13 @@ def read_image(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
         raise UnreadableImage("not an image file PIL can read") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise UnreadableImage(f"corrupt or truncated image ({error})") from error
-    resized = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BILINEAR))
+    resized = np.asarray(Image.fromarray(pixels).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
     channels = resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)
     return np.ascontiguousarray(channels), pixels.shape[:2]
 
 
 def _is_gray(image: np.ndarray) -> bool:
-    """Whether a (C, S, S) image is grayscale: one channel, or three within GRAY_TOLERANCE of each other."""
+    """Whether a (C, H, W) image is grayscale: one channel, or three within GRAY_TOLERANCE of each other."""
     if len(image) == 1:
         return True
     first = image[0].astype(np.int16)
@@ -78,19 +115,20 @@ def _is_gray(image: np.ndarray) -> bool:
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    """A grayscale (C, S, S) image as (1, S, S): the rounded mean of its channels."""
+    """A grayscale (C, H, W) image as (1, H, W): the rounded mean of its channels."""
     return image if len(image) == 1 else np.rint(image.mean(axis=0, keepdims=True)).astype(np.uint8)
 
 
-def _cache_key(paths: list[Path], size: int) -> str:
+def _cache_key(paths: list[Path], shape: tuple[int, int]) -> str:
     entries = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+    size = shape[0] if shape[0] == shape[1] else list(shape)  # a square keeps the key it had before (H, W) existed
     return hashlib.sha1(json.dumps([CACHE_VERSION, size, entries]).encode()).hexdigest()[:20]
 
 
-def _decode_all(paths: list[Path], size: int, workers: int) -> Decoded:
+def _decode_all(paths: list[Path], shape: tuple[int, int], workers: int) -> Decoded:
     def attempt(path: Path):
         try:
-            return read_image(path, size)
+            return read_image(path, shape)
         except (UnreadableImage, OSError) as error:
             return error
 
@@ -99,26 +137,27 @@ def _decode_all(paths: list[Path], size: int, workers: int) -> Decoded:
     kept = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
     skipped = [(str(paths[i]), str(r)) for i, r in enumerate(results) if isinstance(r, Exception)]
     gray = all(_is_gray(results[i][0]) for i in kept)
-    images = np.empty((len(kept), 1 if gray else 3, size, size), np.uint8)
+    images = np.empty((len(kept), 1 if gray else 3, *shape), np.uint8)
     for row, i in enumerate(kept):  # filled one by one: no float copy of the whole stack
         images[row] = _gray(results[i][0]) if gray else results[i][0]
     source_sizes = Counter(f"{results[i][1][1]}x{results[i][1][0]}" for i in kept)
     return images, kept, skipped, dict(source_sizes)
 
 
-def load_images(paths: list[Path], size: int, cache_dir: Path | None = None, workers: int = 4) -> Decoded:
-    """Decode `paths` to uint8 (N, C, size, size), reusing the on-disk cache when nothing changed.
+def load_images(paths: list[Path], size: ImageSize, cache_dir: Path | None = None, workers: int = 4) -> Decoded:
+    """Decode `paths` to uint8 (N, C, H, W) of the shape `size` means, reusing the on-disk cache when nothing changed.
 
     Returns the images, the indices into `paths` that were kept, the (path, reason) of every skipped
     file and a count of source sizes ("WxH" -> n).
     """
+    shape = resolve_shape(size, paths)
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
-    cache_file = cache_dir / f"images-{_cache_key(paths, size)}.npz" if cache_dir else None
+    cache_file = cache_dir / f"images-{_cache_key(paths, shape)}.npz" if cache_dir else None
     if cache_file is not None and cache_file.exists():
         with np.load(cache_file, allow_pickle=False) as cached:
             meta = json.loads(str(cached["meta"]))
             return cached["images"], meta["kept"], [tuple(s) for s in meta["skipped"]], meta["source_sizes"]
-    images, kept, skipped, source_sizes = _decode_all(paths, size, workers)
+    images, kept, skipped, source_sizes = _decode_all(paths, shape, workers)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"kept": kept, "skipped": skipped, "source_sizes": source_sizes})

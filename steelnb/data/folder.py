@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import IMAGE_SUFFIXES, load_images
+from .decode import IMAGE_SUFFIXES, ImageSize, load_images
 from .errors import DataError
 from .imageset import UNKNOWN, ImageSet
 
@@ -30,7 +30,7 @@ def from_files(
     labels: list[int],
     defective: list[int],
     class_names: tuple[str, ...],
-    image_size: int,
+    image_size: ImageSize,
     meta: dict | None = None,
     missing: tuple[tuple[str, str], ...] = (),
 ) -> ImageSet:
@@ -51,11 +51,12 @@ def from_files(
         class_names=class_names,
         paths=tuple(str(files[i].relative_to(root)) for i in kept),
         skipped=missing + tuple((str(Path(p).relative_to(root)), why) for p, why in skipped),
-        meta={"root": str(root), "image_size": image_size, "source_sizes": sizes, **(meta or {})},
+        meta={"root": str(root), "image_size": list(images.shape[-2:]) if images.shape[-2] != images.shape[-1]
+              else int(images.shape[-1]), "source_sizes": sizes, **(meta or {})},
     )
 
 
-def load(root: Path, image_size: int = 224, normal_class: str | None = None) -> ImageSet:
+def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = None) -> ImageSet:
     """Images under `root`: sub-folders are classes; flat files are unlabelled.
 
     `normal_class` names the defect-free sub-folder, which sets the defect flag of every image.

@@ -13,7 +13,7 @@ UNKNOWN = -1  # label / defect flag of an image whose truth is not known
 class ImageSet:
     """Decoded images with their truth, ready for the network.
 
-    images:      uint8 array (N, C, S, S); C = 1 for grayscale sources, 3 for colour.
+    images:      uint8 array (N, C, H, W), mostly square (H = W = S); C = 1 for grayscale sources, 3 for colour.
     labels:      int64 (N,), index into `class_names`, UNKNOWN where not known.
     defective:   int8 (N,), 1 defect, 0 defect-free, UNKNOWN where not known.
     paths:       source file of each image (relative to the data-set root where there is one).
@@ -35,7 +35,7 @@ class ImageSet:
             raise ValueError(f"{self.name}: images, labels, defective and paths differ in length")
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
             got = f"{self.images.dtype} {self.images.shape}"
-            raise ValueError(f"{self.name}: images must be uint8 (N, C, S, S), got {got}")
+            raise ValueError(f"{self.name}: images must be uint8 (N, C, H, W), got {got}")
         if n and (self.labels.min() < UNKNOWN or self.labels.max() >= len(self.class_names)):
             raise ValueError(f"{self.name}: labels must be UNKNOWN (-1) or an index into {self.class_names}")
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import folder
+from .decode import ImageSize
 from .errors import DataError
 from .imageset import ImageSet
 
 CLASSES = ("crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches")
 
 
-def load(root: Path, image_size: int = 200) -> ImageSet:
+def load(root: Path, image_size: ImageSize = 200) -> ImageSet:
     """`root/<class>/<class>_<n>.jpg`; every image is defective."""
     root = folder.require_dir(Path(root), "NEU")
     missing = [c for c in CLASSES if not (root / c).is_dir()]

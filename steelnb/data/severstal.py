@@ -15,6 +15,7 @@ import csv
 from pathlib import Path
 
 from . import folder
+from .decode import ImageSize
 from .errors import DataError
 from .imageset import ImageSet
 
@@ -58,7 +59,7 @@ def main_class(areas: dict[int, int]) -> int:
     return max(sorted(areas), key=lambda class_id: areas[class_id])
 
 
-def load(root: Path, image_size: int = 256) -> ImageSet:
+def load(root: Path, image_size: ImageSize = 256) -> ImageSet:
     """Every strip in `root/train_images`, labelled from `root/train.csv` (0 = defect-free, c = ClassId c)."""
     root = folder.require_dir(Path(root), "Severstal")
     image_dir = folder.require_dir(root / "train_images", "Severstal (train_images/ with the strips)")
