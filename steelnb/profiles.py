@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .backbones import PAPER_BACKBONES
+from .backbones import OFFLINE, OFFLINE_BACKBONES, PAPER_BACKBONES
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,10 @@ class Profile:
     seeds: tuple[int, ...] = tuple(range(10))  # seeds of repeated runs (NEU test runs, DAGM)
 
     def weights_for(self, backbone: str) -> str:
-        """The profile's initialisation for `backbone`: "offline" exists only for efficientnet_lite0, so
+        """The profile's initialisation for `backbone`: "offline" exists only for EfficientNet-Lite0/1/2, so
         other backbones start random; "timm" and weight files apply to all."""
         weights = self.train.get("weights", "random")
-        return "random" if weights == "offline" and backbone != "efficientnet_lite0" else weights
+        return "random" if weights == OFFLINE and backbone not in OFFLINE_BACKBONES else weights
 
     def sweep_config(self) -> dict:
         """TrainConfig overrides for one short run of a sweep."""

@@ -21,8 +21,11 @@ _GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 
 def to_model_input(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...], size: int | None = None) -> Tensor:
-    """Float32 (B, 3, size, size) network input of uint8 `images`: 0..1, resized (bilinear, antialiased), normalised."""
-    x = _unit(images)
+    """Float32 (B, 3, size, size) network input of uint8 `images`: 0..1, resized (bilinear, antialiased), normalised.
+
+    With `size` None the images keep their (H, W), square or not.
+    """
+    x = _unit(images, square=size is not None)
     if size is not None and size != x.shape[-1]:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return _normalise(x, mean, std)
@@ -192,11 +195,11 @@ def _gaussian_blur(x: Tensor, sigma: Tensor, radius: int) -> Tensor:
     return y.view(n, c, h, w)
 
 
-def _unit(images: Tensor) -> Tensor:
-    """uint8 (B, C, S, S), C = 1 or 3, as float32 in 0..1."""
+def _unit(images: Tensor, square: bool = True) -> Tensor:
+    """uint8 (B, C, H, W), C = 1 or 3 (and H = W unless `square` is False), as float32 in 0..1."""
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"expected uint8 images (B, 1 or 3, S, S), got {images.dtype} {tuple(images.shape)}")
-    if images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"expected uint8 images (B, 1 or 3, H, W), got {images.dtype} {tuple(images.shape)}")
+    if square and images.shape[-1] != images.shape[-2]:
         raise ValueError(f"expected square images, got {tuple(images.shape[-2:])}")
     return images.float().div_(255)
 
