@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import types
-import typing
-from dataclasses import MISSING, fields
+import warnings
+from dataclasses import fields
 from pathlib import Path
 
+from . import validation
 from .data import DataError, load_dataset
+from .errors import SteelnbError, SteelnbWarning
 from .profiles import PROFILES, get_profile
-from .train import TrainConfig, TrainingDiverged, prepare_data, train
+from .train import TrainConfig, prepare_data, train
+from .validation import ConfigError
 
 
 def _parse_optional(kind):
@@ -23,35 +25,54 @@ def _parse_optional(kind):
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One --flag per TrainConfig field; a flag not given leaves the profile's or dataclass's value."""
-    hints = typing.get_type_hints(TrainConfig)
-    for f in fields(TrainConfig):
-        hint = hints[f.name]
-        args = typing.get_args(hint)
-        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-            kind = _parse_optional(next(a for a in args if a is not type(None)))
-        elif hint in (int, float, str, bool):
-            kind = hint
-        else:
+    """One --flag per TrainConfig field (choices where the field has them); a flag not given leaves the
+    profile's or dataclass's value."""
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for name, (kind, optional, rules) in validation.specs(TrainConfig).items():
+        if kind not in (int, float, str, bool):
             continue
-        flag = f"--{f.name.replace('_', '-')}"
-        default = f.default if f.default is not MISSING else None
+        flag, default = f"--{name.replace('_', '-')}", defaults[name]
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=f"(default {default})")
-        else:
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(),
-                                help=f"(default {default!r})")
+            continue
+        choices = next((rule.choices for rule in rules if isinstance(rule, validation.OneOf)), None)
+        parser.add_argument(flag, type=_parse_optional(kind) if optional else kind, default=argparse.SUPPRESS,
+                            choices=choices, metavar=name.upper(), help=f"(default {default!r})")
+
+
+def read_config_file(path: str) -> dict:
+    """The JSON object of a --config file; ConfigError naming the file when it cannot be read or parsed."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--config {path}: cannot be read ({error})") from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise ConfigError(f"{path}: not valid JSON ({error.msg} at {where})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: must hold one JSON object of TrainConfig fields, not a {type(values).__name__}")
+    return values
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
-    """Dataclass defaults <- profile <- --config file <- explicit flags."""
-    values = dict(get_profile(args.profile).train) if args.profile else {}
+    """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value."""
+    values, sources, layers = {}, {}, []
+    if args.profile:
+        layers.append((dict(get_profile(args.profile).train), f"profile {args.profile}"))
     if args.config:
-        values.update(json.loads(Path(args.config).read_text()))
+        layers.append((read_config_file(args.config), args.config))
     given = vars(args)
-    values.update({f.name: given[f.name] for f in fields(TrainConfig) if f.name in given})
-    return TrainConfig.from_dict(values)
+    for name in (f.name for f in fields(TrainConfig) if f.name in given):
+        layers.append(({name: given[name]}, f"flag --{name.replace('_', '-')}"))
+    for layer, source in layers:
+        values.update(layer)
+        sources.update(dict.fromkeys(layer, source))
+    return TrainConfig.from_dict(values, sources)
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
@@ -162,11 +183,23 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(message, category, filename, lineno, line=None) -> str:
+    """Our warnings as `steelnb: warning: ...`; others as Python shows them."""
+    if issubclass(category, SteelnbWarning):
+        return f"steelnb: warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
+_python_format = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; an ordinary problem (`SteelnbError`) is one line on stderr and exit status 2."""
     args = make_parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warnings
     try:
         args.func(args)
-    except (DataError, TrainingDiverged, FileNotFoundError, ValueError) as error:
+    except (SteelnbError, FileNotFoundError, ValueError) as error:
         print(f"steelnb: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -31,53 +32,68 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import metrics
+from . import metrics, validation
 from .backbones import Backbone, create_backbone, device_name, extract_features, resolve_device
-from .cluster import Clustering, Preprocessor, cluster, uniform_label_sample
+from .cluster import METHODS, Clustering, Preprocessor, cluster, uniform_label_sample
 from .data import ImageSet, load_dataset, protocols
+from .errors import SteelnbError
+from .validation import Above, AtLeast, ConfigError, Matches, NonEmpty, OneOf
 from .views import MultiCrop
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
               "nadam": torch.optim.NAdam, "sgd": torch.optim.SGD}
+HEADS = ("linear", "cosine", "centroid")
+DEVICES = Matches(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")
+
+
+Positive = Annotated[int, AtLeast(1)]
+MaybePositive = Annotated[int | None, AtLeast(1)]
 
 
 @dataclass
 class TrainConfig:
-    """Everything one run depends on; saved as config.json beside its results."""
+    """Everything one run depends on; saved as config.json beside its results.
 
-    dataset: str = "synthetic"
+    Every field is checked on creation against its annotation (type, and the range or choices in
+    `Annotated`, see `steelnb.validation`); `from_dict` names the source of a bad value.
+    """
+
+    dataset: Annotated[str, NonEmpty] = "synthetic"
     data_root: str | None = None
-    image_size: int | None = None  # decode size S; None: the data set's own (NEU 200, DAGM 256, synthetic 128)
-    max_per_class: int | None = None  # cap images per class (tiny subsets for CI)
-    labels: str = "classes"  # score against "classes" or "defect" (defect-free / defective)
-    backbone: str = "resnet18"
-    weights: str = "random"  # random | timm | offline | path to a state dict
-    n_clusters: int = 7  # K of the pseudo-labels while training (may exceed the number of classes)
-    eval_clusters: int | None = None  # K of the final answer; None: number of classes, else n_clusters
-    clusterer: str = "minibatch"
-    cluster_batch_size: int = 256  # Mini-Batch K-Means batch (paper 256; init_size 3x, reassignment_ratio 0.01)
-    pca_dim: int | None = 128
+    image_size: MaybePositive = None  # decode size S; None: the data set's own (NEU 200, DAGM 256, synthetic 128)
+    max_per_class: MaybePositive = None  # cap images per class (tiny subsets for CI)
+    labels: Annotated[str, OneOf(("classes", "defect"))] = "classes"  # score against classes or defect / defect-free
+    backbone: Annotated[str, NonEmpty] = "resnet18"
+    weights: Annotated[str, NonEmpty] = "random"  # random | timm | offline | path to a state dict
+    n_clusters: Annotated[int, AtLeast(2)] = 7  # K of the pseudo-labels while training (may exceed the classes)
+    eval_clusters: Annotated[int | None, AtLeast(2)] = None  # K of the answer; None: number of classes, else n_clusters
+    clusterer: Annotated[str, OneOf(METHODS)] = "minibatch"
+    cluster_batch_size: Positive = 256  # Mini-Batch K-Means batch (paper 256; init_size 3x, reassignment_ratio 0.01)
+    pca_dim: MaybePositive = 128
     whiten: bool = False  # PCA-whitening (DeepCluster's) hurt k-means on NEU: see cluster.Preprocessor
-    n_global: int = 2
-    global_size: int = 112
-    eval_size: int | None = None  # input size for feature extraction (None: global_size)
-    n_local: int = 4
-    local_size: int = 48
-    head: str = "linear"  # linear (the paper's) | cosine (eq. 11) | centroid (eq. 11 started at the centroids)
-    temperature: float = 0.1
-    epochs: int = 10
-    batch_size: int = 32
-    steps_per_epoch: int | None = None  # None: one pass over the data set
-    extractor_every: int = 10
-    optimizer: str = "radam"
-    lr: float = 1e-3
-    head_lr: float = 1e-2
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0
-    seed: int = 0
-    device: str = "auto"
-    out_dir: str = "runs/latest"
+    n_global: Positive = 2
+    global_size: Positive = 112
+    eval_size: MaybePositive = None  # input size for feature extraction (None: global_size)
+    n_local: Annotated[int, AtLeast(0)] = 4
+    local_size: Positive = 48
+    head: Annotated[str, OneOf(HEADS)] = "linear"  # linear (the paper's) | cosine (eq. 11) | centroid (see make_head)
+    temperature: Annotated[float, Above(0)] = 0.1
+    epochs: Positive = 10
+    batch_size: Positive = 32
+    steps_per_epoch: MaybePositive = None  # None: one pass over the data set
+    extractor_every: Positive = 10
+    optimizer: Annotated[str, OneOf(tuple(OPTIMIZERS))] = "radam"
+    lr: Annotated[float, Above(0)] = 1e-3
+    head_lr: Annotated[float, Above(0)] = 1e-2
+    weight_decay: Annotated[float, AtLeast(0)] = 1e-4
+    warmup_epochs: Annotated[float, AtLeast(0)] = 1.0
+    seed: Annotated[int, AtLeast(0)] = 0
+    device: Annotated[str, DEVICES] = "auto"
+    out_dir: Annotated[str, NonEmpty] = "runs/latest"
     dataset_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validation.check(self)
 
     @property
     def feature_size(self) -> int:
@@ -85,23 +101,29 @@ class TrainConfig:
         return self.eval_size or self.global_size
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+    def from_dict(cls, values: dict, sources: dict[str, str] | None = None, source: str = "config") -> TrainConfig:
+        """A config from `values`; an error names the field and where its value came from: `sources[field]`,
+        else `source` (e.g. the --config file)."""
+        sources = sources or {}
+        if not isinstance(values, dict):
+            kind = type(values).__name__
+            raise ConfigError(f"{source}: a config must be a JSON object of TrainConfig fields, got {kind}")
+        unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}")
-        return cls(**values)
+            where = sorted({sources.get(k, source) for k in unknown})
+            raise ConfigError(f"{', '.join(where)}: unknown config keys {sorted(unknown)}")
+        try:
+            return cls(**values)
+        except ConfigError as error:
+            raise validation.with_source(error, sources, source) from None
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(SteelnbError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
-
-
-HEADS = ("linear", "cosine", "centroid")
 
 
 def make_head(num_features: int, n_clusters: int, kind: str, temperature: float,
@@ -205,9 +227,7 @@ class Trainer:
         self.previous: np.ndarray | None = None
 
     def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
-        name = self.config.optimizer.lower()
-        if name not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+        name = self.config.optimizer
         extra = {"momentum": 0.9} if name == "sgd" else {}
         return OPTIMIZERS[name](params, lr=lr, weight_decay=self.config.weight_decay, **extra)
 
