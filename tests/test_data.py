@@ -217,6 +217,52 @@ def test_a_folder_of_unreadable_files_is_an_error(tmp_path: Path):
         folder.load(tmp_path, image_size=16)
 
 
+def test_scan_leaves_out_what_the_policy_says_and_lists_why(tmp_path: Path):
+    rng = np.random.default_rng(5)
+    root = tmp_path / "root"
+    save(root / "a.png", noise(rng, (8, 8)))
+    save(root / "sub" / "b.png", noise(rng, (8, 8)))
+    save(tmp_path / "outside.png", noise(rng, (8, 8)))
+    (root / "link-out.png").symlink_to(tmp_path / "outside.png")
+    (root / "link-in.png").symlink_to("a.png")
+    (root / "dangling.png").symlink_to("nowhere.png")
+    (root / "self.png").symlink_to("self.png")
+    (root / ".git").mkdir()
+    (root / "README").write_text("about")
+    files, left = folder.scan(root, root)
+    assert files == [root / "a.png"]  # not recursive: sub/ is not looked into
+    reasons = dict(left)
+    assert set(reasons) == {"link-out.png", "link-in.png", "dangling.png", "self.png", ".git", "README"}
+    assert "outside" in reasons["link-out.png"] and "the same file as a.png" in reasons["link-in.png"]
+    assert reasons["dangling.png"] == "broken symlink" and reasons["self.png"] == "symlink loop"
+    assert "hidden" in reasons[".git"] and "suffix none" in reasons["README"]
+    files, _ = folder.scan(root, root, recursive=True)
+    assert files == [root / "a.png", root / "sub" / "b.png"]
+
+
+def test_named_readers_list_what_they_leave_out(tmp_path: Path):
+    rng = np.random.default_rng(6)
+    from steelnb.data import neu
+
+    for name in neu.CLASSES:
+        save(tmp_path / name / f"{name}_1.jpg", noise(rng, (16, 16)))
+    (tmp_path / "crazing" / "._crazing_1.jpg").write_bytes(b"macOS metadata")
+    ds = neu.load(tmp_path, image_size=16)
+    assert len(ds) == 6
+    assert ds.skipped == ((str(Path("crazing") / "._crazing_1.jpg"), "hidden (name starts with '.')"),)
+
+
+def test_an_image_over_the_decompression_bomb_limit_is_skipped(tmp_path: Path, monkeypatch):
+    rng = np.random.default_rng(7)
+    save(tmp_path / "small.png", noise(rng, (16, 16)))
+    save(tmp_path / "huge.png", noise(rng, (64, 64)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    for size in (16, decode.Fit(64, 16)):  # Fit reads every header first
+        ds = folder.load(tmp_path, image_size=size)
+        assert ds.paths == ("small.png",)
+        assert ds.skipped[0][0] == "huge.png" and "too large to decode safely" in ds.skipped[0][1]
+
+
 # --- decode cache ------------------------------------------------------------------------------
 
 

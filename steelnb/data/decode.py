@@ -48,7 +48,7 @@ def _header_shape(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as image:
             return image.height, image.width
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
 
 
@@ -99,6 +99,9 @@ def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[in
             pixels = _to_uint8(image)
     except UnidentifiedImageError as error:
         raise UnreadableImage("not an image file PIL can read") from error
+    except Image.DecompressionBombError as error:
+        raise UnreadableImage(f"too large to decode safely ({error}); raise PIL.Image.MAX_IMAGE_PIXELS to read it") \
+            from error
     except (OSError, SyntaxError, ValueError) as error:
         raise UnreadableImage(f"corrupt or truncated image ({error})") from error
     resized = np.asarray(Image.fromarray(pixels).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
