@@ -293,6 +293,44 @@ def test_cache_is_reused_and_invalidated_when_a_file_changes(classes: Path, tmp_
     assert len(calls) == 3  # another size is another cache entry
 
 
+def test_new_content_with_the_same_size_and_mtime_is_decoded_again(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    image = save(tmp_path / "set" / "a.bmp", np.full((8, 8), 10, np.uint8))  # BMP: the size is the shape's
+    save(tmp_path / "set" / "b.bmp", np.full((8, 8), 20, np.uint8))
+    before = image.stat()
+    assert (folder.load(tmp_path / "set", image_size=8).images[0] == 10).all()
+    time.sleep(0.02)  # past the file system's timestamp tick
+    save(image, np.full((8, 8), 99, np.uint8))
+    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns))  # what `cp -p` or `touch -d` leave
+    assert image.stat().st_size == before.st_size and image.stat().st_mtime_ns == before.st_mtime_ns
+    assert (folder.load(tmp_path / "set", image_size=8).images[0] == 99).all()
+
+
+def test_the_cache_is_pruned_to_its_budget_least_recently_used_first(classes: Path, tmp_path: Path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STEELNB_CACHE", str(cache))
+    for size in (8, 12, 16):
+        folder.load(classes, image_size=size)
+    entries = {int(np.load(p)["images"].shape[-1]): p for p in cache.glob("images-*.npz")}
+    assert sorted(entries) == [8, 12, 16]
+    for age, size in enumerate((16, 8, 12)):  # 12 used last, 16 longest ago
+        os.utime(entries[size], (time.time() - 100 + 10 * age,) * 2)
+    (cache / "images-x.123.tmp.npz").write_bytes(b"left by a killed process")
+    os.utime(cache / "images-x.123.tmp.npz", (time.time() - 7200,) * 2)
+    budget = entries[8].stat().st_size + entries[12].stat().st_size
+    deleted = decode.prune_cache(cache, budget)
+    assert sorted(p.name for p in deleted) == sorted([entries[16].name, "images-x.123.tmp.npz"])
+    assert sorted(p.name for p in cache.iterdir()) == sorted([entries[8].name, entries[12].name])
+    folder.load(classes, image_size=8)  # a hit marks the entry as used now
+    assert entries[8].stat().st_mtime > entries[12].stat().st_mtime
+    monkeypatch.setenv("STEELNB_CACHE_MAX_GB", "0")
+    folder.load(classes, image_size=20)  # a new entry: all others go, the new one stays
+    assert len(list(cache.glob("images-*.npz"))) == 1
+    monkeypatch.setenv("STEELNB_CACHE_MAX_GB", "lots")
+    with pytest.raises(DataError, match="STEELNB_CACHE_MAX_GB must be a number"):
+        decode.cache_budget()
+
+
 def test_cache_keeps_the_skipped_list(classes: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
     (classes / "bad" / "zero.png").write_bytes(b"")
