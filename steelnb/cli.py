@@ -10,10 +10,11 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import validation
-from .data import DataError, load_dataset
+from .data import DataError, ImageSet, load_dataset
 from .errors import SteelnbError, SteelnbWarning
 from .profiles import PROFILES, get_profile
-from .train import TrainConfig, prepare_data, train
+from .runfolder import claim_run_folder
+from .train import RUN_FILES, TrainConfig, prepare_data, train
 from .validation import ConfigError
 
 
@@ -97,11 +98,19 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     config = build_config(args)
-    data = prepare_data(config)
-    print(f"{data.name}: {len(data)} images; backbone {config.backbone} ({config.weights}); "
-          f"{config.epochs} epochs -> {config.out_dir}")
-    result = train(config, data, resume=args.resume)
+    with claim_run_folder(config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume,
+                          resume_file="checkpoint.pt", finished_file="model.pt"):
+        data = prepare_data(config)
+        print(f"{data.name}: {len(data)} images{skipped_note(data, Path(config.out_dir) / 'skipped.csv')}; "
+              f"backbone {config.backbone} ({config.weights}); {config.epochs} epochs -> {config.out_dir}")
+        result = train(config, data, resume=args.resume)
     print(summary(result, config.out_dir))
+
+
+def skipped_note(data: ImageSet, listed_in: Path) -> str:
+    """", 3 files skipped (listed in x)" when files were left out, else nothing."""
+    n = len(data.skipped)
+    return f", {n} file{'s' * (n != 1)} skipped (listed in {listed_in})" if n else ""
 
 
 def summary(result: dict, out_dir: str) -> str:
@@ -160,7 +169,9 @@ def make_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("train", help="joint feature learning and clustering (Bai et al. 2024)")
     fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
-    fit.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    again = fit.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    again.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
     _add_config_flags(fit)
     fit.set_defaults(func=cmd_train)
 
@@ -203,9 +214,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"steelnb: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("steelnb: interrupted; finished epochs are in checkpoint.pt (rerun with --resume)", file=sys.stderr)
+        print(f"steelnb: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
     return 0
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """Where an interrupted train run can be continued from, if anywhere."""
+    if args.command != "train":
+        return ""
+    try:
+        checkpoint = Path(build_config(args).out_dir) / "checkpoint.pt"
+    except SteelnbError:
+        return ""
+    return f"; finished epochs are in {checkpoint} (rerun with --resume)" if checkpoint.is_file() else ""
 
 
 if __name__ == "__main__":

@@ -37,9 +37,13 @@ from .backbones import Backbone, create_backbone, device_name, extract_features,
 from .cluster import METHODS, Clustering, Preprocessor, cluster, uniform_label_sample
 from .data import ImageSet, load_dataset, protocols
 from .errors import SteelnbError
+from .runfolder import atomic_path, read_state
 from .validation import Above, AtLeast, ConfigError, Matches, NonEmpty, OneOf
 from .views import MultiCrop
 
+RUN_FILES = ("config.json", "skipped.csv", "history.csv", "checkpoint.pt", "assignments.csv", "metrics.json",
+             "model.pt")  # every file a run writes into out_dir; model.pt last, so that it means "finished"
+CHECKPOINT_KEYS = ("epoch", "config", "backbone", "optimizer", "scheduler", "history", "previous")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
               "nadam": torch.optim.NAdam, "sgd": torch.optim.SGD}
 HEADS = ("linear", "cosine", "centroid")
@@ -216,6 +220,7 @@ class Trainer:
         self.views = MultiCrop(n_global=config.n_global, global_size=config.global_size, n_local=config.n_local,
                                local_size=config.local_size, mean=self.backbone.mean, std=self.backbone.std)
         self.truth, self.class_names, self.normal_label = target_labels(data, config)
+        self._check_cluster_counts()
         self.steps = config.steps_per_epoch or max(1, len(data) // config.batch_size)
         extractor_steps = config.epochs * math.ceil(self.steps / config.extractor_every)
         self.optimizer = self._optimizer(self.backbone.model.parameters(), config.lr)
@@ -226,6 +231,16 @@ class Trainer:
         self.history: list[dict] = []
         self.previous: np.ndarray | None = None
 
+    def _check_cluster_counts(self) -> None:
+        """ConfigError, before any work, when a cluster count exceeds the number of images."""
+        n, name = len(self.data), self.data.name
+        if self.config.n_clusters > n:
+            raise ConfigError(f"--n-clusters {self.config.n_clusters} is more than the {n} images of {name}: "
+                              "lower --n-clusters or add images")
+        if self.eval_clusters() > n:
+            raise ConfigError(f"the answer's {self.eval_clusters()} clusters (--eval-clusters, default: the number of "
+                              f"classes) are more than the {n} images of {name}: lower --eval-clusters or add images")
+
     def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
         name = self.config.optimizer
         extra = {"momentum": 0.9} if name == "sgd" else {}
@@ -235,7 +250,8 @@ class Trainer:
     def run(self) -> dict:
         """Train the remaining epochs, then cluster the final features; returns the final metrics."""
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        _write_text(self.out / "config.json", json.dumps(asdict(self.config), indent=2))
+        _write_csv(self.out / "skipped.csv", skipped_table(self.data))
         started, before = time.perf_counter(), self.elapsed_s
         for epoch in range(self.epoch, self.config.epochs):
             self._run_epoch(epoch)
@@ -260,7 +276,7 @@ class Trainer:
         times["train_s"] = time.perf_counter() - t0
         row.update(times, lr=self.optimizer.param_groups[0]["lr"], reseeded=clustering.reseeded)
         self.history.append(row)
-        pd.DataFrame(self.history).to_csv(self.out / "history.csv", index=False)
+        _write_csv(self.out / "history.csv", pd.DataFrame(self.history))
 
     def preprocessor(self, features: np.ndarray, seed: int) -> Preprocessor:
         return Preprocessor.fit(features, self.config.pca_dim, whiten=self.config.whiten, seed=seed)
@@ -307,9 +323,10 @@ class Trainer:
             logits = head(torch.cat(features))
             loss = pseudo_label_loss(logits, targets[index].repeat(len(crops)))
             if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch}, step {step}; the last good checkpoint "
-                    f"{self.out / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept. Lower --lr or --head-lr.")
+                kept = (f"the last good checkpoint {self.out / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept"
+                        if epoch else "no epoch finished, so there is no checkpoint")
+                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}, step {step}; {kept}. "
+                                       "Lower --lr or --head-lr.")
             head_optimizer.zero_grad(set_to_none=True)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -343,14 +360,16 @@ class Trainer:
             called = (final.labels != normal_cluster).astype(float)
             rates = metrics.defect_scores_metrics(self.data.defective, called, threshold=0.5)
             result["decision"] = {k: rates[k] for k in ("acc", "mdr", "fdr", "eacc")}
-        (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
-        torch.save({"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
-                    "preprocessor_mean": torch.from_numpy(preprocessor.mean),
-                    "preprocessor_projection": torch.from_numpy(preprocessor.projection),
-                    "preprocessor_l2": preprocessor.l2, "centroids": torch.from_numpy(final.centroids),
-                    "normal_cluster": normal_cluster, "backbone_weights": self.backbone.weights,
-                    "image_size": int(self.data.images.shape[-1])},
-                   self.out / "model.pt")
+        result["skipped"] = len(self.data.skipped)
+        _write_text(self.out / "metrics.json", json.dumps(result, indent=2, default=float))
+        model = {"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
+                 "preprocessor_mean": torch.from_numpy(preprocessor.mean),
+                 "preprocessor_projection": torch.from_numpy(preprocessor.projection),
+                 "preprocessor_l2": preprocessor.l2, "centroids": torch.from_numpy(final.centroids),
+                 "normal_cluster": normal_cluster, "backbone_weights": self.backbone.weights,
+                 "image_size": int(self.data.images.shape[-1]), "channels": int(self.data.images.shape[1])}
+        with atomic_path(self.out / "model.pt") as path:  # written last: its presence means the run finished
+            torch.save(model, path)
         return result
 
     def _write_assignments(self, final: Clustering, normal_cluster: int) -> None:
@@ -358,7 +377,7 @@ class Trainer:
                               "predicted_defective": (final.labels != normal_cluster).astype(int)})
         if self.truth is not None:
             table["label"] = [self.class_names[t] for t in self.truth]
-        table.to_csv(self.out / "assignments.csv", index=False)
+        _write_csv(self.out / "assignments.csv", table)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -366,16 +385,16 @@ class Trainer:
         state = {"epoch": self.epoch, "config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "history": self.history, "previous": self.previous, "elapsed_s": self.elapsed_s}
-        partial = self.out / "checkpoint.pt.partial"
-        torch.save(state, partial)
-        os.replace(partial, self.out / "checkpoint.pt")
+        with atomic_path(self.out / "checkpoint.pt") as path:
+            torch.save(state, path)
 
     def resume(self) -> None:
         """Continue from `out_dir/checkpoint.pt` (a run with the same config)."""
         path = self.out / "checkpoint.pt"
         if not path.is_file():
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = read_state(path, CHECKPOINT_KEYS, "start the run again with --overwrite",
+                           map_location=self.device, weights_only=False)
         saved, current = state["config"], asdict(self.config)
         if saved != current:
             changed = sorted(k for k in current if saved.get(k) != current[k])
@@ -385,6 +404,21 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.history, self.previous = state["epoch"], state["history"], state["previous"]
         self.elapsed_s = state.get("elapsed_s", 0.0)  # 0: a checkpoint that predates the record
+
+
+def skipped_table(data: ImageSet) -> pd.DataFrame:
+    """The files of `data` that were left out, and why (skipped.csv)."""
+    return pd.DataFrame(list(data.skipped), columns=["path", "reason"])
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as partial:
+        partial.write_text(text)
+
+
+def _write_csv(path: Path, table: pd.DataFrame) -> None:
+    with atomic_path(path) as partial:
+        table.to_csv(partial, index=False)
 
 
 def _group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:
