@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from dataclasses import fields
@@ -13,8 +14,8 @@ from . import validation
 from .data import DataError, ImageSet, load_dataset
 from .errors import SteelnbError, SteelnbWarning
 from .profiles import PROFILES, get_profile
-from .runfolder import claim_run_folder
-from .train import RUN_FILES, TrainConfig, prepare_data, train
+from .runfolder import atomic_path, check_output_file, claim_run_folder
+from .train import RUN_FILES, TrainConfig, prepare_data, skipped_table, train
 from .validation import ConfigError
 
 
@@ -77,11 +78,14 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
+    """One data set asked for: an error when it cannot be read; none: every named set, or why it is not there."""
     names = [args.name] if args.name else ["synthetic", "neu", "dagm", "severstal"]
     for name in names:
         try:
             data = load_dataset(name, args.data_root, args.image_size)
         except DataError as error:
+            if args.name:
+                raise
             print(f"{name}: not available ({error})\n")
             continue
         summary = data.summary()
@@ -133,6 +137,9 @@ def summary(result: dict, out_dir: str) -> str:
 def cmd_predict(args: argparse.Namespace) -> None:
     from .predict import TrainedRun, calibrate_threshold, predict
 
+    out = Path(args.out)
+    skipped_out = out.with_name(f"{out.stem}.skipped.csv")
+    check_output_file(out, "--out")
     run = TrainedRun.load(args.run)
     threshold = args.threshold
     if args.calibrate:
@@ -143,8 +150,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
         print(f"threshold {threshold:.4f} for MDR <= {args.target_mdr} on {labelled.name}")
     data = load_dataset(args.dataset, args.data_root, run.image_size)
     table = predict(run, data, threshold)
-    table.to_csv(args.out, index=False)
-    print(f"{len(table)} images -> {args.out}: {int(table.predicted_defective.sum())} predicted defective")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, frame in ((out, table), (skipped_out, skipped_table(data))):
+        with atomic_path(path) as partial:
+            frame.to_csv(partial, index=False)
+    print(f"{len(table)} images{skipped_note(data, skipped_out)} -> {out}: "
+          f"{int(table.predicted_defective.sum())} predicted defective")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -163,7 +174,7 @@ def make_parser() -> argparse.ArgumentParser:
     info = data.add_parser("info", help="counts per class, defect rate, image sizes")
     info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
     info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
-    info.add_argument("--image-size", type=int, default=None)
+    info.add_argument("--image-size", type=_at_least(1), default=None)
     info.set_defaults(func=cmd_data_info)
 
     fit = commands.add_parser("train", help="joint feature learning and clustering (Bai et al. 2024)")
@@ -178,7 +189,7 @@ def make_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time one epoch by phase; loop speed next to the bare model's")
     bench.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     bench.add_argument("--config", help="JSON file of TrainConfig fields")
-    bench.add_argument("--repeats", type=int, default=1, help="median of this many epochs (after a warm-up)")
+    bench.add_argument("--repeats", type=_at_least(1), default=1, help="median of this many epochs (after a warm-up)")
     _add_config_flags(bench)
     bench.set_defaults(func=cmd_bench)
 
@@ -186,12 +197,37 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--run", required=True, help="a train run's folder (holds model.pt)")
     assign.add_argument("--dataset", required=True, help="data set name or image folder")
     assign.add_argument("--data-root")
-    assign.add_argument("--threshold", type=float, help="distance to the normal centroid above which = defect")
+    assign.add_argument("--threshold", type=_finite, help="distance to the normal centroid above which = defect")
     assign.add_argument("--calibrate", help="labelled data set to choose the threshold on")
-    assign.add_argument("--target-mdr", type=float, default=0.05)
-    assign.add_argument("--out", default="predictions.csv")
+    assign.add_argument("--target-mdr", type=_fraction, default=0.05, help="miss rate allowed, in [0, 1]")
+    assign.add_argument("--out", default="predictions.csv", help="table of predictions; the skipped files go to "
+                        "OUT's name with .skipped.csv")
     assign.set_defaults(func=cmd_predict)
     return parser
+
+
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
 
 
 def _one_line_warnings(message, category, filename, lineno, line=None) -> str:
