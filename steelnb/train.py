@@ -444,7 +444,11 @@ def prepare_data(config: TrainConfig) -> ImageSet:
 
 
 def train(config: TrainConfig, data: ImageSet, resume: bool = False) -> dict:
-    """Run (or resume) one joint-training run; returns what metrics.json holds."""
+    """Run (or resume) one joint-training run into `config.out_dir`; returns what metrics.json holds.
+
+    The caller owns the folder: `steelnb train` claims it first (`runfolder.claim_run_folder`: lock, no
+    earlier run's files beside this one's); notebooks and experiments write into folders of their own.
+    """
     trainer = Trainer(config, data)
     if resume:
         trainer.resume()
