@@ -50,6 +50,11 @@ HEADS = ("linear", "cosine", "centroid")
 DEVICES = Matches(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")
 
 
+def timm_model(name: str) -> str | None:
+    """A rule (see steelnb.validation): `name` must be a model timm can create."""
+    return None if timm.is_model(name) else "must be a timm model name (see timm.list_models())"
+
+
 Positive = Annotated[int, AtLeast(1)]
 MaybePositive = Annotated[int | None, AtLeast(1)]
 
@@ -67,7 +72,7 @@ class TrainConfig:
     image_size: MaybePositive = None  # decode size S; None: the data set's own (NEU 200, DAGM 256, synthetic 128)
     max_per_class: MaybePositive = None  # cap images per class (tiny subsets for CI)
     labels: Annotated[str, OneOf(("classes", "defect"))] = "classes"  # score against classes or defect / defect-free
-    backbone: Annotated[str, NonEmpty] = "resnet18"
+    backbone: Annotated[str, timm_model] = "resnet18"
     weights: Annotated[str, NonEmpty] = "random"  # random | timm | offline | path to a state dict
     n_clusters: Annotated[int, AtLeast(2)] = 7  # K of the pseudo-labels while training (may exceed the classes)
     eval_clusters: Annotated[int | None, AtLeast(2)] = None  # K of the answer; None: number of classes, else n_clusters

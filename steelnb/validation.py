@@ -1,7 +1,7 @@
 """Check a config dataclass against its own type hints, and name the field and the source at fault.
 
 A field's annotation is its type (`int`, `float`, `str`, `bool`, `dict`, `X | None`); `Annotated[type, rule]`
-adds a rule:
+adds a rule, any callable that takes the value and returns what is wrong with it ("must be ...") or None:
 
     epochs: Annotated[int, AtLeast(1)] = 10
     lr: Annotated[float, Above(0)] = 1e-3

@@ -278,6 +278,7 @@ def test_a_bad_value_in_a_config_file_names_the_file_and_the_field(tmp_path, cap
     ("--lr", "nan", "lr must be a finite number"),
     ("--temperature", "-0.1", "temperature must be greater than 0"),
     ("--device", "gpu", 'device must be auto, cpu, mps, cuda or cuda:N, got "gpu"'),
+    ("--backbone", "resnet19", 'backbone must be a timm model name (see timm.list_models()), got "resnet19"'),
 ])
 def test_a_bad_flag_value_names_the_flag(tmp_path, capsys, flag, value, message):
     code, _, err = run_cli(capsys, "train", "--profile", "ci", flag, value, "--out-dir", tmp_path / "run")
