@@ -6,6 +6,7 @@ PROFILE ?= cpu
 DATASET ?= synthetic
 DATA    ?= $(STEELNB_DATA)
 OUT     ?= runs/$(notdir $(DATASET))-$(PROFILE)
+OVERWRITE ?=
 STAMP   := $(VENV)/.installed
 
 .PHONY: run test lint reproduce
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(VENV)/bin/steelnb train --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) --out-dir $(OUT)
+	$(VENV)/bin/steelnb train --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) --out-dir $(OUT) $(if $(OVERWRITE),--overwrite)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check steelnb tests benchmarks

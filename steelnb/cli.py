@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-import types
-import typing
-from dataclasses import MISSING, fields
+import warnings
+from dataclasses import fields
 from pathlib import Path
 
-from .data import DataError, load_dataset
+from . import validation
+from .data import DataError, ImageSet, load_dataset
+from .errors import SteelnbError, SteelnbWarning
 from .profiles import PROFILES, get_profile
-from .train import TrainConfig, TrainingDiverged, prepare_data, train
+from .runfolder import atomic_path, check_output_file, claim_run_folder
+from .train import RUN_FILES, TrainConfig, prepare_data, skipped_table, train
+from .validation import ConfigError
 
 
 def _parse_optional(kind):
@@ -23,43 +27,65 @@ def _parse_optional(kind):
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One --flag per TrainConfig field; a flag not given leaves the profile's or dataclass's value."""
-    hints = typing.get_type_hints(TrainConfig)
-    for f in fields(TrainConfig):
-        hint = hints[f.name]
-        args = typing.get_args(hint)
-        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-            kind = _parse_optional(next(a for a in args if a is not type(None)))
-        elif hint in (int, float, str, bool):
-            kind = hint
-        else:
+    """One --flag per TrainConfig field (choices where the field has them); a flag not given leaves the
+    profile's or dataclass's value."""
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for name, (kind, optional, rules) in validation.specs(TrainConfig).items():
+        if kind not in (int, float, str, bool):
             continue
-        flag = f"--{f.name.replace('_', '-')}"
-        default = f.default if f.default is not MISSING else None
+        flag, default = f"--{name.replace('_', '-')}", defaults[name]
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=f"(default {default})")
-        else:
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(),
-                                help=f"(default {default!r})")
+            continue
+        choices = next((rule.choices for rule in rules if isinstance(rule, validation.OneOf)), None)
+        parser.add_argument(flag, type=_parse_optional(kind) if optional else kind, default=argparse.SUPPRESS,
+                            choices=choices, metavar=name.upper(), help=f"(default {default!r})")
+
+
+def read_config_file(path: str) -> dict:
+    """The JSON object of a --config file; ConfigError naming the file when it cannot be read or parsed."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--config {path}: cannot be read ({error})") from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise ConfigError(f"{path}: not valid JSON ({error.msg} at {where})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: must hold one JSON object of TrainConfig fields, not a {type(values).__name__}")
+    return values
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
-    """Dataclass defaults <- profile <- --config file <- explicit flags."""
-    values = dict(get_profile(args.profile).train) if args.profile else {}
+    """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value."""
+    values, sources, layers = {}, {}, []
+    if args.profile:
+        layers.append((dict(get_profile(args.profile).train), f"profile {args.profile}"))
     if args.config:
-        values.update(json.loads(Path(args.config).read_text()))
+        layers.append((read_config_file(args.config), args.config))
     given = vars(args)
-    values.update({f.name: given[f.name] for f in fields(TrainConfig) if f.name in given})
-    return TrainConfig.from_dict(values)
+    for name in (f.name for f in fields(TrainConfig) if f.name in given):
+        layers.append(({name: given[name]}, f"flag --{name.replace('_', '-')}"))
+    for layer, source in layers:
+        values.update(layer)
+        sources.update(dict.fromkeys(layer, source))
+    return TrainConfig.from_dict(values, sources)
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
+    """One data set asked for: an error when it cannot be read; none: every named set, or why it is not there."""
     names = [args.name] if args.name else ["synthetic", "neu", "dagm", "severstal"]
     for name in names:
         try:
             data = load_dataset(name, args.data_root, args.image_size)
         except DataError as error:
+            if args.name:
+                raise
             print(f"{name}: not available ({error})\n")
             continue
         summary = data.summary()
@@ -76,11 +102,19 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     config = build_config(args)
-    data = prepare_data(config)
-    print(f"{data.name}: {len(data)} images; backbone {config.backbone} ({config.weights}); "
-          f"{config.epochs} epochs -> {config.out_dir}")
-    result = train(config, data, resume=args.resume)
+    with claim_run_folder(config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume,
+                          resume_file="checkpoint.pt", finished_file="model.pt"):
+        data = prepare_data(config)
+        print(f"{data.name}: {len(data)} images{skipped_note(data, Path(config.out_dir) / 'skipped.csv')}; "
+              f"backbone {config.backbone} ({config.weights}); {config.epochs} epochs -> {config.out_dir}")
+        result = train(config, data, resume=args.resume)
     print(summary(result, config.out_dir))
+
+
+def skipped_note(data: ImageSet, listed_in: Path) -> str:
+    """", 3 files skipped (listed in x)" when files were left out, else nothing."""
+    n = len(data.skipped)
+    return f", {n} file{'s' * (n != 1)} skipped (listed in {listed_in})" if n else ""
 
 
 def summary(result: dict, out_dir: str) -> str:
@@ -103,6 +137,9 @@ def summary(result: dict, out_dir: str) -> str:
 def cmd_predict(args: argparse.Namespace) -> None:
     from .predict import TrainedRun, calibrate_threshold, predict
 
+    out = Path(args.out)
+    skipped_out = out.with_name(f"{out.stem}.skipped.csv")
+    check_output_file(out, "--out")
     run = TrainedRun.load(args.run)
     threshold = args.threshold
     if args.calibrate:
@@ -113,8 +150,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
         print(f"threshold {threshold:.4f} for MDR <= {args.target_mdr} on {labelled.name}")
     data = load_dataset(args.dataset, args.data_root, run.image_size)
     table = predict(run, data, threshold)
-    table.to_csv(args.out, index=False)
-    print(f"{len(table)} images -> {args.out}: {int(table.predicted_defective.sum())} predicted defective")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, frame in ((out, table), (skipped_out, skipped_table(data))):
+        with atomic_path(path) as partial:
+            frame.to_csv(partial, index=False)
+    print(f"{len(table)} images{skipped_note(data, skipped_out)} -> {out}: "
+          f"{int(table.predicted_defective.sum())} predicted defective")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -133,20 +174,22 @@ def make_parser() -> argparse.ArgumentParser:
     info = data.add_parser("info", help="counts per class, defect rate, image sizes")
     info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
     info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
-    info.add_argument("--image-size", type=int, default=None)
+    info.add_argument("--image-size", type=_at_least(1), default=None)
     info.set_defaults(func=cmd_data_info)
 
     fit = commands.add_parser("train", help="joint feature learning and clustering (Bai et al. 2024)")
     fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
-    fit.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    again = fit.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    again.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
     _add_config_flags(fit)
     fit.set_defaults(func=cmd_train)
 
     bench = commands.add_parser("bench", help="time one epoch by phase; loop speed next to the bare model's")
     bench.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     bench.add_argument("--config", help="JSON file of TrainConfig fields")
-    bench.add_argument("--repeats", type=int, default=1, help="median of this many epochs (after a warm-up)")
+    bench.add_argument("--repeats", type=_at_least(1), default=1, help="median of this many epochs (after a warm-up)")
     _add_config_flags(bench)
     bench.set_defaults(func=cmd_bench)
 
@@ -154,25 +197,73 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--run", required=True, help="a train run's folder (holds model.pt)")
     assign.add_argument("--dataset", required=True, help="data set name or image folder")
     assign.add_argument("--data-root")
-    assign.add_argument("--threshold", type=float, help="distance to the normal centroid above which = defect")
+    assign.add_argument("--threshold", type=_finite, help="distance to the normal centroid above which = defect")
     assign.add_argument("--calibrate", help="labelled data set to choose the threshold on")
-    assign.add_argument("--target-mdr", type=float, default=0.05)
-    assign.add_argument("--out", default="predictions.csv")
+    assign.add_argument("--target-mdr", type=_fraction, default=0.05, help="miss rate allowed, in [0, 1]")
+    assign.add_argument("--out", default="predictions.csv", help="table of predictions; the skipped files go to "
+                        "OUT's name with .skipped.csv")
     assign.set_defaults(func=cmd_predict)
     return parser
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
+def _one_line_warnings(message, category, filename, lineno, line=None) -> str:
+    """Our warnings as `steelnb: warning: ...`; others as Python shows them."""
+    if issubclass(category, SteelnbWarning):
+        return f"steelnb: warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
+_python_format = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; an ordinary problem (`SteelnbError`) is one line on stderr and exit status 2."""
     args = make_parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warnings
     try:
         args.func(args)
-    except (DataError, TrainingDiverged, FileNotFoundError, ValueError) as error:
+    except (SteelnbError, FileNotFoundError, ValueError) as error:
         print(f"steelnb: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("steelnb: interrupted; finished epochs are in checkpoint.pt (rerun with --resume)", file=sys.stderr)
+        print(f"steelnb: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
     return 0
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """Where an interrupted train run can be continued from, if anywhere."""
+    if args.command != "train":
+        return ""
+    try:
+        checkpoint = Path(build_config(args).out_dir) / "checkpoint.pt"
+    except SteelnbError:
+        return ""
+    return f"; finished epochs are in {checkpoint} (rerun with --resume)" if checkpoint.is_file() else ""
 
 
 if __name__ == "__main__":

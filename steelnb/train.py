@@ -22,6 +22,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -31,53 +32,77 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import metrics
+from . import metrics, validation
 from .backbones import Backbone, create_backbone, device_name, extract_features, resolve_device
-from .cluster import Clustering, Preprocessor, cluster, uniform_label_sample
+from .cluster import METHODS, Clustering, Preprocessor, cluster, uniform_label_sample
 from .data import ImageSet, load_dataset, protocols
+from .errors import SteelnbError
+from .runfolder import atomic_path, read_state
+from .validation import Above, AtLeast, ConfigError, Matches, NonEmpty, OneOf
 from .views import MultiCrop
 
+RUN_FILES = ("config.json", "skipped.csv", "history.csv", "checkpoint.pt", "assignments.csv", "metrics.json",
+             "model.pt")  # every file a run writes into out_dir; model.pt last, so that it means "finished"
+CHECKPOINT_KEYS = ("epoch", "config", "backbone", "optimizer", "scheduler", "history", "previous")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
               "nadam": torch.optim.NAdam, "sgd": torch.optim.SGD}
+HEADS = ("linear", "cosine", "centroid")
+DEVICES = Matches(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")
+
+
+def timm_model(name: str) -> str | None:
+    """A rule (see steelnb.validation): `name` must be a model timm can create."""
+    return None if timm.is_model(name) else "must be a timm model name (see timm.list_models())"
+
+
+Positive = Annotated[int, AtLeast(1)]
+MaybePositive = Annotated[int | None, AtLeast(1)]
 
 
 @dataclass
 class TrainConfig:
-    """Everything one run depends on; saved as config.json beside its results."""
+    """Everything one run depends on; saved as config.json beside its results.
 
-    dataset: str = "synthetic"
+    Every field is checked on creation against its annotation (type, and the range or choices in
+    `Annotated`, see `steelnb.validation`); `from_dict` names the source of a bad value.
+    """
+
+    dataset: Annotated[str, NonEmpty] = "synthetic"
     data_root: str | None = None
-    image_size: int | None = None  # decode size S; None: the data set's own (NEU 200, DAGM 256, synthetic 128)
-    max_per_class: int | None = None  # cap images per class (tiny subsets for CI)
-    labels: str = "classes"  # score against "classes" or "defect" (defect-free / defective)
-    backbone: str = "resnet18"
-    weights: str = "random"  # random | timm | offline | path to a state dict
-    n_clusters: int = 7  # K of the pseudo-labels while training (may exceed the number of classes)
-    eval_clusters: int | None = None  # K of the final answer; None: number of classes, else n_clusters
-    clusterer: str = "minibatch"
-    cluster_batch_size: int = 256  # Mini-Batch K-Means batch (paper 256; init_size 3x, reassignment_ratio 0.01)
-    pca_dim: int | None = 128
+    image_size: MaybePositive = None  # decode size S; None: the data set's own (NEU 200, DAGM 256, synthetic 128)
+    max_per_class: MaybePositive = None  # cap images per class (tiny subsets for CI)
+    labels: Annotated[str, OneOf(("classes", "defect"))] = "classes"  # score against classes or defect / defect-free
+    backbone: Annotated[str, timm_model] = "resnet18"
+    weights: Annotated[str, NonEmpty] = "random"  # random | timm | offline | path to a state dict
+    n_clusters: Annotated[int, AtLeast(2)] = 7  # K of the pseudo-labels while training (may exceed the classes)
+    eval_clusters: Annotated[int | None, AtLeast(2)] = None  # K of the answer; None: number of classes, else n_clusters
+    clusterer: Annotated[str, OneOf(METHODS)] = "minibatch"
+    cluster_batch_size: Positive = 256  # Mini-Batch K-Means batch (paper 256; init_size 3x, reassignment_ratio 0.01)
+    pca_dim: MaybePositive = 128
     whiten: bool = False  # PCA-whitening (DeepCluster's) hurt k-means on NEU: see cluster.Preprocessor
-    n_global: int = 2
-    global_size: int = 112
-    eval_size: int | None = None  # input size for feature extraction (None: global_size)
-    n_local: int = 4
-    local_size: int = 48
-    head: str = "linear"  # linear (the paper's) | cosine (eq. 11) | centroid (eq. 11 started at the centroids)
-    temperature: float = 0.1
-    epochs: int = 10
-    batch_size: int = 32
-    steps_per_epoch: int | None = None  # None: one pass over the data set
-    extractor_every: int = 10
-    optimizer: str = "radam"
-    lr: float = 1e-3
-    head_lr: float = 1e-2
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0
-    seed: int = 0
-    device: str = "auto"
-    out_dir: str = "runs/latest"
+    n_global: Positive = 2
+    global_size: Positive = 112
+    eval_size: MaybePositive = None  # input size for feature extraction (None: global_size)
+    n_local: Annotated[int, AtLeast(0)] = 4
+    local_size: Positive = 48
+    head: Annotated[str, OneOf(HEADS)] = "linear"  # linear (the paper's) | cosine (eq. 11) | centroid (see make_head)
+    temperature: Annotated[float, Above(0)] = 0.1
+    epochs: Positive = 10
+    batch_size: Positive = 32
+    steps_per_epoch: MaybePositive = None  # None: one pass over the data set
+    extractor_every: Positive = 10
+    optimizer: Annotated[str, OneOf(tuple(OPTIMIZERS))] = "radam"
+    lr: Annotated[float, Above(0)] = 1e-3
+    head_lr: Annotated[float, Above(0)] = 1e-2
+    weight_decay: Annotated[float, AtLeast(0)] = 1e-4
+    warmup_epochs: Annotated[float, AtLeast(0)] = 1.0
+    seed: Annotated[int, AtLeast(0)] = 0
+    device: Annotated[str, DEVICES] = "auto"
+    out_dir: Annotated[str, NonEmpty] = "runs/latest"
     dataset_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validation.check(self)
 
     @property
     def feature_size(self) -> int:
@@ -85,23 +110,29 @@ class TrainConfig:
         return self.eval_size or self.global_size
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+    def from_dict(cls, values: dict, sources: dict[str, str] | None = None, source: str = "config") -> TrainConfig:
+        """A config from `values`; an error names the field and where its value came from: `sources[field]`,
+        else `source` (e.g. the --config file)."""
+        sources = sources or {}
+        if not isinstance(values, dict):
+            kind = type(values).__name__
+            raise ConfigError(f"{source}: a config must be a JSON object of TrainConfig fields, got {kind}")
+        unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}")
-        return cls(**values)
+            where = sorted({sources.get(k, source) for k in unknown})
+            raise ConfigError(f"{', '.join(where)}: unknown config keys {sorted(unknown)}")
+        try:
+            return cls(**values)
+        except ConfigError as error:
+            raise validation.with_source(error, sources, source) from None
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(SteelnbError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
-
-
-HEADS = ("linear", "cosine", "centroid")
 
 
 def make_head(num_features: int, n_clusters: int, kind: str, temperature: float,
@@ -194,6 +225,7 @@ class Trainer:
         self.views = MultiCrop(n_global=config.n_global, global_size=config.global_size, n_local=config.n_local,
                                local_size=config.local_size, mean=self.backbone.mean, std=self.backbone.std)
         self.truth, self.class_names, self.normal_label = target_labels(data, config)
+        self._check_cluster_counts()
         self.steps = config.steps_per_epoch or max(1, len(data) // config.batch_size)
         extractor_steps = config.epochs * math.ceil(self.steps / config.extractor_every)
         self.optimizer = self._optimizer(self.backbone.model.parameters(), config.lr)
@@ -204,10 +236,18 @@ class Trainer:
         self.history: list[dict] = []
         self.previous: np.ndarray | None = None
 
+    def _check_cluster_counts(self) -> None:
+        """ConfigError, before any work, when a cluster count exceeds the number of images."""
+        n, name = len(self.data), self.data.name
+        if self.config.n_clusters > n:
+            raise ConfigError(f"--n-clusters {self.config.n_clusters} is more than the {n} images of {name}: "
+                              "lower --n-clusters or add images")
+        if self.eval_clusters() > n:
+            raise ConfigError(f"the answer's {self.eval_clusters()} clusters (--eval-clusters, default: the number of "
+                              f"classes) are more than the {n} images of {name}: lower --eval-clusters or add images")
+
     def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
-        name = self.config.optimizer.lower()
-        if name not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+        name = self.config.optimizer
         extra = {"momentum": 0.9} if name == "sgd" else {}
         return OPTIMIZERS[name](params, lr=lr, weight_decay=self.config.weight_decay, **extra)
 
@@ -215,7 +255,8 @@ class Trainer:
     def run(self) -> dict:
         """Train the remaining epochs, then cluster the final features; returns the final metrics."""
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        _write_text(self.out / "config.json", json.dumps(asdict(self.config), indent=2))
+        _write_csv(self.out / "skipped.csv", skipped_table(self.data))
         started, before = time.perf_counter(), self.elapsed_s
         for epoch in range(self.epoch, self.config.epochs):
             self._run_epoch(epoch)
@@ -240,7 +281,7 @@ class Trainer:
         times["train_s"] = time.perf_counter() - t0
         row.update(times, lr=self.optimizer.param_groups[0]["lr"], reseeded=clustering.reseeded)
         self.history.append(row)
-        pd.DataFrame(self.history).to_csv(self.out / "history.csv", index=False)
+        _write_csv(self.out / "history.csv", pd.DataFrame(self.history))
 
     def preprocessor(self, features: np.ndarray, seed: int) -> Preprocessor:
         return Preprocessor.fit(features, self.config.pca_dim, whiten=self.config.whiten, seed=seed)
@@ -287,9 +328,10 @@ class Trainer:
             logits = head(torch.cat(features))
             loss = pseudo_label_loss(logits, targets[index].repeat(len(crops)))
             if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch}, step {step}; the last good checkpoint "
-                    f"{self.out / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept. Lower --lr or --head-lr.")
+                kept = (f"the last good checkpoint {self.out / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept"
+                        if epoch else "no epoch finished, so there is no checkpoint")
+                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}, step {step}; {kept}. "
+                                       "Lower --lr or --head-lr.")
             head_optimizer.zero_grad(set_to_none=True)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -323,14 +365,16 @@ class Trainer:
             called = (final.labels != normal_cluster).astype(float)
             rates = metrics.defect_scores_metrics(self.data.defective, called, threshold=0.5)
             result["decision"] = {k: rates[k] for k in ("acc", "mdr", "fdr", "eacc")}
-        (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
-        torch.save({"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
-                    "preprocessor_mean": torch.from_numpy(preprocessor.mean),
-                    "preprocessor_projection": torch.from_numpy(preprocessor.projection),
-                    "preprocessor_l2": preprocessor.l2, "centroids": torch.from_numpy(final.centroids),
-                    "normal_cluster": normal_cluster, "backbone_weights": self.backbone.weights,
-                    "image_size": int(self.data.images.shape[-1])},
-                   self.out / "model.pt")
+        result["skipped"] = len(self.data.skipped)
+        _write_text(self.out / "metrics.json", json.dumps(result, indent=2, default=float))
+        model = {"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
+                 "preprocessor_mean": torch.from_numpy(preprocessor.mean),
+                 "preprocessor_projection": torch.from_numpy(preprocessor.projection),
+                 "preprocessor_l2": preprocessor.l2, "centroids": torch.from_numpy(final.centroids),
+                 "normal_cluster": normal_cluster, "backbone_weights": self.backbone.weights,
+                 "image_size": int(self.data.images.shape[-1]), "channels": int(self.data.images.shape[1])}
+        with atomic_path(self.out / "model.pt") as path:  # written last: its presence means the run finished
+            torch.save(model, path)
         return result
 
     def _write_assignments(self, final: Clustering, normal_cluster: int) -> None:
@@ -338,7 +382,7 @@ class Trainer:
                               "predicted_defective": (final.labels != normal_cluster).astype(int)})
         if self.truth is not None:
             table["label"] = [self.class_names[t] for t in self.truth]
-        table.to_csv(self.out / "assignments.csv", index=False)
+        _write_csv(self.out / "assignments.csv", table)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -346,16 +390,16 @@ class Trainer:
         state = {"epoch": self.epoch, "config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "history": self.history, "previous": self.previous, "elapsed_s": self.elapsed_s}
-        partial = self.out / "checkpoint.pt.partial"
-        torch.save(state, partial)
-        os.replace(partial, self.out / "checkpoint.pt")
+        with atomic_path(self.out / "checkpoint.pt") as path:
+            torch.save(state, path)
 
     def resume(self) -> None:
         """Continue from `out_dir/checkpoint.pt` (a run with the same config)."""
         path = self.out / "checkpoint.pt"
         if not path.is_file():
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = read_state(path, CHECKPOINT_KEYS, "start the run again with --overwrite",
+                           map_location=self.device, weights_only=False)
         saved, current = state["config"], asdict(self.config)
         if saved != current:
             changed = sorted(k for k in current if saved.get(k) != current[k])
@@ -365,6 +409,21 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.history, self.previous = state["epoch"], state["history"], state["previous"]
         self.elapsed_s = state.get("elapsed_s", 0.0)  # 0: a checkpoint that predates the record
+
+
+def skipped_table(data: ImageSet) -> pd.DataFrame:
+    """The files of `data` that were left out, and why (skipped.csv)."""
+    return pd.DataFrame(list(data.skipped), columns=["path", "reason"])
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as partial:
+        partial.write_text(text)
+
+
+def _write_csv(path: Path, table: pd.DataFrame) -> None:
+    with atomic_path(path) as partial:
+        table.to_csv(partial, index=False)
 
 
 def _group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -390,7 +449,11 @@ def prepare_data(config: TrainConfig) -> ImageSet:
 
 
 def train(config: TrainConfig, data: ImageSet, resume: bool = False) -> dict:
-    """Run (or resume) one joint-training run; returns what metrics.json holds."""
+    """Run (or resume) one joint-training run into `config.out_dir`; returns what metrics.json holds.
+
+    The caller owns the folder: `steelnb train` claims it first (`runfolder.claim_run_folder`: lock, no
+    earlier run's files beside this one's); notebooks and experiments write into folders of their own.
+    """
     trainer = Trainer(config, data)
     if resume:
         trainer.resume()

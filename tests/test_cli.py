@@ -18,8 +18,11 @@ def test_data_info_prints_counts_and_defect_rate(capsys):
 
 
 def test_data_info_on_a_missing_folder_is_a_clear_error(tmp_path, capsys):
-    assert main(["data", "info", "neu", "--data-root", str(tmp_path / "nowhere")]) == 0
-    assert "not available" in capsys.readouterr().out
+    assert main(["data", "info", "neu", "--data-root", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    # Without a name every named set is listed; one that is not there says why, and that is no error.
+    assert main(["data", "info", "--data-root", str(tmp_path / "nowhere"), "--image-size", "32"]) == 0
+    assert "neu: not available" in capsys.readouterr().out
 
 
 def test_flags_override_the_profile_which_overrides_defaults(tmp_path):

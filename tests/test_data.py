@@ -217,6 +217,52 @@ def test_a_folder_of_unreadable_files_is_an_error(tmp_path: Path):
         folder.load(tmp_path, image_size=16)
 
 
+def test_scan_leaves_out_what_the_policy_says_and_lists_why(tmp_path: Path):
+    rng = np.random.default_rng(5)
+    root = tmp_path / "root"
+    save(root / "a.png", noise(rng, (8, 8)))
+    save(root / "sub" / "b.png", noise(rng, (8, 8)))
+    save(tmp_path / "outside.png", noise(rng, (8, 8)))
+    (root / "link-out.png").symlink_to(tmp_path / "outside.png")
+    (root / "link-in.png").symlink_to("a.png")
+    (root / "dangling.png").symlink_to("nowhere.png")
+    (root / "self.png").symlink_to("self.png")
+    (root / ".git").mkdir()
+    (root / "README").write_text("about")
+    files, left = folder.scan(root, root)
+    assert files == [root / "a.png"]  # not recursive: sub/ is not looked into
+    reasons = dict(left)
+    assert set(reasons) == {"link-out.png", "link-in.png", "dangling.png", "self.png", ".git", "README"}
+    assert "outside" in reasons["link-out.png"] and "the same file as a.png" in reasons["link-in.png"]
+    assert reasons["dangling.png"] == "broken symlink" and reasons["self.png"] == "symlink loop"
+    assert "hidden" in reasons[".git"] and "suffix none" in reasons["README"]
+    files, _ = folder.scan(root, root, recursive=True)
+    assert files == [root / "a.png", root / "sub" / "b.png"]
+
+
+def test_named_readers_list_what_they_leave_out(tmp_path: Path):
+    rng = np.random.default_rng(6)
+    from steelnb.data import neu
+
+    for name in neu.CLASSES:
+        save(tmp_path / name / f"{name}_1.jpg", noise(rng, (16, 16)))
+    (tmp_path / "crazing" / "._crazing_1.jpg").write_bytes(b"macOS metadata")
+    ds = neu.load(tmp_path, image_size=16)
+    assert len(ds) == 6
+    assert ds.skipped == ((str(Path("crazing") / "._crazing_1.jpg"), "hidden (name starts with '.')"),)
+
+
+def test_an_image_over_the_decompression_bomb_limit_is_skipped(tmp_path: Path, monkeypatch):
+    rng = np.random.default_rng(7)
+    save(tmp_path / "small.png", noise(rng, (16, 16)))
+    save(tmp_path / "huge.png", noise(rng, (64, 64)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    for size in (16, decode.Fit(64, 16)):  # Fit reads every header first
+        ds = folder.load(tmp_path, image_size=size)
+        assert ds.paths == ("small.png",)
+        assert ds.skipped[0][0] == "huge.png" and "too large to decode safely" in ds.skipped[0][1]
+
+
 # --- decode cache ------------------------------------------------------------------------------
 
 
@@ -245,6 +291,44 @@ def test_cache_is_reused_and_invalidated_when_a_file_changes(classes: Path, tmp_
     assert (third.images[third.paths.index(str(Path("good") / "1.png"))] == 7).all()
     folder.load(classes, image_size=12)
     assert len(calls) == 3  # another size is another cache entry
+
+
+def test_new_content_with_the_same_size_and_mtime_is_decoded_again(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    image = save(tmp_path / "set" / "a.bmp", np.full((8, 8), 10, np.uint8))  # BMP: the size is the shape's
+    save(tmp_path / "set" / "b.bmp", np.full((8, 8), 20, np.uint8))
+    before = image.stat()
+    assert (folder.load(tmp_path / "set", image_size=8).images[0] == 10).all()
+    time.sleep(0.02)  # past the file system's timestamp tick
+    save(image, np.full((8, 8), 99, np.uint8))
+    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns))  # what `cp -p` or `touch -d` leave
+    assert image.stat().st_size == before.st_size and image.stat().st_mtime_ns == before.st_mtime_ns
+    assert (folder.load(tmp_path / "set", image_size=8).images[0] == 99).all()
+
+
+def test_the_cache_is_pruned_to_its_budget_least_recently_used_first(classes: Path, tmp_path: Path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STEELNB_CACHE", str(cache))
+    for size in (8, 12, 16):
+        folder.load(classes, image_size=size)
+    entries = {int(np.load(p)["images"].shape[-1]): p for p in cache.glob("images-*.npz")}
+    assert sorted(entries) == [8, 12, 16]
+    for age, size in enumerate((16, 8, 12)):  # 12 used last, 16 longest ago
+        os.utime(entries[size], (time.time() - 100 + 10 * age,) * 2)
+    (cache / "images-x.123.tmp.npz").write_bytes(b"left by a killed process")
+    os.utime(cache / "images-x.123.tmp.npz", (time.time() - 7200,) * 2)
+    budget = entries[8].stat().st_size + entries[12].stat().st_size
+    deleted = decode.prune_cache(cache, budget)
+    assert sorted(p.name for p in deleted) == sorted([entries[16].name, "images-x.123.tmp.npz"])
+    assert sorted(p.name for p in cache.iterdir()) == sorted([entries[8].name, entries[12].name])
+    folder.load(classes, image_size=8)  # a hit marks the entry as used now
+    assert entries[8].stat().st_mtime > entries[12].stat().st_mtime
+    monkeypatch.setenv("STEELNB_CACHE_MAX_GB", "0")
+    folder.load(classes, image_size=20)  # a new entry: all others go, the new one stays
+    assert len(list(cache.glob("images-*.npz"))) == 1
+    monkeypatch.setenv("STEELNB_CACHE_MAX_GB", "lots")
+    with pytest.raises(DataError, match="STEELNB_CACHE_MAX_GB must be a number"):
+        decode.cache_budget()
 
 
 def test_cache_keeps_the_skipped_list(classes: Path, tmp_path: Path, monkeypatch):

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def load_dataset(name: str, data_root: str | Path | None = None, image_size: Ima
     set is square: `Fit(max_side)` generates it at max_side.
     """
     sized = {"image_size": image_size} if image_size else {}
+    _check_options(name, options)
     if name == "synthetic":
         if isinstance(image_size, Fit):
             sized = {"image_size": image_size.max_side}
@@ -52,4 +54,18 @@ def load_dataset(name: str, data_root: str | Path | None = None, image_size: Ima
     path = Path(name).expanduser()
     if path.is_dir():
         return folder.load(path, **sized, **options)
-    raise DataError(f"unknown data set {name!r}: use one of {sorted(READERS)} or the path of an image folder.")
+    if path.exists():
+        why = f"{path} is a file, not a folder of images"
+    else:
+        why = f"no folder {path} exists" + ("" if path.is_absolute() else f" (in {Path.cwd()})")
+    raise DataError(f"unknown data set {name!r}: {why}; use one of {sorted(READERS)} or the path of an image folder.")
+
+
+def _check_options(name: str, options: dict) -> None:
+    """DataError naming an option (`dataset_options`) that the reader of `name` does not take."""
+    reader = READERS.get(name, folder.load)
+    takes = [p for p in inspect.signature(reader).parameters if p not in ("root", "image_size")]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise DataError(f"dataset_options {unknown} are not options of the {reader.__module__.split('.')[-1]} reader "
+                        f"(it takes {takes})")

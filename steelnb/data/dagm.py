@@ -48,7 +48,9 @@ def load(
     files, flags, masks, missing = [], [], {}, []
     for split_dir in split_dirs:
         table = read_labels(split_dir)
-        for path in folder.list_images(split_dir):
+        found, split_left = folder.scan(split_dir, root)
+        missing += split_left
+        for path in found:
             if path.name not in table:
                 raise DataError(f"DAGM: {path} has no row in {split_dir / 'Label' / 'Labels.txt'}.")
             flag, mask = table[path.name]
@@ -62,5 +64,5 @@ def load(
             for name in sorted(set(table) - present)
         ]
     return folder.from_files(
-        "dagm", root, files, flags, flags, CLASSES, image_size, meta={"masks": masks}, missing=tuple(missing)
+        "dagm", root, files, flags, flags, CLASSES, image_size, meta={"masks": masks}, left_out=missing
     )

@@ -11,9 +11,13 @@ grayscale, as NEU's JPEGs do), three channels otherwise (grayscale images are th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import time
+import warnings
+import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-CACHE_VERSION = 1
+from ..errors import SteelnbWarning
+from .errors import DataError
+
+CACHE_VERSION = 2  # 2: the key holds each file's inode and ctime
+DEFAULT_CACHE_GB = 4
 GRAY_TOLERANCE = 2.0  # mean |channel difference| below which an RGB file counts as grayscale
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 Decoded = tuple[np.ndarray, list[int], list[tuple[str, str]], dict]  # images, kept, skipped, source sizes
@@ -48,7 +56,7 @@ def _header_shape(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as image:
             return image.height, image.width
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
 
 
@@ -99,6 +107,9 @@ def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[in
             pixels = _to_uint8(image)
     except UnidentifiedImageError as error:
         raise UnreadableImage("not an image file PIL can read") from error
+    except Image.DecompressionBombError as error:
+        raise UnreadableImage(f"too large to decode safely ({error}); raise PIL.Image.MAX_IMAGE_PIXELS to read it") \
+            from error
     except (OSError, SyntaxError, ValueError) as error:
         raise UnreadableImage(f"corrupt or truncated image ({error})") from error
     resized = np.asarray(Image.fromarray(pixels).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
@@ -120,8 +131,15 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def _cache_key(paths: list[Path], shape: tuple[int, int]) -> str:
-    entries = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
-    size = shape[0] if shape[0] == shape[1] else list(shape)  # a square keeps the key it had before (H, W) existed
+    """The files' identity as the file system keeps it: path, size, mtime, inode and ctime (in ns).
+
+    Writing a file changes its ctime, and setting its mtime back (`touch -d`, `cp -p`, `os.utime`) changes it
+    again, so new content never keeps the key unless it is written twice within one tick of the file
+    system's clock. Costs one stat a file (benchmarks/cache_key.py: the cost of hashing the contents instead).
+    """
+    stats = [p.stat() for p in paths]
+    entries = [(str(p), s.st_size, s.st_mtime_ns, s.st_ino, s.st_ctime_ns) for p, s in zip(paths, stats, strict=True)]
+    size = shape[0] if shape[0] == shape[1] else list(shape)
     return hashlib.sha1(json.dumps([CACHE_VERSION, size, entries]).encode()).hexdigest()[:20]
 
 
@@ -148,20 +166,88 @@ def load_images(paths: list[Path], size: ImageSize, cache_dir: Path | None = Non
     """Decode `paths` to uint8 (N, C, H, W) of the shape `size` means, reusing the on-disk cache when nothing changed.
 
     Returns the images, the indices into `paths` that were kept, the (path, reason) of every skipped
-    file and a count of source sizes ("WxH" -> n).
+    file and a count of source sizes ("WxH" -> n). A cache folder that cannot be written is warned about
+    once and the images are decoded without it.
     """
     shape = resolve_shape(size, paths)
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
     cache_file = cache_dir / f"images-{_cache_key(paths, shape)}.npz" if cache_dir else None
-    if cache_file is not None and cache_file.exists():
+    cached = _read_cache(cache_file) if cache_file is not None else None
+    if cached is not None:
+        return cached
+    decoded = _decode_all(paths, shape, workers)
+    if cache_file is not None:
+        _write_cache(cache_file, decoded)
+    return decoded
+
+
+def cache_budget() -> int:
+    """The cache's size limit in bytes: `$STEELNB_CACHE_MAX_GB` (default 4) gigabytes."""
+    text = os.environ.get("STEELNB_CACHE_MAX_GB", str(DEFAULT_CACHE_GB))
+    try:
+        budget = float(text)
+    except ValueError:
+        budget = -1.0
+    if not budget >= 0:
+        raise DataError(f"STEELNB_CACHE_MAX_GB must be a number of gigabytes (>= 0), got {text!r}")
+    return int(budget * 1e9)
+
+
+def _read_cache(cache_file: Path) -> Decoded | None:
+    """The decoded set stored in `cache_file`, or None when it is absent or damaged (a damaged one is removed)."""
+    try:
         with np.load(cache_file, allow_pickle=False) as cached:
             meta = json.loads(str(cached["meta"]))
-            return cached["images"], meta["kept"], [tuple(s) for s in meta["skipped"]], meta["source_sizes"]
-    images, kept, skipped, source_sizes = _decode_all(paths, shape, workers)
-    if cache_file is not None:
+            decoded = cached["images"], meta["kept"], [tuple(s) for s in meta["skipped"]], meta["source_sizes"]
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+        with contextlib.suppress(OSError):
+            cache_file.unlink()
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(cache_file)  # the modification time says when an entry was last used (pruning)
+    return decoded
+
+
+def _write_cache(cache_file: Path, decoded: Decoded) -> None:
+    """Store `decoded`, then prune the cache to its budget; warn once and go on when the folder is not writable."""
+    images, kept, skipped, source_sizes = decoded
+    partial = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
+    try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"kept": kept, "skipped": skipped, "source_sizes": source_sizes})
-        partial = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(partial, images=images, meta=np.array(meta))
         os.replace(partial, cache_file)
-    return images, kept, skipped, source_sizes
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        warnings.warn(f"decode cache {cache_file.parent} cannot be written ({error.strerror or error}); decoding "
+                      "without it. Set STEELNB_CACHE to a writable folder, or to off.", SteelnbWarning, stacklevel=3)
+        return
+    prune_cache(cache_file.parent, cache_budget(), keep=cache_file)
+
+
+def prune_cache(cache_dir: Path, budget: int, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used entries until the cache holds at most `budget` bytes (never `keep`), and
+    partial files left by a killed process over an hour ago; returns what was deleted."""
+    now, deleted = time.time(), []
+    entries = []
+    for path in cache_dir.glob("images-*.npz"):
+        with contextlib.suppress(FileNotFoundError):  # another process may prune at the same time
+            entries.append((path.stat(), path))
+    for info, path in entries:
+        if path.name.endswith(".tmp.npz") and now - info.st_mtime > 3600:
+            deleted.append(path)
+    entries = sorted((e for e in entries if not e[1].name.endswith(".tmp.npz")), key=lambda e: e[0].st_mtime)
+    total = sum(info.st_size for info, _ in entries)
+    for info, path in entries:
+        if total <= budget:
+            break
+        if path != keep:
+            deleted.append(path)
+            total -= info.st_size
+    for path in deleted:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return deleted

@@ -1,7 +1,22 @@
-"""Any folder of images: one sub-folder per class, or flat and unlabelled (how users bring their own)."""
+"""Any folder of images: one sub-folder per class, or flat and unlabelled (how users bring their own).
+
+Which files a folder set is made of (`scan`, used by every reader for the folders its layout names):
+- a class is a first-level sub-folder of the root; its images are found recursively below it. A root
+  without sub-folders is one flat, unlabelled set. Files beside the class folders belong to no class.
+- names starting with "." (files and folders) are hidden and left out;
+- an image file is one with a suffix in `IMAGE_SUFFIXES`; other files are left out;
+- nothing is read from outside the folder a class (or a flat set) lives in: a symlink is followed only when
+  it resolves inside that folder; a folder reached a second time (a symlink loop) and a file reached a
+  second time (two links to one file) are read once;
+- everything left out is listed with its reason in `ImageSet.skipped`, beside the files that could not be
+  decoded.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +25,69 @@ from .decode import IMAGE_SUFFIXES, ImageSize, load_images
 from .errors import DataError
 from .imageset import UNKNOWN, ImageSet
 
+LeftOut = list[tuple[str, str]]  # (path relative to the data-set root, why it was left out)
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files (by suffix) directly inside `folder`, sorted."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+def scan(folder: Path, root: Path, recursive: bool = False) -> tuple[list[Path], LeftOut]:
+    """Image files in `folder` (and below it when `recursive`), sorted, and every entry left out with its
+    reason, following the module's policy; `folder` lies in the data set's `root`, which paths are given
+    relative to. Without `recursive`, sub-folders are not looked into (a reader's layout names them)."""
+    boundary = Path(os.path.realpath(folder))
+    found: dict[Path, Path] = {}  # real file -> the path it was first found at
+    left: LeftOut = []
+
+    def shown(path: Path) -> str:
+        return str(path.relative_to(root))
+
+    def walk(current: Path, seen: set[Path]) -> None:
+        try:
+            entries = sorted(current.iterdir())
+        except OSError as error:
+            left.append((shown(current), f"folder cannot be read ({error.strerror})"))
+            return
+        for path in entries:
+            why = _why_not(path, boundary)
+            if why:
+                left.append((shown(path), why))
+            elif path.is_dir():
+                real = Path(os.path.realpath(path))
+                if recursive and real in seen:
+                    left.append((shown(path), "symlink loop: leads back to a folder it is in"))
+                elif recursive:
+                    walk(path, seen | {real})
+            elif path.suffix.lower() not in IMAGE_SUFFIXES:
+                left.append((shown(path), f"not an image file (suffix {path.suffix or 'none'})"))
+            elif (real := Path(os.path.realpath(path))) in found:
+                left.append((shown(path), f"the same file as {shown(found[real])} (a link to it)"))
+            else:
+                found[real] = path
+
+    walk(folder, {boundary})
+    return sorted(found.values()), left
+
+
+def _why_not(path: Path, boundary: Path) -> str | None:
+    """Why `path` is not read (hidden, a dangling or looping link, outside `boundary`, not a file), or None."""
+    if path.name.startswith("."):
+        return "hidden (name starts with '.')"
+    try:
+        mode = path.stat().st_mode  # follows symlinks
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symlink loop"
+        return "broken symlink" if path.is_symlink() else f"cannot be read ({error.strerror})"
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(boundary):
+        return f"symlink to {real}, outside {boundary}: not read"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return "not a regular file"
+    return None
 
 
 def require_dir(path: Path, what: str) -> Path:
     """`path` if it is a folder; DataError naming it otherwise."""
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{what}: {path} is a file, not a folder. Check --data-root / STEELNB_DATA.")
     if not path.is_dir():
         raise DataError(f"{what}: folder {path} does not exist. Check --data-root / STEELNB_DATA.")
     return path
@@ -32,12 +102,12 @@ def from_files(
     class_names: tuple[str, ...],
     image_size: ImageSize,
     meta: dict | None = None,
-    missing: tuple[tuple[str, str], ...] = (),
+    left_out: LeftOut | tuple = (),
 ) -> ImageSet:
     """Decode `files` (through the cache) into an ImageSet.
 
-    Unreadable files are skipped and listed in `skipped`, after `missing` (files that an index names
-    but that are not there). DataError when not one file could be read.
+    Unreadable files are skipped and listed in `skipped`, after `left_out` (what the listing left out, and
+    files that an index names but that are not there). DataError when not one file could be read.
     """
     images, kept, skipped, sizes = load_images(files, image_size)
     if files and not kept:
@@ -50,39 +120,44 @@ def from_files(
         defective=np.asarray(defective, np.int8)[kept],
         class_names=class_names,
         paths=tuple(str(files[i].relative_to(root)) for i in kept),
-        skipped=missing + tuple((str(Path(p).relative_to(root)), why) for p, why in skipped),
+        skipped=tuple(left_out) + tuple((str(Path(p).relative_to(root)), why) for p, why in skipped),
         meta={"root": str(root), "image_size": list(images.shape[-2:]) if images.shape[-2] != images.shape[-1]
               else int(images.shape[-1]), "source_sizes": sizes, **(meta or {})},
     )
 
 
 def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = None) -> ImageSet:
-    """Images under `root`: sub-folders are classes; flat files are unlabelled.
+    """Images under `root`: first-level sub-folders are classes (read recursively); without sub-folders the
+    files in `root` are one unlabelled set. See the module docstring for what is left out.
 
     `normal_class` names the defect-free sub-folder, which sets the defect flag of every image.
     """
     root = require_dir(Path(root), "folder data set")
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    name = root.name or root.resolve().name
+    loose, left = scan(root, root)
+    boundary = Path(os.path.realpath(root))
+    class_dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and _why_not(d, boundary) is None]
     if not class_dirs:
         if normal_class is not None:
             raise DataError(f"folder data set: normal class {normal_class!r} given but {root} has no sub-folders.")
-        files = list_images(root)
-        if not files:
+        if not loose:
             raise DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
-        n = len(files)
-        return from_files(root.name, root, files, [UNKNOWN] * n, [UNKNOWN] * n, (), image_size)
+        n = len(loose)
+        return from_files(name, root, loose, [UNKNOWN] * n, [UNKNOWN] * n, (), image_size, left_out=left)
     class_names = tuple(d.name for d in class_dirs)
     if normal_class is not None and normal_class not in class_names:
         raise DataError(f"folder data set: normal class {normal_class!r} is not a sub-folder of {root} {class_names}.")
+    left += [(str(p.relative_to(root)), "beside the class folders: in no class") for p in loose]
     files, labels = [], []
     for index, class_dir in enumerate(class_dirs):
-        found = list_images(class_dir)
+        found, class_left = scan(class_dir, root, recursive=True)
         if not found:
             raise DataError(f"folder data set: class folder {class_dir} holds no images; remove it or add images.")
         files += found
         labels += [index] * len(found)
+        left += class_left
     if normal_class is None:
         defective = [UNKNOWN] * len(files)
     else:
         defective = [int(class_names[label] != normal_class) for label in labels]
-    return from_files(root.name, root, files, labels, defective, class_names, image_size)
+    return from_files(name, root, files, labels, defective, class_names, image_size, left_out=left)

@@ -17,7 +17,7 @@ class ImageSet:
     labels:      int64 (N,), index into `class_names`, UNKNOWN where not known.
     defective:   int8 (N,), 1 defect, 0 defect-free, UNKNOWN where not known.
     paths:       source file of each image (relative to the data-set root where there is one).
-    skipped:     (path, reason) of every file that could not be read.
+    skipped:     (path, reason) of every file left out: by the listing policy (`folder.scan`) or unreadable.
     """
 
     name: str

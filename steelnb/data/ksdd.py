@@ -41,9 +41,10 @@ def read_polygons(path: Path) -> list[Outline]:
 def load(root: Path, image_size: ImageSize = 256) -> ImageSet:
     """Every image of `root/images/good` (defect-free) and `root/images/defective`, with their outlines."""
     root = folder.require_dir(Path(root), "KSDD")
-    files, labels, polygons = [], [], {}
+    files, labels, polygons, left = [], [], {}, []
     for label, name in enumerate(CLASSES):
-        found = folder.list_images(folder.require_dir(root / "images" / name, f"KSDD images/{name}"))
+        found, class_left = folder.scan(folder.require_dir(root / "images" / name, f"KSDD images/{name}"), root)
+        left += class_left
         files += found
         labels += [label] * len(found)
     for path in files[labels.count(0):]:
@@ -52,7 +53,8 @@ def load(root: Path, image_size: ImageSize = 256) -> ImageSet:
             polygons[str(path.relative_to(root))] = read_polygons(outline_file)
     if not files:
         raise DataError(f"KSDD: no images under {root / 'images'}.")
-    return folder.from_files("ksdd", root, files, labels, labels, CLASSES, image_size, meta={"polygons": polygons})
+    return folder.from_files("ksdd", root, files, labels, labels, CLASSES, image_size, meta={"polygons": polygons},
+                             left_out=left)
 
 
 def defect_masks(data: ImageSet, shape: tuple[int, int] | None = None) -> np.ndarray:

@@ -18,11 +18,12 @@ def load(root: Path, image_size: ImageSize = 200) -> ImageSet:
     missing = [c for c in CLASSES if not (root / c).is_dir()]
     if missing:
         raise DataError(f"NEU: {root} lacks the class folders {missing}; expected {list(CLASSES)}.")
-    files, labels = [], []
+    files, labels, left = [], [], []
     for index, name in enumerate(CLASSES):
-        found = folder.list_images(root / name)
+        found, class_left = folder.scan(root / name, root)
+        left += class_left
         if not found:
             raise DataError(f"NEU: class folder {root / name} holds no images.")
         files += found
         labels += [index] * len(found)
-    return folder.from_files("neu", root, files, labels, [1] * len(files), CLASSES, image_size)
+    return folder.from_files("neu", root, files, labels, [1] * len(files), CLASSES, image_size, left_out=left)

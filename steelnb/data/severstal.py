@@ -63,15 +63,15 @@ def load(root: Path, image_size: ImageSize = 256) -> ImageSet:
     """Every strip in `root/train_images`, labelled from `root/train.csv` (0 = defect-free, c = ClassId c)."""
     root = folder.require_dir(Path(root), "Severstal")
     image_dir = folder.require_dir(root / "train_images", "Severstal (train_images/ with the strips)")
-    files = folder.list_images(image_dir)
+    files, left = folder.scan(image_dir, root)
     if not files:
         raise DataError(f"Severstal: {image_dir} holds no images; put Kaggle's train_images/*.jpg there.")
     areas = read_areas(root / "train.csv")
     present = {p.name for p in files}
-    missing = tuple(
+    missing = [
         (str(Path("train_images", name)), "listed in train.csv but the file is missing")
         for name in sorted(set(areas) - present)
-    )
+    ]
     labels = [main_class(areas[p.name]) if p.name in areas else 0 for p in files]
     class_ids = {str(p.relative_to(root)): sorted(areas.get(p.name, {})) for p in files}
     return folder.from_files(
@@ -83,5 +83,5 @@ def load(root: Path, image_size: ImageSize = 256) -> ImageSet:
         CLASSES,
         image_size,
         meta={"class_ids": class_ids},
-        missing=missing,
+        left_out=missing + left,
     )

@@ -1,0 +1,141 @@
+"""Check a config dataclass against its own type hints, and name the field and the source at fault.
+
+A field's annotation is its type (`int`, `float`, `str`, `bool`, `dict`, `X | None`); `Annotated[type, rule]`
+adds a rule, any callable that takes the value and returns what is wrong with it ("must be ...") or None:
+
+    epochs: Annotated[int, AtLeast(1)] = 10
+    lr: Annotated[float, Above(0)] = 1e-3
+    optimizer: Annotated[str, OneOf(("adam", "adamw"))] = "adam"
+
+Types are strict, as a JSON file can get them wrong: a bool is true / false (never "false" or 0), an int is
+an integer (never 2.0, "2" or true), a float is a finite number (an integer is accepted), a str is text.
+`check(instance)` raises `ConfigError` for the first field that breaks its type or rule;
+`with_source(error, sources)` prefixes the message with where the value came from (a file, a flag).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, fields
+
+from .errors import SteelnbError
+
+
+class ConfigError(SteelnbError, ValueError):
+    """A config value of the wrong type or out of range; `field` names it (None: the whole config)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """value >= low."""
+
+    low: float
+
+    def __call__(self, value) -> str | None:
+        return None if value >= self.low else f"must be at least {self.low}"
+
+
+@dataclass(frozen=True)
+class Above:
+    """value > low."""
+
+    low: float
+
+    def __call__(self, value) -> str | None:
+        return None if value > self.low else f"must be greater than {self.low}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """value in choices."""
+
+    choices: tuple[str, ...]
+
+    def __call__(self, value) -> str | None:
+        return None if value in self.choices else f"must be one of {', '.join(self.choices)}"
+
+
+@dataclass(frozen=True)
+class Matches:
+    """The whole value matches `pattern`; `meaning` says in words what that allows."""
+
+    pattern: str
+    meaning: str
+
+    def __call__(self, value) -> str | None:
+        return None if re.fullmatch(self.pattern, value) else f"must be {self.meaning}"
+
+
+NonEmpty = Matches(r"(?s).+", "non-empty text")
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a finite number", str: "text", dict: "an object"}
+
+
+def _shown(value, with_kind: bool = False) -> str:
+    """`value` as a JSON file writes it (so "false" and false read differently), with its kind if asked."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if not with_kind:
+        return text
+    kind = {bool: "true/false", str: "text", int: "an integer", float: "a number", type(None): "null"}
+    return f"{text} ({kind.get(type(value), type(value).__name__)})"
+
+
+def _fits(value, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+def field_spec(hint) -> tuple[type, bool, tuple]:
+    """(base type, None allowed, rules) of a type hint such as `Annotated[int | None, AtLeast(1)]`."""
+    rules: tuple = ()
+    if typing.get_origin(hint) is typing.Annotated:
+        hint, *extra = typing.get_args(hint)
+        rules = tuple(extra)
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional, hint = len(members) < len(typing.get_args(hint)), members[0]
+    return typing.get_origin(hint) or hint, optional, rules
+
+
+@functools.cache
+def specs(cls: type) -> dict[str, tuple[type, bool, tuple]]:
+    """`field_spec` of every field of the dataclass `cls`."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {f.name: field_spec(hints[f.name]) for f in fields(cls)}
+
+
+def check(instance) -> None:
+    """ConfigError naming the first field of the dataclass `instance` whose value breaks its type or rule."""
+    for name, (kind, optional, rules) in specs(type(instance)).items():
+        value = getattr(instance, name)
+        if value is None and optional:
+            continue
+        if not _fits(value, kind):
+            allowed = _TYPE_WORDS.get(kind, kind.__name__) + (" or null" if optional else "")
+            raise ConfigError(f"{name} must be {allowed}, got {_shown(value, with_kind=True)}", name)
+        for rule in rules:
+            problem = rule(value)
+            if problem:
+                raise ConfigError(f"{name} {problem}, got {_shown(value)}", name)
+
+
+def with_source(error: ConfigError, sources: dict[str, str], default: str = "config") -> ConfigError:
+    """`error` with its message prefixed by where its field's value came from."""
+    return ConfigError(f"{sources.get(error.field, default)}: {error}", error.field)

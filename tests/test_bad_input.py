@@ -1,0 +1,493 @@
+"""What a demanding user does wrong, through the command line: every case exits with its code and a one-line
+message, and leaves no output half-written or mixed with another run's (issue 10)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from steelnb.cli import main
+from steelnb.errors import SteelnbWarning
+from steelnb.runfolder import RunFolderError, claim_run_folder
+from steelnb.train import RUN_FILES, Trainer
+
+FAST = ["--profile", "ci", "--n-clusters", "2", "--steps-per-epoch", "1", "--epochs", "1"]
+
+
+def make_images(folder: Path, n: int = 6, colour: bool = False, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        pixels = rng.integers(0, 256, (24, 24, 3) if colour else (24, 24), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:02}.png")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (hidden ones too) with a hash of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str, *fragments: str) -> None:
+    """`err` is one `steelnb: error:` line (no traceback) holding every fragment."""
+    assert err.startswith("steelnb: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+@pytest.fixture(scope="module")
+def gray(tmp_path_factory) -> Path:
+    return make_images(tmp_path_factory.mktemp("gray") / "strips")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, gray) -> Path:
+    """A finished run on `gray` (do not change it: copy it)."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main(["train", *FAST, "--dataset", str(gray), "--out-dir", str(run)]) == 0
+    return run
+
+
+@pytest.fixture
+def read_only(tmp_path) -> Path:
+    """A folder nobody may write into, root included (chattr +i), or skip where that cannot be made."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", folder], capture_output=True).returncode:
+        pytest.skip("running as root and chattr +i is not available: no folder is read-only to root")
+    yield folder
+    subprocess.run(["chattr", "-i", folder], check=True)
+
+
+# --- 1. run folders ------------------------------------------------------------------------------
+
+
+def test_a_second_run_into_a_folder_being_written_fails_at_once(tmp_path, gray, capsys):
+    out = tmp_path / "run"
+    with claim_run_folder(out, RUN_FILES):
+        (out / "config.json").write_text("{}")  # the first run's file
+        code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out)
+        assert code == 2
+        one_line_error(err, str(out), "in use by another steelnb run", f"pid {os.getpid()}")
+        assert snapshot(out).keys() == {"config.json", ".steelnb.lock"}
+
+
+def test_a_lock_held_by_a_killed_process_does_not_block_the_next_run(tmp_path):
+    out = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from steelnb.runfolder import claim_run_folder\n"
+         f"with claim_run_folder({str(out)!r}, ['a']):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunFolderError, match="in use"), claim_run_folder(out, ["a"]):
+        pass
+    holder.kill()  # kill -9: no clean-up code runs, the lock file stays behind
+    holder.wait()
+    assert (out / ".steelnb.lock").exists()
+    with claim_run_folder(out, ["a"]) as claimed:
+        (claimed / "a").write_text("mine")
+    assert snapshot(out) == {"a": hashlib.sha1(b"mine").hexdigest()}
+
+
+def test_a_finished_run_is_not_overwritten_without_overwrite(tmp_path, finished, gray, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out)
+    assert code == 2
+    one_line_error(err, "holds a finished run", "--overwrite")
+    assert snapshot(out) == before
+
+
+def test_an_unfinished_run_is_named_with_resume_and_overwrite(tmp_path, finished, gray, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    (out / "model.pt").unlink()
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out)
+    assert code == 2
+    one_line_error(err, "holds an unfinished run", "--resume", "--overwrite")
+    assert snapshot(out) == before
+
+
+def test_overwrite_replaces_every_file_of_the_earlier_run(tmp_path, finished, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    (out / "history.csv.partial").write_text("left by a killed run")
+    other = make_images(tmp_path / "other", n=5, seed=3)
+    code, _, _ = run_cli(capsys, "train", *FAST, "--dataset", other, "--out-dir", out, "--overwrite")
+    assert code == 0
+    assert set(snapshot(out)) == set(RUN_FILES)
+    assert json.loads((out / "config.json").read_text())["dataset"] == str(other)
+    assert len(pd.read_csv(out / "assignments.csv")) == 5
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_with_files_that_are_not_a_runs_is_never_emptied(tmp_path, gray, capsys, overwrite):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    (out / "config.json").write_text("{}")
+    code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out,
+                           *(["--overwrite"] if overwrite else []))
+    assert code == 2
+    one_line_error(err, "holds files that are not a run's (notes.txt)", "new or empty folder")
+    assert set(snapshot(out)) == {"notes.txt", "config.json"}
+
+
+@pytest.mark.parametrize("where, message", [("file", "is a file, not a folder"),
+                                            ("under-file", "cannot be created")])
+def test_an_out_dir_that_cannot_be_a_folder_is_refused_before_any_work(tmp_path, gray, capsys, monkeypatch,
+                                                                       where, message):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" if where == "file" else tmp_path / "file" / "run"
+    monkeypatch.setattr("steelnb.cli.prepare_data", lambda config: pytest.fail("work began"))
+    code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out)
+    assert code == 2
+    one_line_error(err, "--out-dir", message)
+
+
+def test_a_read_only_out_dir_is_refused_before_any_work(read_only, gray, capsys, monkeypatch):
+    monkeypatch.setattr("steelnb.cli.prepare_data", lambda config: pytest.fail("work began"))
+    for out in (read_only, read_only / "run"):
+        code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out)
+        assert code == 2
+        one_line_error(err, str(out), "choose")
+    assert list(read_only.iterdir()) == []
+
+
+def test_too_many_clusters_names_the_flag_and_leaves_no_folder(tmp_path, gray, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", *FAST, "--n-clusters", "9", "--dataset", gray, "--out-dir", out)
+    assert code == 2
+    one_line_error(err, "--n-clusters 9", "6 images")
+    assert not out.exists()
+
+
+def test_too_many_answer_clusters_names_the_flag(tmp_path, gray, capsys):
+    code, _, err = run_cli(capsys, "train", *FAST, "--eval-clusters", "7", "--dataset", gray,
+                           "--out-dir", tmp_path / "run")
+    assert code == 2
+    one_line_error(err, "--eval-clusters", "6 images")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_interrupted_before_its_first_checkpoint_leaves_the_folder_as_it_was(tmp_path, gray, capsys,
+                                                                                   monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+
+    def interrupted(self, epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_run_epoch", interrupted)
+    code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out)
+    assert code == 130
+    assert err == "steelnb: interrupted\n"  # nothing to resume, so no word of --resume
+    assert list(out.iterdir()) == []
+
+
+def test_a_run_interrupted_after_an_epoch_is_resumed_to_the_end(tmp_path, gray, capsys, monkeypatch):
+    out = tmp_path / "run"
+    original = Trainer._run_epoch
+
+    def interrupt_at_epoch_1(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", interrupt_at_epoch_1)
+    argv = ["train", *FAST, "--epochs", "2", "--dataset", gray, "--out-dir", out]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 130
+    assert "rerun with --resume" in err and str(out / "checkpoint.pt") in err
+    assert not (out / "model.pt").exists() and (out / "checkpoint.pt").exists()
+    monkeypatch.setattr(Trainer, "_run_epoch", original)
+    assert run_cli(capsys, *argv, "--resume")[0] == 0
+    assert set(snapshot(out)) == set(RUN_FILES)
+
+
+def test_resume_without_a_checkpoint_creates_nothing(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", *FAST, "--resume", "--out-dir", tmp_path / "fresh")
+    assert code == 2
+    one_line_error(err, "nothing to resume", "checkpoint.pt")
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_resume_and_overwrite_together_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--resume", "--overwrite", "--out-dir", str(tmp_path / "run")])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+# --- 3. configs ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"whiten": "false"}, 'whiten must be true or false, got "false" (text)'),
+    ({"epochs": "2"}, 'epochs must be an integer, got "2" (text)'),
+    ({"lr": "fast"}, 'lr must be a finite number, got "fast" (text)'),
+    ({"image_size": True}, "image_size must be an integer or null, got true"),
+    ({"batch_size": 1.5}, "batch_size must be an integer, got 1.5"),
+    ({"epochs": 0}, "epochs must be at least 1, got 0"),
+    ({"head": "mlp"}, "head must be one of linear, cosine, centroid"),
+    ({"labels": "defects"}, "labels must be one of classes, defect"),
+    ({"dataset_options": [1]}, "dataset_options must be an object"),
+    ({"epoch": 3}, "unknown config keys ['epoch']"),
+])
+def test_a_bad_value_in_a_config_file_names_the_file_and_the_field(tmp_path, capsys, values, message):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(values))
+    code, _, err = run_cli(capsys, "train", "--config", config, "--out-dir", tmp_path / "run")
+    assert code == 2
+    one_line_error(err, f"{config}: {message}")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--batch-size", "-4", "batch_size must be at least 1, got -4"),
+    ("--batch-size", "0", "batch_size must be at least 1, got 0"),
+    ("--epochs", "-1", "epochs must be at least 1, got -1"),
+    ("--lr", "0", "lr must be greater than 0, got 0.0"),
+    ("--lr", "nan", "lr must be a finite number"),
+    ("--temperature", "-0.1", "temperature must be greater than 0"),
+    ("--device", "gpu", 'device must be auto, cpu, mps, cuda or cuda:N, got "gpu"'),
+    ("--backbone", "resnet19", 'backbone must be a timm model name (see timm.list_models()), got "resnet19"'),
+])
+def test_a_bad_flag_value_names_the_flag(tmp_path, capsys, flag, value, message):
+    code, _, err = run_cli(capsys, "train", "--profile", "ci", flag, value, "--out-dir", tmp_path / "run")
+    assert code == 2
+    one_line_error(err, f"flag {flag}: {message}")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"epochs": 2,}', "not valid JSON (Expecting property name enclosed in double quotes at line 1, column 14)"),
+    ("[1, 2]", "must hold one JSON object of TrainConfig fields, not a list"),
+    ("\xff\xfe", "cannot be read"),
+])
+def test_a_config_file_that_is_not_a_json_object_is_named(tmp_path, capsys, text, message):
+    config = tmp_path / "config.json"
+    config.write_bytes(text.encode("latin-1"))
+    code, _, err = run_cli(capsys, "train", "--config", config, "--out-dir", tmp_path / "run")
+    assert code == 2
+    one_line_error(err, str(config), message)
+
+
+def test_a_missing_config_file_is_named(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "nope.json")
+    assert code == 2
+    one_line_error(err, f"--config {tmp_path / 'nope.json'}: no such file")
+
+
+def test_an_unknown_choice_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--optimizer", "adamax"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'adamax'" in capsys.readouterr().err
+
+
+def test_an_unknown_dataset_option_is_named(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"dataset": "synthetic", "dataset_options": {"n_image": 10}}))
+    code, _, err = run_cli(capsys, "train", "--config", config, "--out-dir", tmp_path / "run")
+    assert code == 2
+    one_line_error(err, "dataset_options ['n_image']", "n_images")
+    assert not (tmp_path / "run").exists()
+
+
+# --- 2. the data used is the data reported -------------------------------------------------------
+
+
+def test_train_reports_and_records_every_file_left_out(tmp_path, capsys, monkeypatch):
+    data = make_images(tmp_path / "set" / "good")
+    make_images(tmp_path / "set" / "bad", n=4, seed=1)
+    (data / ".hidden.png").write_bytes((data / "00.png").read_bytes())
+    (data / "broken.png").write_bytes(b"not a png")
+    make_images(data / "deeper" / "still", n=2, seed=2)  # read: a class is read recursively
+    (data / "up").symlink_to("..")  # would pull in the other class: not read
+    (data / "loop").symlink_to(".")
+    (tmp_path / "set" / "stray.png").write_bytes((data / "00.png").read_bytes())
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(capsys, "train", *FAST, "--dataset", tmp_path / "set", "--out-dir", out)
+    assert code == 0
+    assert f"12 images, 5 files skipped (listed in {out / 'skipped.csv'})" in stdout
+    skipped = dict(pd.read_csv(out / "skipped.csv").itertuples(index=False))
+    assert set(skipped) == {"good/.hidden.png", "good/broken.png", "good/up", "good/loop", "stray.png"}
+    assert "hidden" in skipped["good/.hidden.png"] and "not an image" in skipped["good/broken.png"]
+    assert "outside" in skipped["good/up"] and "loop" in skipped["good/loop"]
+    assert "in no class" in skipped["stray.png"]
+    assert json.loads((out / "metrics.json").read_text())["skipped"] == 5
+    paths = pd.read_csv(out / "assignments.csv").path
+    assert len(paths) == 12 and "good/deeper/still/00.png" in set(paths)
+
+
+def test_an_image_above_the_decompression_bomb_limit_is_skipped_and_named(tmp_path, capsys, monkeypatch):
+    folder = make_images(tmp_path / "set")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(folder / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is over twice the limit; 24 x 24 is under
+    code, out, _ = run_cli(capsys, "data", "info", folder)
+    assert code == 0
+    assert "set: 6 images" in out and "skipped huge.png: too large to decode safely" in out
+
+
+def test_predict_reports_and_records_what_it_skipped(tmp_path, finished, gray, capsys):
+    new = tmp_path / "new"
+    shutil.copytree(gray, new)
+    (new / "empty.png").write_bytes(b"")
+    out = tmp_path / "p.csv"
+    code, stdout, _ = run_cli(capsys, "predict", "--run", finished, "--dataset", new, "--out", out)
+    assert code == 0
+    assert f"6 images, 1 file skipped (listed in {tmp_path / 'p.skipped.csv'})" in stdout
+    assert pd.read_csv(tmp_path / "p.skipped.csv").path.tolist() == ["empty.png"]
+    assert len(pd.read_csv(out)) == 6
+
+
+# --- 5. no traceback for ordinary problems -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only"])
+def test_an_unwritable_cache_warns_once_and_the_work_goes_on(tmp_path, capsys, monkeypatch, request, kind):
+    if kind == "file":
+        (tmp_path / "file").write_text("x")
+        cache = tmp_path / "file" / "cache"
+    else:
+        cache = request.getfixturevalue("read_only")
+    monkeypatch.setenv("STEELNB_CACHE", str(cache))
+    folder = make_images(tmp_path / "set")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # as a user's Python shows them: each distinct warning once
+        for _ in range(2):
+            code, out, err = run_cli(capsys, "data", "info", folder)
+            assert code == 0 and "set: 6 images" in out and err == ""
+    (warning,) = [w for w in caught if issubclass(w.category, SteelnbWarning)]
+    assert f"decode cache {cache} cannot be written" in str(warning.message)
+    assert "decoding without it" in str(warning.message)
+
+
+def test_a_damaged_cache_entry_is_decoded_again(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    folder = make_images(tmp_path / "set")
+    assert run_cli(capsys, "data", "info", folder)[0] == 0
+    (entry,) = (tmp_path / "cache").glob("images-*.npz")
+    entry.write_bytes(entry.read_bytes()[:100])
+    code, out, _ = run_cli(capsys, "data", "info", folder)
+    assert code == 0 and "set: 6 images" in out
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong-dict"])
+def test_a_damaged_model_pt_is_named(tmp_path, finished, gray, capsys, damage):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    model = run / "model.pt"
+    if damage == "truncated":
+        model.write_bytes(model.read_bytes()[:1000])
+    elif damage == "garbage":
+        model.write_text("hello")
+    else:
+        torch.save({"weights": 1}, model)
+    code, _, err = run_cli(capsys, "predict", "--run", run, "--dataset", gray, "--out", tmp_path / "p.csv")
+    assert code == 2
+    one_line_error(err, str(model), "steelnb train --overwrite")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_damaged_checkpoint_is_named_and_kept(tmp_path, finished, gray, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 not really")
+    before = snapshot(run)
+    code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", run, "--resume")
+    assert code == 2
+    one_line_error(err, str(run / "checkpoint.pt"), "damaged", "--overwrite")
+    assert snapshot(run) == before
+
+
+def test_predict_into_a_missing_folder_creates_it(tmp_path, finished, gray, capsys):
+    out = tmp_path / "new" / "deeper" / "p.csv"
+    assert run_cli(capsys, "predict", "--run", finished, "--dataset", gray, "--out", out)[0] == 0
+    assert len(pd.read_csv(out)) == 6
+
+
+@pytest.mark.parametrize("where, message", [("folder", "is a folder"), ("under-file", "is a file, not a folder"),
+                                            ("read-only", "is not writable")])
+def test_predict_checks_its_output_before_any_work(tmp_path, gray, capsys, request, where, message):
+    (tmp_path / "file").write_text("x")
+    if where == "folder":
+        out = tmp_path
+    elif where == "under-file":
+        out = tmp_path / "file" / "p.csv"
+    else:
+        out = request.getfixturevalue("read_only") / "p.csv"
+    # The run does not exist: a message about --out shows it was checked first.
+    code, _, err = run_cli(capsys, "predict", "--run", tmp_path / "no-run", "--dataset", gray, "--out", out)
+    assert code == 2
+    one_line_error(err, f"--out {out}", message)
+
+
+def test_predict_warns_when_the_channels_differ_from_training(tmp_path, finished, capsys):
+    colour = make_images(tmp_path / "colour", colour=True)
+    with pytest.warns(SteelnbWarning, match=r"trained on 1-channel \(grayscale\) images, colour's are 3-channel"):
+        code, _, _ = run_cli(capsys, "predict", "--run", finished, "--dataset", colour, "--out", tmp_path / "p.csv")
+    assert code == 0
+
+
+# --- 6. exit codes and messages of data info ------------------------------------------------------
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no folder"),
+    ("file", "is a file, not a folder of images"),
+    ("empty", "no image files in"),
+    ("unreadable", "none of the 2 image files"),
+    ("empty-class", "holds no images"),
+])
+def test_data_info_on_a_folder_it_cannot_use_exits_2(tmp_path, capsys, case, message):
+    target = tmp_path / case
+    if case == "file":
+        target.write_text("x")
+    elif case == "empty":
+        target.mkdir()
+    elif case == "unreadable":
+        target.mkdir()
+        (target / "a.png").write_bytes(b"")
+        (target / "b.jpg").write_text("no")
+    elif case == "empty-class":
+        make_images(target / "good")
+        (target / "bad").mkdir()
+    code, out, err = run_cli(capsys, "data", "info", target)
+    assert code == 2 and out == ""
+    one_line_error(err, str(target), message)
+
+
+def test_an_unknown_data_set_name_says_no_such_folder_exists(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "data", "info", "nue")
+    assert code == 2
+    one_line_error(err, "unknown data set 'nue'", f"no folder nue exists (in {tmp_path})", "'neu'")
