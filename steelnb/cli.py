@@ -10,6 +10,7 @@ import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from . import progress
 from .data import DataError, load_dataset
 from .profiles import PROFILES, get_profile
 from .train import TrainConfig, TrainingDiverged, prepare_data, train
@@ -128,29 +129,33 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steelnb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     data = commands.add_parser("data", help="data-set tools").add_subparsers(dest="data_command", required=True)
-    info = data.add_parser("info", help="counts per class, defect rate, image sizes")
+    info = data.add_parser("info", parents=[common], help="counts per class, defect rate, image sizes")
     info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
     info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
     info.add_argument("--image-size", type=int, default=None)
     info.set_defaults(func=cmd_data_info)
 
-    fit = commands.add_parser("train", help="joint feature learning and clustering (Bai et al. 2024)")
+    fit = commands.add_parser("train", parents=[common], help="joint feature learning and clustering (Bai et al. 2024)")
     fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
     fit.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
     _add_config_flags(fit)
     fit.set_defaults(func=cmd_train)
 
-    bench = commands.add_parser("bench", help="time one epoch by phase; loop speed next to the bare model's")
+    bench = commands.add_parser("bench", parents=[common],
+                                help="time one epoch by phase; loop speed next to the bare model's")
     bench.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     bench.add_argument("--config", help="JSON file of TrainConfig fields")
     bench.add_argument("--repeats", type=int, default=1, help="median of this many epochs (after a warm-up)")
     _add_config_flags(bench)
     bench.set_defaults(func=cmd_bench)
 
-    assign = commands.add_parser("predict", help="assign images with a trained run; defect / defect-free")
+    assign = commands.add_parser("predict", parents=[common],
+                                 help="assign images with a trained run; defect / defect-free")
     assign.add_argument("--run", required=True, help="a train run's folder (holds model.pt)")
     assign.add_argument("--dataset", required=True, help="data set name or image folder")
     assign.add_argument("--data-root")
@@ -164,6 +169,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    progress.set_quiet(args.quiet)
     try:
         args.func(args)
     except (DataError, TrainingDiverged, FileNotFoundError, ValueError) as error:

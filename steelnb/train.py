@@ -29,12 +29,12 @@ import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import metrics
 from .backbones import Backbone, create_backbone, device_name, extract_features, resolve_device
 from .cluster import Clustering, Preprocessor, cluster, uniform_label_sample
 from .data import ImageSet, load_dataset, protocols
+from .progress import phase, progress
 from .views import MultiCrop
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
@@ -226,12 +226,14 @@ class Trainer:
     def _run_epoch(self, epoch: int) -> None:
         seed = _epoch_seed(self.config.seed, epoch)
         times = {}
+        step = f"epoch {epoch + 1}/{self.config.epochs}"
         t0 = time.perf_counter()
-        features = self.features()
+        features = self.features(f"{step}: features")
         times["extract_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        points = self.preprocessor(features, seed).transform(features)
-        clustering = self.cluster(points, self.config.n_clusters, seed)
+        with phase(f"{step}: clustering into {self.config.n_clusters}"):
+            points = self.preprocessor(features, seed).transform(features)
+            clustering = self.cluster(points, self.config.n_clusters, seed)
         times["cluster_s"] = time.perf_counter() - t0
         row = {"epoch": epoch, **self._agreement(points, clustering.labels, seed)}
         self.previous = clustering.labels
@@ -248,9 +250,9 @@ class Trainer:
     def cluster(self, points: np.ndarray, k: int, seed: int) -> Clustering:
         return cluster(points, k, self.config.clusterer, seed=seed, batch_size=self.config.cluster_batch_size)
 
-    def features(self) -> np.ndarray:
+    def features(self, desc: str = "features") -> np.ndarray:
         return extract_features(self.backbone, self.data.images, self.config.feature_size,
-                                batch_size=max(self.config.batch_size, 64), device=self.device)
+                                batch_size=max(self.config.batch_size, 64), device=self.device, desc=desc)
 
     def _agreement(self, points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
         """NMI of the pseudo-labels to the previous epoch's; where the truth is known, NMI/ACC of the
@@ -276,7 +278,7 @@ class Trainer:
         targets = torch.from_numpy(pseudo).to(self.device)
         model = self.backbone.model.train()
         losses = []
-        for step in tqdm(range(self.steps), desc=f"epoch {epoch}", leave=False, disable=None):
+        for step in progress(range(self.steps), f"epoch {epoch + 1}/{config.epochs}: training", unit="step"):
             index = torch.from_numpy(order[step * config.batch_size:(step + 1) * config.batch_size]).to(self.device)
             crops = self.views(self.images[index], generator)
             update_extractor = step % config.extractor_every == 0
@@ -308,10 +310,11 @@ class Trainer:
 
     def finish(self, wall_s: float) -> dict:
         """Cluster the final features into the answer; write assignments, metrics and the model."""
-        features = self.features()
-        preprocessor = self.preprocessor(features, self.config.seed)
-        points = preprocessor.transform(features)
-        final = self.cluster(points, self.eval_clusters(), self.config.seed)
+        features = self.features("final features")
+        with phase(f"final clustering into {self.eval_clusters()}"):
+            preprocessor = self.preprocessor(features, self.config.seed)
+            points = preprocessor.transform(features)
+            final = self.cluster(points, self.eval_clusters(), self.config.seed)
         normal_cluster = int(final.sizes.argmax())
         self._write_assignments(final, normal_cluster)
         result = {"run": run_info(self.backbone, self.device, wall_s), "n_images": len(self.data),

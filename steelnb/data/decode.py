@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..progress import progress
+
 CACHE_VERSION = 1
 GRAY_TOLERANCE = 2.0  # mean |channel difference| below which an RGB file counts as grayscale
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
@@ -133,7 +135,7 @@ def _decode_all(paths: list[Path], shape: tuple[int, int], workers: int) -> Deco
             return error
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(attempt, paths))
+        results = list(progress(pool.map(attempt, paths), f"decoding {len(paths)} images", len(paths), "image"))
     kept = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
     skipped = [(str(paths[i]), str(r)) for i, r in enumerate(results) if isinstance(r, Exception)]
     gray = all(_is_gray(results[i][0]) for i in kept)
