@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import progress
 from .data import DataError, load_dataset
+from .data.sources import describe, size_list
 from .profiles import PROFILES, get_profile
 from .train import TrainConfig, TrainingDiverged, prepare_data, train
 
@@ -69,7 +70,9 @@ def cmd_data_info(args: argparse.Namespace) -> None:
             print(f"  {cls:<20} {count}")
         rate = summary["defect_rate"]
         print(f"  defect rate: {'unknown' if rate is None else f'{rate:.1%}'}")
-        print(f"  source sizes: {summary['source_sizes'] or 'generated'}")
+        print("  source files: " + "\n    ".join(describe(summary["source_sizes"], summary["source_modes"])))
+        if args.sizes:
+            print("\n".join(f"    {line}" for line in size_list(summary["source_sizes"])))
         for path, why in data.skipped:
             print(f"  skipped {path}: {why}")
         print()
@@ -137,6 +140,7 @@ def make_parser() -> argparse.ArgumentParser:
     info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
     info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
     info.add_argument("--image-size", type=int, default=None)
+    info.add_argument("--sizes", action="store_true", help="list every source image size with its count")
     info.set_defaults(func=cmd_data_info)
 
     fit = commands.add_parser("train", parents=[common], help="joint feature learning and clustering (Bai et al. 2024)")

@@ -55,3 +55,23 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--profile", "gpu-please"])
+
+
+def test_data_info_summarises_mixed_sizes_channels_and_bit_depth(tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(np.zeros((100, 200), np.uint8)).save(folder / "a.png")
+    Image.fromarray(np.zeros((100, 300), np.uint8)).save(folder / "b.png")
+    Image.fromarray(np.zeros((50, 400, 3), np.uint8)).save(folder / "c.png")
+    Image.fromarray(np.zeros((100, 200), np.uint16)).save(folder / "d.png")
+    assert main(["data", "info", str(folder), "--image-size", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "source files: 4 files, 3 distinct sizes (--sizes lists them)" in out
+    assert "width  200 / 250 / 400 px (min / median / max)" in out
+    assert "height 50 / 100 / 100 px" in out
+    assert "aspect ratio (W/H) 2.00 / 2.50 / 8.00" in out
+    assert "form: 2 grayscale, 8 bit (L), 1 RGB, 8 bit (RGB), 1 grayscale, 16 bit (I;16)" in out
+    assert "200x100" not in out  # the list only on request
+    assert main(["data", "info", str(folder), "--image-size", "16", "--sizes"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.strip().splitlines()[-3:]]
+    assert listed == [["200x100", "2"], ["300x100", "1"], ["400x50", "1"]]

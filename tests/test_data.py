@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -124,7 +125,7 @@ def test_folder_with_class_subfolders(classes: Path):
     np.testing.assert_array_equal(ds.labels, [0, 0, 1, 1, 1])
     assert ds.paths[0] == str(Path("bad") / "0.png")
     assert not ds.has_defect_flags and ds.skipped == ()
-    assert ds.meta["source_sizes"] == {"20x20": 5}
+    assert ds.meta["source_sizes"] == {"20x20": 5} and ds.meta["source_modes"] == {"L": 5}
 
 
 def test_folder_normal_class_sets_defect_flags(classes: Path):
@@ -245,6 +246,17 @@ def test_cache_is_reused_and_invalidated_when_a_file_changes(classes: Path, tmp_
     assert (third.images[third.paths.index(str(Path("good") / "1.png"))] == 7).all()
     folder.load(classes, image_size=12)
     assert len(calls) == 3  # another size is another cache entry
+
+
+def test_a_cache_entry_without_source_modes_is_decoded_again(classes: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    folder.load(classes, image_size=16)
+    entry = next((tmp_path / "cache").glob("images-*.npz"))
+    with np.load(entry) as cached:
+        images, meta = cached["images"], json.loads(str(cached["meta"]))
+    del meta["source_modes"]  # as written before modes were recorded
+    np.savez(entry, images=images, meta=np.array(json.dumps(meta)))
+    assert folder.load(classes, image_size=16).meta["source_modes"] == {"L": 5}
 
 
 def test_cache_keeps_the_skipped_list(classes: Path, tmp_path: Path, monkeypatch):

@@ -39,7 +39,7 @@ def from_files(
     Unreadable files are skipped and listed in `skipped`, after `missing` (files that an index names
     but that are not there). DataError when not one file could be read.
     """
-    images, kept, skipped, sizes = load_images(files, image_size)
+    images, kept, skipped, sources = load_images(files, image_size)
     if files and not kept:
         path, why = skipped[0]
         raise DataError(f"{name}: none of the {len(files)} image files under {root} is readable ({path}: {why}).")
@@ -52,7 +52,7 @@ def from_files(
         paths=tuple(str(files[i].relative_to(root)) for i in kept),
         skipped=missing + tuple((str(Path(p).relative_to(root)), why) for p, why in skipped),
         meta={"root": str(root), "image_size": list(images.shape[-2:]) if images.shape[-2] != images.shape[-1]
-              else int(images.shape[-1]), "source_sizes": sizes, **(meta or {})},
+              else int(images.shape[-1]), **sources, **(meta or {})},
     )
 
 
