@@ -11,7 +11,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import progress
-from .data import DataError, load_dataset
+from .data import READERS, DataError, load_dataset
 from .data.sources import describe, size_list
 from .profiles import PROFILES, get_profile
 from .train import TrainConfig, TrainingDiverged, prepare_data, train
@@ -56,11 +56,20 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
+def folder_options(dataset: str, normal_class: str | None) -> dict:
+    """The loader options --normal-class means for `dataset`: only an image folder has sub-folders to name."""
+    if normal_class is None:
+        return {}
+    if dataset in READERS:
+        raise DataError(f"--normal-class names a sub-folder of your image folder; {dataset} knows its own classes.")
+    return {"normal_class": normal_class}
+
+
 def cmd_data_info(args: argparse.Namespace) -> None:
     names = [args.name] if args.name else ["synthetic", "neu", "dagm", "severstal"]
     for name in names:
         try:
-            data = load_dataset(name, args.data_root, args.image_size)
+            data = load_dataset(name, args.data_root, args.image_size, **folder_options(name, args.normal_class))
         except DataError as error:
             print(f"{name}: not available ({error})\n")
             continue
@@ -70,6 +79,8 @@ def cmd_data_info(args: argparse.Namespace) -> None:
             print(f"  {cls:<20} {count}")
         rate = summary["defect_rate"]
         print(f"  defect rate: {'unknown' if rate is None else f'{rate:.1%}'}")
+        if "normal_class_note" in data.meta:
+            print(f"  {data.meta['normal_class_note']}")
         print("  source files: " + "\n    ".join(describe(summary["source_sizes"], summary["source_modes"])))
         if args.sizes:
             print("\n".join(f"    {line}" for line in size_list(summary["source_sizes"])))
@@ -80,9 +91,12 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     config = build_config(args)
+    config.dataset_options = {**config.dataset_options, **folder_options(config.dataset, args.normal_class)}
     data = prepare_data(config)
     print(f"{data.name}: {len(data)} images; backbone {config.backbone} ({config.weights}); "
           f"{config.epochs} epochs -> {config.out_dir}")
+    if "normal_class_note" in data.meta:
+        print(data.meta["normal_class_note"])
     result = train(config, data, resume=args.resume)
     print(summary(result, config.out_dir))
 
@@ -115,7 +129,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
             raise DataError(f"{args.calibrate}: calibration needs defect / defect-free flags")
         threshold = calibrate_threshold(run.distances(labelled)[2], labelled.defective == 1, args.target_mdr)
         print(f"threshold {threshold:.4f} for MDR <= {args.target_mdr} on {labelled.name}")
-    data = load_dataset(args.dataset, args.data_root, run.image_size)
+    data = load_dataset(args.dataset, args.data_root, run.image_size, **folder_options(args.dataset, args.normal_class))
+    if "normal_class_note" in data.meta:
+        print(data.meta["normal_class_note"])
     table = predict(run, data, threshold)
     table.to_csv(args.out, index=False)
     print(f"{len(table)} images -> {args.out}: {int(table.predicted_defective.sum())} predicted defective")
@@ -129,6 +145,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(format_report(report))
 
 
+NORMAL_CLASS_HELP = ("the defect-free sub-folder of an image folder (default: the one named good, ok, normal, "
+                     "defect-free or the like, any case; '' for none)")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steelnb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +160,7 @@ def make_parser() -> argparse.ArgumentParser:
     info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
     info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
     info.add_argument("--image-size", type=int, default=None)
+    info.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     info.add_argument("--sizes", action="store_true", help="list every source image size with its count")
     info.set_defaults(func=cmd_data_info)
 
@@ -147,6 +168,7 @@ def make_parser() -> argparse.ArgumentParser:
     fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
     fit.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    fit.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     _add_config_flags(fit)
     fit.set_defaults(func=cmd_train)
 
@@ -167,6 +189,7 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--calibrate", help="labelled data set to choose the threshold on")
     assign.add_argument("--target-mdr", type=float, default=0.05)
     assign.add_argument("--out", default="predictions.csv")
+    assign.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     assign.set_defaults(func=cmd_predict)
     return parser
 

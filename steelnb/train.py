@@ -173,8 +173,9 @@ def target_labels(data: ImageSet, config: TrainConfig) -> tuple[np.ndarray | Non
         return (data.defective == 1).astype(np.int64), ("defect-free", "defective"), 0
     if not data.has_labels:
         return None, data.class_names, None
-    normal = data.class_names.index("defect-free") if "defect-free" in data.class_names else None
-    return data.labels, data.class_names, normal
+    normal_name = data.meta.get("normal_class") or "defect-free"  # a folder's is named by --normal-class
+    normal = data.class_names.index(normal_name) if normal_name in data.class_names else None
+    return data.labels, data.class_names, normal if normal in data.labels else None
 
 
 class Trainer:

@@ -75,3 +75,27 @@ def test_data_info_summarises_mixed_sizes_channels_and_bit_depth(tmp_path, capsy
     assert main(["data", "info", str(folder), "--image-size", "16", "--sizes"]) == 0
     listed = [line.split() for line in capsys.readouterr().out.strip().splitlines()[-3:]]
     assert listed == [["200x100", "2"], ["300x100", "1"], ["400x50", "1"]]
+
+
+def image_folder(root, classes: dict[str, int], shape=(40, 50)):
+    """root/<class>/NNN.png, noise images; a flat folder for the class ""."""
+    rng = np.random.default_rng(0)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(root / name / f"{i:03}.png")
+    return root
+
+
+def test_data_info_and_train_take_the_defect_free_folder(tmp_path, capsys):
+    folder = image_folder(tmp_path / "parts", {"Good": 3, "dent": 1})
+    assert main(["data", "info", str(folder), "--image-size", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "defect rate: 25.0%" in out and "defect-free class: 'Good' (found by its name" in out
+    assert main(["data", "info", str(folder), "--image-size", "16", "--normal-class", "dent"]) == 0
+    assert "defect rate: 75.0%" in capsys.readouterr().out
+    assert main(["train", "--profile", "ci", "--normal-class", "good", "--out-dir", str(tmp_path / "r")]) == 2
+    assert "knows its own classes" in capsys.readouterr().err
+    assert main(["train", "--profile", "ci", "--dataset", str(folder), "--normal-class", "good",
+                 "--out-dir", str(tmp_path / "r")]) == 2
+    assert "'good' is not a sub-folder" in capsys.readouterr().err

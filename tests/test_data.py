@@ -119,7 +119,7 @@ def test_load_dataset_synthetic_and_unknown_name():
 
 
 def test_folder_with_class_subfolders(classes: Path):
-    ds = folder.load(classes, image_size=16)
+    ds = folder.load(classes, image_size=16, normal_class="")
     assert ds.class_names == ("bad", "good")
     assert ds.images.shape == (5, 1, 16, 16)
     np.testing.assert_array_equal(ds.labels, [0, 0, 1, 1, 1])
@@ -129,10 +129,31 @@ def test_folder_with_class_subfolders(classes: Path):
 
 
 def test_folder_normal_class_sets_defect_flags(classes: Path):
-    ds = folder.load(classes, image_size=16, normal_class="good")
-    np.testing.assert_array_equal(ds.defective, [1, 1, 0, 0, 0])
+    for given in ("good", None):  # named, or found by its name
+        ds = folder.load(classes, image_size=16, normal_class=given)
+        np.testing.assert_array_equal(ds.defective, [1, 1, 0, 0, 0])
+        assert ds.meta["normal_class"] == "good"
+    assert "found by its name" in ds.meta["normal_class_note"]
     with pytest.raises(DataError, match="normal class 'ok'"):
         folder.load(classes, image_size=16, normal_class="ok")
+
+
+@pytest.mark.parametrize(("names", "found"), [
+    (("bad", "good"), "good"), (("OK", "scratch"), "OK"), (("Defect-Free", "dent"), "Defect-Free"),
+    (("crack", "no_defect"), "no_defect"), (("NON-DEFECTIVE", "pit"), "NON-DEFECTIVE"), (("normal",), "normal"),
+    (("crack", "pit"), None), (("good", "ok", "pit"), None), (("goodish", "free_text"), None),
+])
+def test_normal_class_is_found_by_its_name(names, found):
+    name, note = folder.normal_class_of(names, None)
+    assert name == found
+    assert ("--normal-class" in note) and (found is None or repr(found) in note)
+
+
+def test_a_given_normal_class_wins_and_must_exist():
+    assert folder.normal_class_of(("good", "pass"), "pass")[0] == "pass"
+    assert folder.normal_class_of(("good", "pit"), "")[0] is None
+    with pytest.raises(DataError, match=r"'Good' is not a sub-folder.*\['good', 'pit'\]"):
+        folder.normal_class_of(("good", "pit"), "Good")
 
 
 def test_flat_folder_is_unlabelled(tmp_path: Path):
