@@ -14,7 +14,7 @@ from . import progress
 from .data import READERS, DataError, load_dataset
 from .data.sources import describe, size_list
 from .profiles import PROFILES, get_profile
-from .train import TrainConfig, TrainingDiverged, prepare_data, train
+from .train import TrainConfig, TrainingDiverged, decision_absent, prepare_data, train
 
 
 def _parse_optional(kind):
@@ -114,11 +114,14 @@ def summary(result: dict, out_dir: str) -> str:
         d = result["decision"]
         lines.append(f"label-free decision (largest cluster = defect-free): ACC {d['acc']:.3f}, "
                      f"MDR {d['mdr']:.3f}, FDR {d['fdr']:.3f}")
+    elif "decision_absent" in result:
+        lines.append(f"label-free defect decision: {result['decision_absent']}")
     lines.append(f"per image: {out_dir}/assignments.csv; all numbers: {out_dir}/metrics.json")
     return "\n".join(lines)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from .metrics import defect_scores_metrics
     from .predict import TrainedRun, calibrate_threshold, predict
 
     run = TrainedRun.load(args.run)
@@ -135,6 +138,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
     table = predict(run, data, threshold)
     table.to_csv(args.out, index=False)
     print(f"{len(table)} images -> {args.out}: {int(table.predicted_defective.sum())} predicted defective")
+    if decision_absent(data) is None:
+        rates = defect_scores_metrics(data.defective, table.predicted_defective, threshold=0.5)
+        print(f"against the folder's defect-free class: ACC {rates['acc']:.3f}, MDR {rates['mdr']:.3f}, "
+              f"FDR {rates['fdr']:.3f}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

@@ -178,6 +178,22 @@ def target_labels(data: ImageSet, config: TrainConfig) -> tuple[np.ndarray | Non
     return data.labels, data.class_names, normal if normal in data.labels else None
 
 
+def decision_absent(data: ImageSet) -> str | None:
+    """Why the label-free defect decision (largest cluster = defect-free) is not scored on `data`, or None when
+    it is: only data with both defect-free and defective images can score it."""
+    if data.has_defect_flags:
+        if (data.defective == 1).all():
+            return (f"none: every image of {data.name} is defective (it has no defect-free class), so calling the "
+                    "largest cluster defect-free would mean nothing")
+        if (data.defective == 0).all():
+            return f"not scored: every image of {data.name} is defect-free"
+        return None
+    if data.has_labels:
+        return (f"not scored: {data.name} names no defect-free class among {list(data.class_names)}; "
+                "--normal-class NAME names one")
+    return f"not scored: {data.name} has no labels (assignments.csv calls the largest cluster defect-free)"
+
+
 class Trainer:
     """Holds one run: data, extractor, optimiser, history; `run()` goes from the last checkpoint to the end."""
 
@@ -322,11 +338,14 @@ class Trainer:
                   "eval_clusters": self.eval_clusters(), "normal_cluster": normal_cluster}
         if self.truth is not None:
             result["metrics"] = metrics.evaluate(self.truth, final.labels, normal_label=self.normal_label)
-        if self.data.has_defect_flags:
+        absent = decision_absent(self.data)
+        if absent is None:
             # What a user without labels gets from assignments.csv (largest cluster = defect-free).
             called = (final.labels != normal_cluster).astype(float)
             rates = metrics.defect_scores_metrics(self.data.defective, called, threshold=0.5)
             result["decision"] = {k: rates[k] for k in ("acc", "mdr", "fdr", "eacc")}
+        else:
+            result["decision_absent"] = absent
         (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
         torch.save({"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
                     "preprocessor_mean": torch.from_numpy(preprocessor.mean),

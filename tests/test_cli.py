@@ -99,3 +99,48 @@ def test_data_info_and_train_take_the_defect_free_folder(tmp_path, capsys):
     assert main(["train", "--profile", "ci", "--dataset", str(folder), "--normal-class", "good",
                  "--out-dir", str(tmp_path / "r")]) == 2
     assert "'good' is not a sub-folder" in capsys.readouterr().err
+
+
+def test_train_on_a_folder_shows_every_phase_and_quiet_silences_it(tmp_path, capsys):
+    folder = image_folder(tmp_path / "parts", {"good": 6, "dent": 6})
+    common = ["train", "--profile", "ci", "--dataset", str(folder), "--epochs", "1", "--steps-per-epoch", "2"]
+    assert main([*common, "--out-dir", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    phases = ["decoding 12 images", "epoch 1/1: features of 12 images", "epoch 1/1: clustering into 7",
+              "epoch 1/1: training", "final features of 12 images", "final clustering into 2"]
+    lines = captured.err.splitlines()
+    for phase, line in zip(phases, lines, strict=True):
+        assert line.startswith(f"{phase} ...") and " done in " in line, (phase, line)
+    assert "defect-free class: 'good' (found by its name" in captured.out
+    assert "label-free decision (largest cluster = defect-free): ACC" in captured.out
+    matched = next(line for line in captured.out.splitlines() if line.startswith("matched to the labels"))
+    assert ", MDR " in matched  # scored with 'good' as the defect-free class
+    assert main([*common, "--out-dir", str(tmp_path / "quiet"), "--quiet"]) == 0
+    assert " ... " not in capsys.readouterr().err
+
+
+def test_train_says_why_there_is_no_defect_decision(tmp_path, capsys):
+    folder = image_folder(tmp_path / "types", {"crack": 4, "pit": 4})
+    assert main(["train", "--profile", "ci", "--dataset", str(folder), "--epochs", "1", "--steps-per-epoch", "1",
+                 "--out-dir", str(tmp_path / "run"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "label-free decision (" not in out
+    assert ("label-free defect decision: not scored: types names no defect-free class among ['crack', 'pit']; "
+            "--normal-class NAME names one") in out
+
+
+def test_predict_scores_its_decision_where_the_folder_names_a_defect_free_class(tmp_path, capsys):
+    folder = image_folder(tmp_path / "parts", {"ok": 5, "dent": 3})
+    run = tmp_path / "run"
+    assert main(["train", "--profile", "ci", "--dataset", str(folder), "--epochs", "1", "--steps-per-epoch", "1",
+                 "--out-dir", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run), "--dataset", str(folder), "--out", str(tmp_path / "p.csv")]) == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "p.csv")
+    called = table.predicted_defective.to_numpy()
+    truth = np.array([0 if p.startswith("ok") else 1 for p in table.path])
+    assert f"against the folder's defect-free class: ACC {np.mean(called == truth):.3f}" in out
+    assert main(["predict", "--run", str(run), "--dataset", str(folder), "--normal-class", "",
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert "against the folder's" not in capsys.readouterr().out
