@@ -1,4 +1,4 @@
-"""The `steelnb` command: data info, train, predict, bench."""
+"""The `steelnb` command: data info, train, predict, bench, report."""
 
 from __future__ import annotations
 
@@ -90,6 +90,8 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from .html_report import save_thumbnails, write_report
+
     config = build_config(args)
     config.dataset_options = {**config.dataset_options, **folder_options(config.dataset, args.normal_class)}
     data = prepare_data(config)
@@ -98,7 +100,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     if "normal_class_note" in data.meta:
         print(data.meta["normal_class_note"])
     result = train(config, data, resume=args.resume)
+    save_thumbnails(config.out_dir, data.images)
+    report = write_report(config.out_dir)
     print(summary(result, config.out_dir))
+    print(f"report: {report.resolve()} (open it in a browser)")
 
 
 def summary(result: dict, out_dir: str) -> str:
@@ -152,6 +157,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(format_report(report))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from .html_report import write_report
+
+    print(f"report: {write_report(args.run_dir).resolve()}")
+
+
 NORMAL_CLASS_HELP = ("the defect-free sub-folder of an image folder (default: the one named good, ok, normal, "
                      "defect-free or the like, any case; '' for none)")
 
@@ -171,7 +182,8 @@ def make_parser() -> argparse.ArgumentParser:
     info.add_argument("--sizes", action="store_true", help="list every source image size with its count")
     info.set_defaults(func=cmd_data_info)
 
-    fit = commands.add_parser("train", parents=[common], help="joint feature learning and clustering (Bai et al. 2024)")
+    fit = commands.add_parser("train", parents=[common],
+                              help="joint feature learning and clustering (Bai et al. 2024); writes report.html")
     fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
     fit.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
@@ -198,6 +210,10 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--out", default="predictions.csv")
     assign.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     assign.set_defaults(func=cmd_predict)
+
+    report = commands.add_parser("report", parents=[common], help="(re)write RUN_DIR/report.html from its files")
+    report.add_argument("run_dir", help="a train (or detect) run's folder")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 import timm
 import torch
 import torch.nn.functional as F
+from sklearn.decomposition import PCA
 from torch import nn
 
 from . import metrics
@@ -333,7 +334,7 @@ class Trainer:
             points = preprocessor.transform(features)
             final = self.cluster(points, self.eval_clusters(), self.config.seed)
         normal_cluster = int(final.sizes.argmax())
-        self._write_assignments(final, normal_cluster)
+        self._write_assignments(final, normal_cluster, points)
         result = {"run": run_info(self.backbone, self.device, wall_s), "n_images": len(self.data),
                   "eval_clusters": self.eval_clusters(), "normal_cluster": normal_cluster}
         if self.truth is not None:
@@ -356,9 +357,13 @@ class Trainer:
                    self.out / "model.pt")
         return result
 
-    def _write_assignments(self, final: Clustering, normal_cluster: int) -> None:
+    def _write_assignments(self, final: Clustering, normal_cluster: int, points: np.ndarray) -> None:
+        """assignments.csv: one row per image, with `map_x`, `map_y` (2-D PCA of the clustered features, the
+        report's feature map)."""
+        coords = PCA(2, random_state=self.config.seed).fit_transform(points)
         table = pd.DataFrame({"path": self.data.paths, "cluster": final.labels, "distance": final.distances,
-                              "predicted_defective": (final.labels != normal_cluster).astype(int)})
+                              "predicted_defective": (final.labels != normal_cluster).astype(int),
+                              "map_x": coords[:, 0].round(5), "map_y": coords[:, 1].round(5)})
         if self.truth is not None:
             table["label"] = [self.class_names[t] for t in self.truth]
         table.to_csv(self.out / "assignments.csv", index=False)

@@ -57,6 +57,34 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
         main(["train", "--profile", "gpu-please"])
 
 
+def image_folder(root, classes: dict[str, int], shape=(40, 50)):
+    """root/<class>/NNN.png, noise images; a flat folder for the class ""."""
+    rng = np.random.default_rng(0)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(root / name / f"{i:03}.png")
+    return root
+
+
+def test_train_on_a_folder_shows_every_phase_and_quiet_silences_it(tmp_path, capsys):
+    folder = image_folder(tmp_path / "parts", {"good": 6, "dent": 6})
+    common = ["train", "--profile", "ci", "--dataset", str(folder), "--epochs", "1", "--steps-per-epoch", "2"]
+    assert main([*common, "--out-dir", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    phases = ["decoding 12 images", "epoch 1/1: features of 12 images", "epoch 1/1: clustering into 7",
+              "epoch 1/1: training", "final features of 12 images", "final clustering into 2"]
+    lines = captured.err.splitlines()
+    for phase, line in zip(phases, lines, strict=True):
+        assert line.startswith(f"{phase} ...") and " done in " in line, (phase, line)
+    assert "defect-free class: 'good' (found by its name" in captured.out
+    assert "label-free decision (largest cluster = defect-free): ACC" in captured.out
+    matched = next(line for line in captured.out.splitlines() if line.startswith("matched to the labels"))
+    assert ", MDR " in matched  # scored with 'good' as the defect-free class
+    assert main([*common, "--out-dir", str(tmp_path / "quiet"), "--quiet"]) == 0
+    assert " ... " not in capsys.readouterr().err
+
+
 def test_data_info_summarises_mixed_sizes_channels_and_bit_depth(tmp_path, capsys):
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -77,16 +105,6 @@ def test_data_info_summarises_mixed_sizes_channels_and_bit_depth(tmp_path, capsy
     assert listed == [["200x100", "2"], ["300x100", "1"], ["400x50", "1"]]
 
 
-def image_folder(root, classes: dict[str, int], shape=(40, 50)):
-    """root/<class>/NNN.png, noise images; a flat folder for the class ""."""
-    rng = np.random.default_rng(0)
-    for name, count in classes.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(root / name / f"{i:03}.png")
-    return root
-
-
 def test_data_info_and_train_take_the_defect_free_folder(tmp_path, capsys):
     folder = image_folder(tmp_path / "parts", {"Good": 3, "dent": 1})
     assert main(["data", "info", str(folder), "--image-size", "16"]) == 0
@@ -99,24 +117,6 @@ def test_data_info_and_train_take_the_defect_free_folder(tmp_path, capsys):
     assert main(["train", "--profile", "ci", "--dataset", str(folder), "--normal-class", "good",
                  "--out-dir", str(tmp_path / "r")]) == 2
     assert "'good' is not a sub-folder" in capsys.readouterr().err
-
-
-def test_train_on_a_folder_shows_every_phase_and_quiet_silences_it(tmp_path, capsys):
-    folder = image_folder(tmp_path / "parts", {"good": 6, "dent": 6})
-    common = ["train", "--profile", "ci", "--dataset", str(folder), "--epochs", "1", "--steps-per-epoch", "2"]
-    assert main([*common, "--out-dir", str(tmp_path / "run")]) == 0
-    captured = capsys.readouterr()
-    phases = ["decoding 12 images", "epoch 1/1: features of 12 images", "epoch 1/1: clustering into 7",
-              "epoch 1/1: training", "final features of 12 images", "final clustering into 2"]
-    lines = captured.err.splitlines()
-    for phase, line in zip(phases, lines, strict=True):
-        assert line.startswith(f"{phase} ...") and " done in " in line, (phase, line)
-    assert "defect-free class: 'good' (found by its name" in captured.out
-    assert "label-free decision (largest cluster = defect-free): ACC" in captured.out
-    matched = next(line for line in captured.out.splitlines() if line.startswith("matched to the labels"))
-    assert ", MDR " in matched  # scored with 'good' as the defect-free class
-    assert main([*common, "--out-dir", str(tmp_path / "quiet"), "--quiet"]) == 0
-    assert " ... " not in capsys.readouterr().err
 
 
 def test_train_says_why_there_is_no_defect_decision(tmp_path, capsys):

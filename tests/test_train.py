@@ -167,3 +167,10 @@ def test_the_defect_decision_is_scored_only_where_both_kinds_of_image_exist(tmp_
     assert decision_absent(unlabelled).startswith("not scored: synthetic has no labels")
     types_only = replace(tiny_data, defective=np.full(n, -1, np.int8))
     assert "names no defect-free class among" in decision_absent(types_only)
+
+
+def test_assignments_carry_the_2d_map_of_the_clustered_features(tmp_path, tiny_data):
+    train(tiny_config(tmp_path, epochs=1), tiny_data)
+    table = pd.read_csv(tmp_path / "assignments.csv")
+    assert np.isfinite(table[["map_x", "map_y"]].to_numpy()).all()
+    assert table.map_x.var() >= table.map_y.var() > 0  # the first two principal components, in order
