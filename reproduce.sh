@@ -16,6 +16,8 @@
 # Each notebook writes its tables, figures and run.json to results/<profile>/<name>/. The executed copy
 # (with outputs) and its log go to results/<profile>/executed/<name>.{ipynb,log}: that folder is
 # git-ignored, as executed notebooks carry images and can be large; the tables and figures are what is kept.
+# Progress: a line when each notebook starts and one when it ends (ok / failed, seconds, how many of the run
+# are done); each notebook's own progress lines go to its log.
 # A failing notebook does not stop the others; the failures are named at the end and the exit status is 1.
 # Python: $PYTHON, else .venv/bin/python of the repository, else python3.
 set -uo pipefail
@@ -26,7 +28,7 @@ DATA_ROOT=""
 ONLY=()
 JOBS=1
 
-usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "reproduce.sh: $*" >&2; exit 2; }
 
 while [[ $# -gt 0 ]]; do
@@ -82,7 +84,10 @@ if [[ "$JOBS" -gt 1 && -z "${OMP_NUM_THREADS:-}" ]]; then
     threads=$(( $(nproc) / JOBS )); (( threads >= 1 )) || threads=1
     export OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 fi
-export ROOT PROFILE DATA_ROOT PYTHON EXECUTED
+FINISHED="$(mktemp -d)"  # one file per finished notebook of this run: the "k/N done" count
+trap 'rm -rf "$FINISHED"' EXIT
+TOTAL=${#NOTEBOOKS[@]}
+export ROOT PROFILE DATA_ROOT PYTHON EXECUTED FINISHED TOTAL
 
 run_one() {
     local nb="$1" name args started status
@@ -99,7 +104,9 @@ run_one() {
         status=failed
     fi
     echo "$(( SECONDS - started ))" > "$EXECUTED/$name.$status"
-    echo "[$(date +%T)] $name: $status in $(( SECONDS - started )) s (log: ${EXECUTED#"$ROOT"/}/$name.log)"
+    touch "$FINISHED/$name"
+    echo "[$(date +%T)] $name: $status in $(( SECONDS - started )) s, $(ls "$FINISHED" | wc -l)/$TOTAL done" \
+        "(log: ${EXECUTED#"$ROOT"/}/$name.log)"
 }
 export -f run_one
 
@@ -122,4 +129,4 @@ if [[ ${#FAILED[@]} -gt 0 ]]; then
     echo "FAILED (${#FAILED[@]} of ${#NOTEBOOKS[@]}): ${FAILED[*]}; see $EXECUTED/<name>.log" >&2
     exit 1
 fi
-echo "all ${#NOTEBOOKS[@]} notebook(s) ran"
+echo "all ${#NOTEBOOKS[@]} notebook(s) ran in $SECONDS s"

@@ -15,6 +15,8 @@ import timm
 import torch
 from torch import nn
 
+from .progress import progress
+
 # The paper's backbones, its ablation backbone, and small ones that make CPU runs possible.
 PAPER_BACKBONES = ("convnextv2_tiny", "convnext_tiny", "resnet50", "resnext50_32x4d", "seresnet50", "resnest50d")
 SMALL_BACKBONES = ("resnet34", "resnet18", "convnextv2_atto", "convnextv2_femto", "convnextv2_pico",
@@ -160,14 +162,19 @@ def extract_features(
     input_size: int | None = None,
     batch_size: int = 64,
     device: str | torch.device = "auto",
+    desc: str = "features",
 ) -> np.ndarray:
-    """Pooled features (N, D) float32 of uint8 images (N, C, S, S), resized to `input_size` if given."""
+    """Pooled features (N, D) float32 of uint8 images (N, C, S, S), resized to `input_size` if given.
+
+    Progress is reported (`steelnb.progress`) as "`desc` of N images".
+    """
     from .views import to_model_input
 
     device = resolve_device(device) if isinstance(device, str) else device
     model = backbone.model.to(device).eval()
     chunks = []
-    for start in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    for start in progress(starts, f"{desc} of {len(images)} images", unit="batch"):
         batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(device)
         x = to_model_input(batch, backbone.mean, backbone.std, input_size)
         chunks.append(model(x).float().cpu())

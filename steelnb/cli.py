@@ -1,4 +1,4 @@
-"""The `steelnb` command: data info, train, predict, bench."""
+"""The `steelnb` command: data info, train, predict, bench, report."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import warnings
 from dataclasses import fields
 from pathlib import Path
 
-from . import validation
-from .data import DataError, ImageSet, load_dataset
+from . import progress, validation
+from .data import READERS, DataError, ImageSet, load_dataset
+from .data.sources import describe, size_list
 from .errors import SteelnbError, SteelnbWarning
 from .profiles import PROFILES, get_profile
 from .runfolder import atomic_path, check_output_file, claim_run_folder
-from .train import RUN_FILES, TrainConfig, prepare_data, skipped_table, train
+from .train import RUN_FILES, TrainConfig, decision_absent, prepare_data, skipped_table, train
 from .validation import ConfigError
 
 
@@ -77,12 +78,21 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(values, sources)
 
 
+def folder_options(dataset: str, normal_class: str | None) -> dict:
+    """The loader options --normal-class means for `dataset`: only an image folder has sub-folders to name."""
+    if normal_class is None:
+        return {}
+    if dataset in READERS:
+        raise DataError(f"--normal-class names a sub-folder of your image folder; {dataset} knows its own classes.")
+    return {"normal_class": normal_class}
+
+
 def cmd_data_info(args: argparse.Namespace) -> None:
     """One data set asked for: an error when it cannot be read; none: every named set, or why it is not there."""
     names = [args.name] if args.name else ["synthetic", "neu", "dagm", "severstal"]
     for name in names:
         try:
-            data = load_dataset(name, args.data_root, args.image_size)
+            data = load_dataset(name, args.data_root, args.image_size, **folder_options(name, args.normal_class))
         except DataError as error:
             if args.name:
                 raise
@@ -94,21 +104,33 @@ def cmd_data_info(args: argparse.Namespace) -> None:
             print(f"  {cls:<20} {count}")
         rate = summary["defect_rate"]
         print(f"  defect rate: {'unknown' if rate is None else f'{rate:.1%}'}")
-        print(f"  source sizes: {summary['source_sizes'] or 'generated'}")
+        if "normal_class_note" in data.meta:
+            print(f"  {data.meta['normal_class_note']}")
+        print("  source files: " + "\n    ".join(describe(summary["source_sizes"], summary["source_modes"])))
+        if args.sizes:
+            print("\n".join(f"    {line}" for line in size_list(summary["source_sizes"])))
         for path, why in data.skipped:
             print(f"  skipped {path}: {why}")
         print()
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from .html_report import save_thumbnails, write_report
+
     config = build_config(args)
+    config.dataset_options = {**config.dataset_options, **folder_options(config.dataset, args.normal_class)}
     with claim_run_folder(config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume,
                           resume_file="checkpoint.pt", finished_file="model.pt"):
         data = prepare_data(config)
         print(f"{data.name}: {len(data)} images{skipped_note(data, Path(config.out_dir) / 'skipped.csv')}; "
               f"backbone {config.backbone} ({config.weights}); {config.epochs} epochs -> {config.out_dir}")
+        if "normal_class_note" in data.meta:
+            print(data.meta["normal_class_note"])
         result = train(config, data, resume=args.resume)
+        save_thumbnails(config.out_dir, data.images)  # report_files/ and report.html are run files (RUN_FILES)
+        report = write_report(config.out_dir)
     print(summary(result, config.out_dir))
+    print(f"report: {report.resolve()} (open it in a browser)")
 
 
 def skipped_note(data: ImageSet, listed_in: Path) -> str:
@@ -130,11 +152,14 @@ def summary(result: dict, out_dir: str) -> str:
         d = result["decision"]
         lines.append(f"label-free decision (largest cluster = defect-free): ACC {d['acc']:.3f}, "
                      f"MDR {d['mdr']:.3f}, FDR {d['fdr']:.3f}")
+    elif "decision_absent" in result:
+        lines.append(f"label-free defect decision: {result['decision_absent']}")
     lines.append(f"per image: {out_dir}/assignments.csv; all numbers: {out_dir}/metrics.json")
     return "\n".join(lines)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from .metrics import defect_scores_metrics
     from .predict import TrainedRun, calibrate_threshold, predict
 
     out = Path(args.out)
@@ -148,7 +173,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
             raise DataError(f"{args.calibrate}: calibration needs defect / defect-free flags")
         threshold = calibrate_threshold(run.distances(labelled)[2], labelled.defective == 1, args.target_mdr)
         print(f"threshold {threshold:.4f} for MDR <= {args.target_mdr} on {labelled.name}")
-    data = load_dataset(args.dataset, args.data_root, run.image_size)
+    data = load_dataset(args.dataset, args.data_root, run.image_size, **folder_options(args.dataset, args.normal_class))
+    if "normal_class_note" in data.meta:
+        print(data.meta["normal_class_note"])
     table = predict(run, data, threshold)
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, frame in ((out, table), (skipped_out, skipped_table(data))):
@@ -156,6 +183,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
             frame.to_csv(partial, index=False)
     print(f"{len(table)} images{skipped_note(data, skipped_out)} -> {out}: "
           f"{int(table.predicted_defective.sum())} predicted defective")
+    if decision_absent(data) is None:
+        rates = defect_scores_metrics(data.defective, table.predicted_defective, threshold=0.5)
+        print(f"against the folder's defect-free class: ACC {rates['acc']:.3f}, MDR {rates['mdr']:.3f}, "
+              f"FDR {rates['fdr']:.3f}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -166,34 +197,52 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(format_report(report))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from .html_report import write_report
+
+    print(f"report: {write_report(args.run_dir).resolve()}")
+
+
+NORMAL_CLASS_HELP = ("the defect-free sub-folder of an image folder (default: the one named good, ok, normal, "
+                     "defect-free or the like, any case; '' for none)")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steelnb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     data = commands.add_parser("data", help="data-set tools").add_subparsers(dest="data_command", required=True)
-    info = data.add_parser("info", help="counts per class, defect rate, image sizes")
+    info = data.add_parser("info", parents=[common], help="counts per class, defect rate, image sizes")
     info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
     info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
     info.add_argument("--image-size", type=_at_least(1), default=None)
+    info.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
+    info.add_argument("--sizes", action="store_true", help="list every source image size with its count")
     info.set_defaults(func=cmd_data_info)
 
-    fit = commands.add_parser("train", help="joint feature learning and clustering (Bai et al. 2024)")
+    fit = commands.add_parser("train", parents=[common],
+                              help="joint feature learning and clustering (Bai et al. 2024); writes report.html")
     fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
     again = fit.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
     again.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    fit.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     _add_config_flags(fit)
     fit.set_defaults(func=cmd_train)
 
-    bench = commands.add_parser("bench", help="time one epoch by phase; loop speed next to the bare model's")
+    bench = commands.add_parser("bench", parents=[common],
+                                help="time one epoch by phase; loop speed next to the bare model's")
     bench.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
     bench.add_argument("--config", help="JSON file of TrainConfig fields")
     bench.add_argument("--repeats", type=_at_least(1), default=1, help="median of this many epochs (after a warm-up)")
     _add_config_flags(bench)
     bench.set_defaults(func=cmd_bench)
 
-    assign = commands.add_parser("predict", help="assign images with a trained run; defect / defect-free")
+    assign = commands.add_parser("predict", parents=[common],
+                                 help="assign images with a trained run; defect / defect-free")
     assign.add_argument("--run", required=True, help="a train run's folder (holds model.pt)")
     assign.add_argument("--dataset", required=True, help="data set name or image folder")
     assign.add_argument("--data-root")
@@ -202,7 +251,12 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--target-mdr", type=_fraction, default=0.05, help="miss rate allowed, in [0, 1]")
     assign.add_argument("--out", default="predictions.csv", help="table of predictions; the skipped files go to "
                         "OUT's name with .skipped.csv")
+    assign.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     assign.set_defaults(func=cmd_predict)
+
+    report = commands.add_parser("report", parents=[common], help="(re)write RUN_DIR/report.html from its files")
+    report.add_argument("run_dir", help="a train (or detect) run's folder")
+    report.set_defaults(func=cmd_report)
     return parser
 
 
@@ -244,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run a command; an ordinary problem (`SteelnbError`) is one line on stderr and exit status 2."""
     args = make_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warnings
+    progress.set_quiet(args.quiet)
     try:
         args.func(args)
     except (SteelnbError, FileNotFoundError, ValueError) as error:

@@ -63,7 +63,8 @@ class TrainedRun:
 
     def distances(self, data: ImageSet, device: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest cluster, distance to it, and distance to the normal centroid of every image."""
-        features = extract_features(self.backbone, data.images, self.input_size, device=device)
+        features = extract_features(self.backbone, data.images, self.input_size, device=device,
+                                    desc="assigning: features")
         points = self.preprocessor.transform(features)
         clusters, distance = nearest_centroid(points, self.centroids)
         to_normal = np.linalg.norm(points - self.centroids[self.normal_cluster], axis=1)

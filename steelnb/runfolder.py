@@ -10,7 +10,8 @@ the same function with its own `outputs`):
   process ends, even by kill -9, so a dead run never blocks the next (POSIX systems: Linux, macOS).
 - **A new run starts only in a new or empty folder.** A folder holding an earlier run is refused unless
   `overwrite=True`, which first deletes that run's files; `overwrite` never deletes a file that is not one of
-  `outputs` (the folder is then refused: nothing of the user's is lost).
+  `outputs` (the folder is then refused: nothing of the user's is lost). An output may be a folder (a train
+  run's `report_files/`): it is deleted whole.
 - **`resume=True` continues the run in the folder** and needs its `resume_file` (checkpoint.pt).
 - **A run that fails before it has anything to resume leaves the folder as it found it:** its files are
   deleted, and the folder too when the run created it. With a `resume_file` on disk, its files stay for
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -188,7 +190,11 @@ def _make_room(out: Path, outputs: set[str], overwrite: bool, flag: str, earlier
 
 
 def _delete(out: Path, outputs: set[str]) -> None:
-    """Delete the run files `outputs` (and their partial copies) from `out`."""
+    """Delete the run files `outputs` (and their partial copies) from `out`; an output that is a folder (such as
+    report_files) goes with everything in it."""
     for name in outputs:
-        (out / name).unlink(missing_ok=True)
-        (out / (name + PARTIAL)).unlink(missing_ok=True)
+        for path in (out / name, out / (name + PARTIAL)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)

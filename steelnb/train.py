@@ -29,20 +29,23 @@ import pandas as pd
 import timm
 import torch
 import torch.nn.functional as F
+from sklearn.decomposition import PCA
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import metrics, validation
 from .backbones import Backbone, create_backbone, device_name, extract_features, resolve_device
 from .cluster import METHODS, Clustering, Preprocessor, cluster, uniform_label_sample
 from .data import ImageSet, load_dataset, protocols
 from .errors import SteelnbError
+from .progress import phase, progress
 from .runfolder import atomic_path, read_state
 from .validation import Above, AtLeast, ConfigError, Matches, NonEmpty, OneOf
 from .views import MultiCrop
 
+# Every file a run writes into out_dir; model.pt last of train()'s, so that it means "finished". report.html and
+# its pictures (the folder report_files/) follow it in `steelnb train`; `steelnb report` can write them again.
 RUN_FILES = ("config.json", "skipped.csv", "history.csv", "checkpoint.pt", "assignments.csv", "metrics.json",
-             "model.pt")  # every file a run writes into out_dir; model.pt last, so that it means "finished"
+             "model.pt", "report.html", "report_files")
 CHECKPOINT_KEYS = ("epoch", "config", "backbone", "optimizer", "scheduler", "history", "previous")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
               "nadam": torch.optim.NAdam, "sgd": torch.optim.SGD}
@@ -204,8 +207,25 @@ def target_labels(data: ImageSet, config: TrainConfig) -> tuple[np.ndarray | Non
         return (data.defective == 1).astype(np.int64), ("defect-free", "defective"), 0
     if not data.has_labels:
         return None, data.class_names, None
-    normal = data.class_names.index("defect-free") if "defect-free" in data.class_names else None
-    return data.labels, data.class_names, normal
+    normal_name = data.meta.get("normal_class") or "defect-free"  # a folder's is named by --normal-class
+    normal = data.class_names.index(normal_name) if normal_name in data.class_names else None
+    return data.labels, data.class_names, normal if normal in data.labels else None
+
+
+def decision_absent(data: ImageSet) -> str | None:
+    """Why the label-free defect decision (largest cluster = defect-free) is not scored on `data`, or None when
+    it is: only data with both defect-free and defective images can score it."""
+    if data.has_defect_flags:
+        if (data.defective == 1).all():
+            return (f"none: every image of {data.name} is defective (it has no defect-free class), so calling the "
+                    "largest cluster defect-free would mean nothing")
+        if (data.defective == 0).all():
+            return f"not scored: every image of {data.name} is defect-free"
+        return None
+    if data.has_labels:
+        return (f"not scored: {data.name} names no defect-free class among {list(data.class_names)}; "
+                "--normal-class NAME names one")
+    return f"not scored: {data.name} has no labels (assignments.csv calls the largest cluster defect-free)"
 
 
 class Trainer:
@@ -267,12 +287,14 @@ class Trainer:
     def _run_epoch(self, epoch: int) -> None:
         seed = _epoch_seed(self.config.seed, epoch)
         times = {}
+        step = f"epoch {epoch + 1}/{self.config.epochs}"
         t0 = time.perf_counter()
-        features = self.features()
+        features = self.features(f"{step}: features")
         times["extract_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        points = self.preprocessor(features, seed).transform(features)
-        clustering = self.cluster(points, self.config.n_clusters, seed)
+        with phase(f"{step}: clustering into {self.config.n_clusters}"):
+            points = self.preprocessor(features, seed).transform(features)
+            clustering = self.cluster(points, self.config.n_clusters, seed)
         times["cluster_s"] = time.perf_counter() - t0
         row = {"epoch": epoch, **self._agreement(points, clustering.labels, seed)}
         self.previous = clustering.labels
@@ -289,9 +311,9 @@ class Trainer:
     def cluster(self, points: np.ndarray, k: int, seed: int) -> Clustering:
         return cluster(points, k, self.config.clusterer, seed=seed, batch_size=self.config.cluster_batch_size)
 
-    def features(self) -> np.ndarray:
+    def features(self, desc: str = "features") -> np.ndarray:
         return extract_features(self.backbone, self.data.images, self.config.feature_size,
-                                batch_size=max(self.config.batch_size, 64), device=self.device)
+                                batch_size=max(self.config.batch_size, 64), device=self.device, desc=desc)
 
     def _agreement(self, points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
         """NMI of the pseudo-labels to the previous epoch's; where the truth is known, NMI/ACC of the
@@ -317,7 +339,7 @@ class Trainer:
         targets = torch.from_numpy(pseudo).to(self.device)
         model = self.backbone.model.train()
         losses = []
-        for step in tqdm(range(self.steps), desc=f"epoch {epoch}", leave=False, disable=None):
+        for step in progress(range(self.steps), f"epoch {epoch + 1}/{config.epochs}: training", unit="step"):
             index = torch.from_numpy(order[step * config.batch_size:(step + 1) * config.batch_size]).to(self.device)
             crops = self.views(self.images[index], generator)
             update_extractor = step % config.extractor_every == 0
@@ -350,21 +372,25 @@ class Trainer:
 
     def finish(self, wall_s: float) -> dict:
         """Cluster the final features into the answer; write assignments, metrics and the model."""
-        features = self.features()
-        preprocessor = self.preprocessor(features, self.config.seed)
-        points = preprocessor.transform(features)
-        final = self.cluster(points, self.eval_clusters(), self.config.seed)
+        features = self.features("final features")
+        with phase(f"final clustering into {self.eval_clusters()}"):
+            preprocessor = self.preprocessor(features, self.config.seed)
+            points = preprocessor.transform(features)
+            final = self.cluster(points, self.eval_clusters(), self.config.seed)
         normal_cluster = int(final.sizes.argmax())
-        self._write_assignments(final, normal_cluster)
+        self._write_assignments(final, normal_cluster, points)
         result = {"run": run_info(self.backbone, self.device, wall_s), "n_images": len(self.data),
                   "eval_clusters": self.eval_clusters(), "normal_cluster": normal_cluster}
         if self.truth is not None:
             result["metrics"] = metrics.evaluate(self.truth, final.labels, normal_label=self.normal_label)
-        if self.data.has_defect_flags:
+        absent = decision_absent(self.data)
+        if absent is None:
             # What a user without labels gets from assignments.csv (largest cluster = defect-free).
             called = (final.labels != normal_cluster).astype(float)
             rates = metrics.defect_scores_metrics(self.data.defective, called, threshold=0.5)
             result["decision"] = {k: rates[k] for k in ("acc", "mdr", "fdr", "eacc")}
+        else:
+            result["decision_absent"] = absent
         result["skipped"] = len(self.data.skipped)
         _write_text(self.out / "metrics.json", json.dumps(result, indent=2, default=float))
         model = {"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
@@ -377,9 +403,13 @@ class Trainer:
             torch.save(model, path)
         return result
 
-    def _write_assignments(self, final: Clustering, normal_cluster: int) -> None:
+    def _write_assignments(self, final: Clustering, normal_cluster: int, points: np.ndarray) -> None:
+        """assignments.csv: one row per image, with `map_x`, `map_y` (2-D PCA of the clustered features, the
+        report's feature map)."""
+        coords = PCA(2, random_state=self.config.seed).fit_transform(points)
         table = pd.DataFrame({"path": self.data.paths, "cluster": final.labels, "distance": final.distances,
-                              "predicted_defective": (final.labels != normal_cluster).astype(int)})
+                              "predicted_defective": (final.labels != normal_cluster).astype(int),
+                              "map_x": coords[:, 0].round(5), "map_y": coords[:, 1].round(5)})
         if self.truth is not None:
             table["label"] = [self.class_names[t] for t in self.truth]
         _write_csv(self.out / "assignments.csv", table)

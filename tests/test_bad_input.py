@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,10 +42,20 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def run_files(folder: Path) -> set[str]:
+    """What `folder` holds at its top level (a run's files, and folders such as report_files), hidden ones too."""
+    return {p.name for p in folder.iterdir()}
+
+
+# A progress report's line (steelnb/progress.py: one a phase on stderr when it is not a terminal).
+PROGRESS_LINE = re.compile(r".* \.\.\. (done in|stopped after|failed after) .*\n")
+
+
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of `steelnb ARGV`; stderr without the progress reports' lines."""
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
-    return code, out, err
+    return code, out, PROGRESS_LINE.sub("", err)
 
 
 def one_line_error(err: str, *fragments: str) -> None:
@@ -142,7 +153,8 @@ def test_overwrite_replaces_every_file_of_the_earlier_run(tmp_path, finished, ca
     other = make_images(tmp_path / "other", n=5, seed=3)
     code, _, _ = run_cli(capsys, "train", *FAST, "--dataset", other, "--out-dir", out, "--overwrite")
     assert code == 0
-    assert set(snapshot(out)) == set(RUN_FILES)
+    assert run_files(out) == set(RUN_FILES)
+    assert len(list((out / "report_files" / "images").iterdir())) == 5  # none of the earlier run's 6 thumbnails
     assert json.loads((out / "config.json").read_text())["dataset"] == str(other)
     assert len(pd.read_csv(out / "assignments.csv")) == 5
 
@@ -229,7 +241,7 @@ def test_a_run_interrupted_after_an_epoch_is_resumed_to_the_end(tmp_path, gray, 
     assert not (out / "model.pt").exists() and (out / "checkpoint.pt").exists()
     monkeypatch.setattr(Trainer, "_run_epoch", original)
     assert run_cli(capsys, *argv, "--resume")[0] == 0
-    assert set(snapshot(out)) == set(RUN_FILES)
+    assert run_files(out) == set(RUN_FILES)
 
 
 def test_resume_without_a_checkpoint_creates_nothing(tmp_path, capsys):

@@ -58,3 +58,92 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--profile", "gpu-please"])
+
+
+def image_folder(root, classes: dict[str, int], shape=(40, 50)):
+    """root/<class>/NNN.png, noise images; a flat folder for the class ""."""
+    rng = np.random.default_rng(0)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(root / name / f"{i:03}.png")
+    return root
+
+
+def test_train_on_a_folder_shows_every_phase_and_quiet_silences_it(tmp_path, capsys):
+    folder = image_folder(tmp_path / "parts", {"good": 6, "dent": 6})
+    common = ["train", "--profile", "ci", "--dataset", str(folder), "--epochs", "1", "--steps-per-epoch", "2"]
+    assert main([*common, "--out-dir", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    phases = ["decoding 12 images", "epoch 1/1: features of 12 images", "epoch 1/1: clustering into 7",
+              "epoch 1/1: training", "final features of 12 images", "final clustering into 2"]
+    lines = captured.err.splitlines()
+    for phase, line in zip(phases, lines, strict=True):
+        assert line.startswith(f"{phase} ...") and " done in " in line, (phase, line)
+    assert "defect-free class: 'good' (found by its name" in captured.out
+    assert "label-free decision (largest cluster = defect-free): ACC" in captured.out
+    matched = next(line for line in captured.out.splitlines() if line.startswith("matched to the labels"))
+    assert ", MDR " in matched  # scored with 'good' as the defect-free class
+    assert main([*common, "--out-dir", str(tmp_path / "quiet"), "--quiet"]) == 0
+    assert " ... " not in capsys.readouterr().err
+
+
+def test_data_info_summarises_mixed_sizes_channels_and_bit_depth(tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(np.zeros((100, 200), np.uint8)).save(folder / "a.png")
+    Image.fromarray(np.zeros((100, 300), np.uint8)).save(folder / "b.png")
+    Image.fromarray(np.zeros((50, 400, 3), np.uint8)).save(folder / "c.png")
+    Image.fromarray(np.zeros((100, 200), np.uint16)).save(folder / "d.png")
+    assert main(["data", "info", str(folder), "--image-size", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "source files: 4 files, 3 distinct sizes (--sizes lists them)" in out
+    assert "width  200 / 250 / 400 px (min / median / max)" in out
+    assert "height 50 / 100 / 100 px" in out
+    assert "aspect ratio (W/H) 2.00 / 2.50 / 8.00" in out
+    assert "form: 2 grayscale, 8 bit (L), 1 RGB, 8 bit (RGB), 1 grayscale, 16 bit (I;16)" in out
+    assert "200x100" not in out  # the list only on request
+    assert main(["data", "info", str(folder), "--image-size", "16", "--sizes"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.strip().splitlines()[-3:]]
+    assert listed == [["200x100", "2"], ["300x100", "1"], ["400x50", "1"]]
+
+
+def test_data_info_and_train_take_the_defect_free_folder(tmp_path, capsys):
+    folder = image_folder(tmp_path / "parts", {"Good": 3, "dent": 1})
+    assert main(["data", "info", str(folder), "--image-size", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "defect rate: 25.0%" in out and "defect-free class: 'Good' (found by its name" in out
+    assert main(["data", "info", str(folder), "--image-size", "16", "--normal-class", "dent"]) == 0
+    assert "defect rate: 75.0%" in capsys.readouterr().out
+    assert main(["train", "--profile", "ci", "--normal-class", "good", "--out-dir", str(tmp_path / "r")]) == 2
+    assert "knows its own classes" in capsys.readouterr().err
+    assert main(["train", "--profile", "ci", "--dataset", str(folder), "--normal-class", "good",
+                 "--out-dir", str(tmp_path / "r")]) == 2
+    assert "'good' is not a sub-folder" in capsys.readouterr().err
+
+
+def test_train_says_why_there_is_no_defect_decision(tmp_path, capsys):
+    folder = image_folder(tmp_path / "types", {"crack": 4, "pit": 4})
+    assert main(["train", "--profile", "ci", "--dataset", str(folder), "--epochs", "1", "--steps-per-epoch", "1",
+                 "--out-dir", str(tmp_path / "run"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "label-free decision (" not in out
+    assert ("label-free defect decision: not scored: types names no defect-free class among ['crack', 'pit']; "
+            "--normal-class NAME names one") in out
+
+
+def test_predict_scores_its_decision_where_the_folder_names_a_defect_free_class(tmp_path, capsys):
+    folder = image_folder(tmp_path / "parts", {"ok": 5, "dent": 3})
+    run = tmp_path / "run"
+    assert main(["train", "--profile", "ci", "--dataset", str(folder), "--epochs", "1", "--steps-per-epoch", "1",
+                 "--out-dir", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run), "--dataset", str(folder), "--out", str(tmp_path / "p.csv")]) == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "p.csv")
+    called = table.predicted_defective.to_numpy()
+    truth = np.array([0 if p.startswith("ok") else 1 for p in table.path])
+    assert f"against the folder's defect-free class: ACC {np.mean(called == truth):.3f}" in out
+    assert main(["predict", "--run", str(run), "--dataset", str(folder), "--normal-class", "",
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert "against the folder's" not in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -118,20 +119,41 @@ def test_load_dataset_synthetic_and_unknown_name():
 
 
 def test_folder_with_class_subfolders(classes: Path):
-    ds = folder.load(classes, image_size=16)
+    ds = folder.load(classes, image_size=16, normal_class="")
     assert ds.class_names == ("bad", "good")
     assert ds.images.shape == (5, 1, 16, 16)
     np.testing.assert_array_equal(ds.labels, [0, 0, 1, 1, 1])
     assert ds.paths[0] == str(Path("bad") / "0.png")
     assert not ds.has_defect_flags and ds.skipped == ()
-    assert ds.meta["source_sizes"] == {"20x20": 5}
+    assert ds.meta["source_sizes"] == {"20x20": 5} and ds.meta["source_modes"] == {"L": 5}
 
 
 def test_folder_normal_class_sets_defect_flags(classes: Path):
-    ds = folder.load(classes, image_size=16, normal_class="good")
-    np.testing.assert_array_equal(ds.defective, [1, 1, 0, 0, 0])
+    for given in ("good", None):  # named, or found by its name
+        ds = folder.load(classes, image_size=16, normal_class=given)
+        np.testing.assert_array_equal(ds.defective, [1, 1, 0, 0, 0])
+        assert ds.meta["normal_class"] == "good"
+    assert "found by its name" in ds.meta["normal_class_note"]
     with pytest.raises(DataError, match="normal class 'ok'"):
         folder.load(classes, image_size=16, normal_class="ok")
+
+
+@pytest.mark.parametrize(("names", "found"), [
+    (("bad", "good"), "good"), (("OK", "scratch"), "OK"), (("Defect-Free", "dent"), "Defect-Free"),
+    (("crack", "no_defect"), "no_defect"), (("NON-DEFECTIVE", "pit"), "NON-DEFECTIVE"), (("normal",), "normal"),
+    (("crack", "pit"), None), (("good", "ok", "pit"), None), (("goodish", "free_text"), None),
+])
+def test_normal_class_is_found_by_its_name(names, found):
+    name, note = folder.normal_class_of(names, None)
+    assert name == found
+    assert ("--normal-class" in note) and (found is None or repr(found) in note)
+
+
+def test_a_given_normal_class_wins_and_must_exist():
+    assert folder.normal_class_of(("good", "pass"), "pass")[0] == "pass"
+    assert folder.normal_class_of(("good", "pit"), "")[0] is None
+    with pytest.raises(DataError, match=r"'Good' is not a sub-folder.*\['good', 'pit'\]"):
+        folder.normal_class_of(("good", "pit"), "Good")
 
 
 def test_flat_folder_is_unlabelled(tmp_path: Path):
@@ -329,6 +351,17 @@ def test_the_cache_is_pruned_to_its_budget_least_recently_used_first(classes: Pa
     monkeypatch.setenv("STEELNB_CACHE_MAX_GB", "lots")
     with pytest.raises(DataError, match="STEELNB_CACHE_MAX_GB must be a number"):
         decode.cache_budget()
+
+
+def test_a_cache_entry_without_source_modes_is_decoded_again(classes: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    folder.load(classes, image_size=16)
+    entry = next((tmp_path / "cache").glob("images-*.npz"))
+    with np.load(entry) as cached:
+        images, meta = cached["images"], json.loads(str(cached["meta"]))
+    del meta["source_modes"]  # an entry lacking modes (CACHE_VERSION 3 keys them): damaged, so decoded again
+    np.savez(entry, images=images, meta=np.array(json.dumps(meta)))
+    assert folder.load(classes, image_size=16).meta["source_modes"] == {"L": 5}
 
 
 def test_cache_keeps_the_skipped_list(classes: Path, tmp_path: Path, monkeypatch):

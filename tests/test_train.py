@@ -2,6 +2,7 @@
 
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,16 @@ import torch
 from steelnb import train as train_module
 from steelnb.data import synthetic
 from steelnb.metrics import evaluate
-from steelnb.train import CosineHead, TrainConfig, Trainer, TrainingDiverged, make_head, pseudo_label_loss, train
+from steelnb.train import (
+    CosineHead,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    decision_absent,
+    make_head,
+    pseudo_label_loss,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +152,25 @@ def test_cosine_head_logits_are_bounded_by_the_temperature():
     assert make_head(8, 4, "cosine", 0.5).weight.shape == (4, 8)
     with pytest.raises(ValueError, match="unknown head"):
         make_head(8, 4, "mlp", 0.5)
+
+
+def test_the_defect_decision_is_scored_only_where_both_kinds_of_image_exist(tmp_path, tiny_data):
+    mixed = train(tiny_config(tmp_path / "mixed", epochs=1), tiny_data)
+    assert set(mixed["decision"]) == {"acc", "mdr", "fdr", "eacc"} and "decision_absent" not in mixed
+    all_defective = synthetic.load(image_size=32, n_images=24, defect_rate=1.0, seed=1)
+    result = train(tiny_config(tmp_path / "all", epochs=1), all_defective)
+    assert "decision" not in result
+    assert result["decision_absent"].startswith("none: every image of synthetic is defective")
+    assert json.loads((tmp_path / "all" / "metrics.json").read_text())["decision_absent"] == result["decision_absent"]
+    n = len(tiny_data)
+    unlabelled = replace(tiny_data, labels=np.full(n, -1), defective=np.full(n, -1, np.int8))
+    assert decision_absent(unlabelled).startswith("not scored: synthetic has no labels")
+    types_only = replace(tiny_data, defective=np.full(n, -1, np.int8))
+    assert "names no defect-free class among" in decision_absent(types_only)
+
+
+def test_assignments_carry_the_2d_map_of_the_clustered_features(tmp_path, tiny_data):
+    train(tiny_config(tmp_path, epochs=1), tiny_data)
+    table = pd.read_csv(tmp_path / "assignments.csv")
+    assert np.isfinite(table[["map_x", "map_y"]].to_numpy()).all()
+    assert table.map_x.var() >= table.map_y.var() > 0  # the first two principal components, in order

@@ -27,13 +27,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import SteelnbWarning
+from ..progress import progress
 from .errors import DataError
 
-CACHE_VERSION = 2  # 2: the key holds each file's inode and ctime
+CACHE_VERSION = 3  # 2: the key holds each file's inode and ctime; 3: entries hold the source modes
 DEFAULT_CACHE_GB = 4
 GRAY_TOLERANCE = 2.0  # mean |channel difference| below which an RGB file counts as grayscale
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
-Decoded = tuple[np.ndarray, list[int], list[tuple[str, str]], dict]  # images, kept, skipped, source sizes
+Decoded = tuple[np.ndarray, list[int], list[tuple[str, str]], dict]  # images, kept, skipped, sources
 
 
 class UnreadableImage(Exception):
@@ -94,8 +95,9 @@ def _to_uint8(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """One file as uint8 (C, H, W) of `shape` (H, W), C = 1 for a grayscale file and 3 otherwise, and its source (H, W).
+def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int], str]:
+    """One file as uint8 (C, H, W) of `shape` (H, W), C = 1 for a grayscale file and 3 otherwise; its source (H, W)
+    and PIL mode ("L", "RGB", "I;16", ...: its channels and bit depth).
 
     Raises UnreadableImage for an empty, truncated, corrupt or non-image file.
     """
@@ -104,7 +106,7 @@ def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[in
     try:
         with Image.open(path) as image:
             image.load()
-            pixels = _to_uint8(image)
+            pixels, mode = _to_uint8(image), image.mode
     except UnidentifiedImageError as error:
         raise UnreadableImage("not an image file PIL can read") from error
     except Image.DecompressionBombError as error:
@@ -114,7 +116,7 @@ def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[in
         raise UnreadableImage(f"corrupt or truncated image ({error})") from error
     resized = np.asarray(Image.fromarray(pixels).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
     channels = resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)
-    return np.ascontiguousarray(channels), pixels.shape[:2]
+    return np.ascontiguousarray(channels), pixels.shape[:2], mode
 
 
 def _is_gray(image: np.ndarray) -> bool:
@@ -151,23 +153,24 @@ def _decode_all(paths: list[Path], shape: tuple[int, int], workers: int) -> Deco
             return error
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(attempt, paths))
+        results = list(progress(pool.map(attempt, paths), f"decoding {len(paths)} images", len(paths), "image"))
     kept = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
     skipped = [(str(paths[i]), str(r)) for i, r in enumerate(results) if isinstance(r, Exception)]
     gray = all(_is_gray(results[i][0]) for i in kept)
     images = np.empty((len(kept), 1 if gray else 3, *shape), np.uint8)
     for row, i in enumerate(kept):  # filled one by one: no float copy of the whole stack
         images[row] = _gray(results[i][0]) if gray else results[i][0]
-    source_sizes = Counter(f"{results[i][1][1]}x{results[i][1][0]}" for i in kept)
-    return images, kept, skipped, dict(source_sizes)
+    sources = {"source_sizes": dict(Counter(f"{results[i][1][1]}x{results[i][1][0]}" for i in kept)),
+               "source_modes": dict(Counter(results[i][2] for i in kept))}
+    return images, kept, skipped, sources
 
 
 def load_images(paths: list[Path], size: ImageSize, cache_dir: Path | None = None, workers: int = 4) -> Decoded:
     """Decode `paths` to uint8 (N, C, H, W) of the shape `size` means, reusing the on-disk cache when nothing changed.
 
     Returns the images, the indices into `paths` that were kept, the (path, reason) of every skipped
-    file and a count of source sizes ("WxH" -> n). A cache folder that cannot be written is warned about
-    once and the images are decoded without it.
+    file and what the sources were: {"source_sizes": {"WxH": n}, "source_modes": {PIL mode: n}}. A cache
+    folder that cannot be written is warned about once and the images are decoded without it.
     """
     shape = resolve_shape(size, paths)
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
@@ -198,7 +201,8 @@ def _read_cache(cache_file: Path) -> Decoded | None:
     try:
         with np.load(cache_file, allow_pickle=False) as cached:
             meta = json.loads(str(cached["meta"]))
-            decoded = cached["images"], meta["kept"], [tuple(s) for s in meta["skipped"]], meta["source_sizes"]
+            sources = {"source_sizes": meta["source_sizes"], "source_modes": meta["source_modes"]}
+            decoded = cached["images"], meta["kept"], [tuple(s) for s in meta["skipped"]], sources
     except FileNotFoundError:
         return None
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
@@ -212,11 +216,11 @@ def _read_cache(cache_file: Path) -> Decoded | None:
 
 def _write_cache(cache_file: Path, decoded: Decoded) -> None:
     """Store `decoded`, then prune the cache to its budget; warn once and go on when the folder is not writable."""
-    images, kept, skipped, source_sizes = decoded
+    images, kept, skipped, sources = decoded
     partial = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        meta = json.dumps({"kept": kept, "skipped": skipped, "source_sizes": source_sizes})
+        meta = json.dumps({"kept": kept, "skipped": skipped, **sources})
         np.savez(partial, images=images, meta=np.array(meta))
         os.replace(partial, cache_file)
     except OSError as error:

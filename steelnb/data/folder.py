@@ -109,7 +109,7 @@ def from_files(
     Unreadable files are skipped and listed in `skipped`, after `left_out` (what the listing left out, and
     files that an index names but that are not there). DataError when not one file could be read.
     """
-    images, kept, skipped, sizes = load_images(files, image_size)
+    images, kept, skipped, sources = load_images(files, image_size)
     if files and not kept:
         path, why = skipped[0]
         raise DataError(f"{name}: none of the {len(files)} image files under {root} is readable ({path}: {why}).")
@@ -122,15 +122,45 @@ def from_files(
         paths=tuple(str(files[i].relative_to(root)) for i in kept),
         skipped=tuple(left_out) + tuple((str(Path(p).relative_to(root)), why) for p, why in skipped),
         meta={"root": str(root), "image_size": list(images.shape[-2:]) if images.shape[-2] != images.shape[-1]
-              else int(images.shape[-1]), "source_sizes": sizes, **(meta or {})},
+              else int(images.shape[-1]), **sources, **(meta or {})},
     )
+
+
+# Sub-folder names that mean "defect-free", compared lower-case without "-", "_", " " and "."
+NORMAL_NAMES = frozenset({"good", "ok", "okay", "normal", "free", "defectfree", "nodefect", "nodefects",
+                          "nondefective", "notdefective", "nondefect", "clean", "flawless"})
+
+
+def normal_class_of(class_names: tuple[str, ...] | list[str], given: str | None) -> tuple[str | None, str]:
+    """The defect-free class of a folder's sub-folders, and a sentence saying how it was chosen.
+
+    `given` (--normal-class) must be one of `class_names`; "" means none. Not given, the one sub-folder
+    named like a defect-free class (`NORMAL_NAMES`, any case: good, OK, defect_free, ...) is used.
+
+    >>> normal_class_of(("Good", "scratch"), None)
+    ('Good', "defect-free class: 'Good' (found by its name; --normal-class NAME picks another, '' none)")
+    """
+    if given == "":
+        return None, "no defect-free class (--normal-class '')"
+    if given is not None:
+        if given not in class_names:
+            raise DataError(f"normal class {given!r} is not a sub-folder; the sub-folders are {list(class_names)}.")
+        return given, f"defect-free class: {given!r} (--normal-class)"
+    found = [name for name in class_names if "".join(c for c in name.lower() if c not in "-_ .") in NORMAL_NAMES]
+    if len(found) == 1:
+        return found[0], (f"defect-free class: {found[0]!r} (found by its name; --normal-class NAME picks another, "
+                          "'' none)")
+    if found:
+        return None, f"no defect-free class: {found} all look defect-free; choose one with --normal-class NAME"
+    return None, "no defect-free class: no sub-folder is named like good / ok / normal; --normal-class NAME names one"
 
 
 def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = None) -> ImageSet:
     """Images under `root`: first-level sub-folders are classes (read recursively); without sub-folders the
     files in `root` are one unlabelled set. See the module docstring for what is left out.
 
-    `normal_class` names the defect-free sub-folder, which sets the defect flag of every image.
+    `normal_class` names the defect-free sub-folder, which sets the defect flag of every image; None: the
+    sub-folder `normal_class_of` finds by its name, if any. `meta["normal_class_note"]` says which was used.
     """
     root = require_dir(Path(root), "folder data set")
     name = root.name or root.resolve().name
@@ -138,15 +168,17 @@ def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = Non
     boundary = Path(os.path.realpath(root))
     class_dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and _why_not(d, boundary) is None]
     if not class_dirs:
-        if normal_class is not None:
+        if normal_class:
             raise DataError(f"folder data set: normal class {normal_class!r} given but {root} has no sub-folders.")
         if not loose:
             raise DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
         n = len(loose)
         return from_files(name, root, loose, [UNKNOWN] * n, [UNKNOWN] * n, (), image_size, left_out=left)
     class_names = tuple(d.name for d in class_dirs)
-    if normal_class is not None and normal_class not in class_names:
-        raise DataError(f"folder data set: normal class {normal_class!r} is not a sub-folder of {root} {class_names}.")
+    try:
+        normal_class, note = normal_class_of(class_names, normal_class)
+    except DataError as error:
+        raise DataError(f"folder data set {root}: {error}") from None
     left += [(str(p.relative_to(root)), "beside the class folders: in no class") for p in loose]
     files, labels = [], []
     for index, class_dir in enumerate(class_dirs):
@@ -160,4 +192,5 @@ def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = Non
         defective = [UNKNOWN] * len(files)
     else:
         defective = [int(class_names[label] != normal_class) for label in labels]
-    return from_files(name, root, files, labels, defective, class_names, image_size, left_out=left)
+    return from_files(name, root, files, labels, defective, class_names, image_size,
+                      meta={"normal_class": normal_class, "normal_class_note": note}, left_out=left)

@@ -87,5 +87,6 @@ class ImageSet:
             "defect_rate": rate,
             "array": f"{self.images.dtype} {tuple(self.images.shape)}",
             "source_sizes": self.meta.get("source_sizes", {}),
+            "source_modes": self.meta.get("source_modes", {}),
             "skipped": len(self.skipped),
         }

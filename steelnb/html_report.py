@@ -1,0 +1,361 @@
+"""`report.html`: one static page per run folder, to look at a run (opened from disk, offline, no server).
+
+`write_report(run_dir)` reads only files in the run folder, so `steelnb report RUN_DIR` regenerates it:
+
+- `config.json` -> settings; `metrics.json` -> results (every number, with its key); `history.csv` -> epochs;
+- `assignments.csv` (a train run) -> a gallery per cluster, most typical image first, the 2-D feature map
+  (its `map_x`, `map_y`) and a table of every image;
+- `scores.csv` (a detection run: path, score, rank, defective, truth, overlay) -> the ranking with its
+  anomaly-map overlays, top-ranked first, and a table of every image.
+
+Pictures live in `report_files/` next to the page: `images/NNNNN.png` (thumbnail of row NNNNN of
+assignments.csv, written by `save_thumbnails`, e.g. at the end of `steelnb train`) and `feature_map.png`;
+a detection run's overlays are linked where they are. Sections whose files are absent are left out.
+
+>>> from steelnb.html_report import write_report
+>>> write_report("runs/synthetic-ci")  # doctest: +SKIP
+PosixPath('runs/synthetic-ci/report.html')
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .runfolder import atomic_path
+
+FILES = "report_files"
+THUMBNAILS = f"{FILES}/images"
+THUMBNAIL_SIDE = 128
+GALLERY_SIZE = 12  # images shown per cluster
+RANKING_SIZE = 24  # top-ranked images shown with their overlays
+HEADLINE = ("acc", "nmi", "ari", "mdr", "fdr", "eacc", "auroc", "ap", "image_auroc", "image_ap", "wall_s")
+GROUPS = {"metrics": "matched to the labels", "decision": "label-free decision", "run": "run"}  # card captions
+
+
+def thumbnail_path(row: int) -> str:
+    """The thumbnail of assignments.csv row `row`, relative to the run folder."""
+    return f"{THUMBNAILS}/{row:05d}.png"
+
+
+def save_thumbnails(run_dir: str | Path, images: np.ndarray, side: int = THUMBNAIL_SIDE) -> None:
+    """Write one PNG per image (uint8 (N, C, H, W), in assignments.csv order), the longer side at most `side`."""
+    folder = Path(run_dir) / THUMBNAILS
+    shutil.rmtree(folder, ignore_errors=True)  # a previous run's pictures must not stay beside this one's
+    folder.mkdir(parents=True)
+    for row, image in enumerate(images):
+        picture = Image.fromarray(image[0] if image.shape[0] == 1 else np.transpose(image[:3], (1, 2, 0)))
+        picture.thumbnail((side, side), Image.Resampling.LANCZOS)
+        picture.save(Path(run_dir) / thumbnail_path(row), optimize=True)
+
+
+# -- reading the run folder -------------------------------------------------------------------------------
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+
+
+def flatten(values: dict, prefix: str = "") -> dict[str, object]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists become JSON text."""
+    out = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out |= flatten(value, f"{name}.")
+        else:
+            out[name] = json.dumps(value) if isinstance(value, list) else value
+    return out
+
+
+def number(value: object) -> str:
+    """How the page writes a value: floats to 4 significant digits, None as "none", the rest as they are."""
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return "none" if value is None else str(value)
+
+
+# -- HTML pieces ------------------------------------------------------------------------------------------
+
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2733; background: #f4f6f8;
+       margin: 0; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; }
+nav { font-size: 14px; margin: 0 0 8px; } nav a { margin-right: 14px; color: #2c5d8a; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 34px 0 10px; border-bottom: 1px solid #d5dbe1;
+     padding-bottom: 4px; } h3 { font-size: 15px; margin: 18px 0 6px; }
+.sub { color: #5a6876; margin: 0 0 18px; } .note { color: #5a6876; font-size: 14px; }
+.cards { display: flex; flex-wrap: wrap; gap: 10px; }
+.card { background: #fff; border: 1px solid #dde3e9; border-radius: 8px; padding: 10px 16px; min-width: 110px; }
+.card b { display: block; font-size: 22px; } .card span { color: #5a6876; font-size: 13px; }
+table { border-collapse: collapse; background: #fff; font-size: 13px; }
+th, td { border: 1px solid #e1e6eb; padding: 3px 8px; text-align: left; vertical-align: middle; }
+th { background: #eef1f4; position: sticky; top: 0; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[data-order="asc"]::after { content: " \\25B2"; }
+table.sortable th[data-order="desc"]::after { content: " \\25BC"; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.scroll { max-height: 640px; overflow: auto; border: 1px solid #dde3e9; }
+.gallery { display: flex; flex-wrap: wrap; gap: 8px; }
+figure { margin: 0; background: #fff; border: 1px solid #dde3e9; border-radius: 6px; padding: 4px; text-align: center; }
+figure img { display: block; width: 112px; height: auto; image-rendering: auto; }
+.ranking figure img { width: 200px; }
+figcaption { font-size: 11px; color: #44515e; max-width: 200px; overflow-wrap: anywhere; }
+.flag { color: #b3261e; font-weight: 600; }
+td img { height: 32px; display: block; }
+.kv { display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr)); gap: 2px 18px; background: #fff;
+      border: 1px solid #dde3e9; border-radius: 6px; padding: 8px 12px; font-size: 13px; }
+.kv div { display: flex; justify-content: space-between; gap: 10px; border-bottom: 1px dotted #e1e6eb; }
+.kv .k { color: #5a6876; } .kv .v { font-variant-numeric: tabular-nums; overflow-wrap: anywhere; text-align: right; }
+input.filter { margin: 6px 0; padding: 4px 8px; width: 320px; }
+details { margin: 8px 0; } summary { cursor: pointer; color: #2c5d8a; }
+"""
+
+# Click a header to sort by it (numbers as numbers, again to reverse); type in the box to filter rows.
+SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(heads, function (th, col) {
+    th.addEventListener("click", function () {
+      var asc = th.dataset.order !== "asc";
+      Array.prototype.forEach.call(heads, function (h) { delete h.dataset.order; });
+      th.dataset.order = asc ? "asc" : "desc";
+      var key = function (row) {
+        var cell = row.cells[col], text = cell.dataset.sort !== undefined ? cell.dataset.sort : cell.textContent;
+        var value = Number(text);
+        return text.trim() !== "" && !isNaN(value) ? value : text;
+      };
+      var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        var c = (typeof x === "number" && typeof y === "number") ? x - y
+              : String(x).localeCompare(String(y), undefined, {numeric: true});
+        return asc ? c : -c;
+      });
+      rows.forEach(function (row) { table.tBodies[0].appendChild(row); });
+    });
+  });
+});
+document.querySelectorAll("input.filter").forEach(function (box) {
+  box.addEventListener("input", function () {
+    var want = box.value.toLowerCase();
+    var rows = document.getElementById(box.dataset.table).tBodies[0].rows;
+    Array.prototype.forEach.call(rows, function (row) {
+      row.style.display = row.textContent.toLowerCase().indexOf(want) >= 0 ? "" : "none";
+    });
+  });
+});
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _href(path: str) -> str:
+    return _e(quote(path))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return f"<td>{_e(number(value))}</td>"
+    value = value.item() if isinstance(value, np.generic) else value
+    return f'<td class="num" data-sort="{_e(value)}">{_e(number(value))}</td>'
+
+
+def _table(frame: pd.DataFrame, table_id: str, pictures: list[str | None] | None = None,
+           filter_box: bool = True) -> str:
+    """A sortable table of `frame`; `pictures` (one per row, relative paths or None) adds a linked thumbnail;
+    `filter_box` a box that hides the rows not holding its text."""
+    head = (["picture"] if pictures is not None else []) + list(frame.columns)
+    rows = []
+    for index, record in enumerate(frame.itertuples(index=False)):
+        cells = [_cell(v) for v in record]
+        if pictures is not None:
+            link = _href(pictures[index]) if pictures[index] else None
+            cells.insert(0, f'<td><a href="{link}"><img src="{link}" loading="lazy" alt=""></a></td>' if link
+                         else "<td></td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    box = f'<input class="filter" data-table="{table_id}" placeholder="filter rows (any text)">' if filter_box else ""
+    return (f'{box}<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>'
+            + "".join(f"<th>{_e(h)}</th>" for h in head) + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _key_values(values: dict, file: str) -> str:
+    """Every entry of a flattened dict as "key value"; each value carries its file, key and exact value
+    (`data-file`, `data-key`, `data-value`), so what the page says can be checked against the file."""
+    items = [f'<div><span class="k">{_e(key)}</span><span class="v" data-file="{file}" data-key="{_e(key)}" '
+             f'data-value="{_e(json.dumps(value))}">{_e(number(value))}</span></div>'
+             for key, value in flatten(values).items()]
+    return f'<div class="kv">{"".join(items)}</div>'
+
+
+def _cards(metrics: dict) -> str:
+    """The headline numbers (ACC, NMI, MDR, AUROC, ...) large, captioned with what they measure; the run's last."""
+    cards = []
+    for key, value in sorted(flatten(metrics).items(), key=lambda item: item[0].startswith("run.")):
+        group, _, name = key.rpartition(".")
+        if name in HEADLINE and isinstance(value, (int, float)) and not isinstance(value, bool):
+            label = "seconds" if name == "wall_s" else name.upper()
+            caption = " · ".join(filter(None, [label, GROUPS.get(group, group)]))
+            cards.append(f'<div class="card"><b>{_e(number(value))}</b><span>{_e(caption)}</span></div>')
+    return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
+
+
+def _figure(picture: str, caption: str, link: str | None = None) -> str:
+    image = f'<img src="{_href(picture)}" loading="lazy" alt="{_e(caption)}">'
+    return f'<figure><a href="{_href(link or picture)}">{image}</a><figcaption>{caption}</figcaption></figure>'
+
+
+# -- sections (each returns its content; write_report adds the headings) ----------------------------------
+
+
+def _results(metrics: dict) -> str:
+    parts = [_cards(metrics)]
+    if "decision" in metrics:
+        parts.append('<p class="note">Label-free decision: the largest cluster is called defect-free; '
+                     "its scores against the defect flags are under <code>decision</code>.</p>")
+    elif "decision_absent" in metrics:
+        parts.append(f'<p class="note">Label-free defect decision: {_e(metrics["decision_absent"])}.</p>')
+    every = _key_values(metrics, "metrics.json")
+    parts.append(f"<details><summary>everything in metrics.json</summary>{every}</details>")
+    return "".join(parts)
+
+
+def _pictures(run_dir: Path, count: int) -> list[str | None]:
+    return [p if (run_dir / p).is_file() else None for p in map(thumbnail_path, range(count))]
+
+
+def _clusters(run_dir: Path, table: pd.DataFrame, metrics: dict) -> str:
+    pictures = _pictures(run_dir, len(table))
+    if not any(pictures):
+        return ('<p class="note">No thumbnails in this folder (<code>steelnb train</code> writes them); the table '
+                "below lists every image.</p>")
+    parts = [f'<p class="note">Up to {GALLERY_SIZE} images per cluster, closest to its centroid (most typical) '
+             "first; the caption is the image's label where known, else its file name.</p>"]
+    for cluster, members in table.groupby("cluster", sort=True):
+        heading = f"cluster {cluster} · {len(members)} images ({len(members) / len(table):.0%})"
+        if cluster == metrics.get("normal_cluster"):
+            heading += " · the largest"
+        if "label" in members:
+            counts = members["label"].value_counts()
+            heading += f" · mostly {counts.index[0]} ({counts.iloc[0] / len(members):.0%})"
+        shown = members.sort_values("distance", kind="stable").head(GALLERY_SIZE)
+        figures = [_figure(pictures[i], _e(row["label"] if "label" in row else Path(str(row["path"])).name))
+                   for i, row in shown.iterrows() if pictures[i]]
+        parts.append(f'<h3>{_e(heading)}</h3><div class="gallery">{"".join(figures)}</div>')
+    return "".join(parts)
+
+
+def _feature_map(run_dir: Path, table: pd.DataFrame) -> str:
+    """Draw report_files/feature_map.png from assignments.csv's map_x, map_y, coloured by cluster and label."""
+    from matplotlib import pyplot as plt
+
+    from .plots import feature_map
+
+    colourings = {"cluster": (table["cluster"].to_numpy(), None)}
+    if "label" in table:
+        codes, names = pd.factorize(table["label"], sort=True)
+        colourings["label"] = (codes, list(names))
+    figure = feature_map(table[["map_x", "map_y"]].to_numpy(), colourings)
+    path = run_dir / FILES / "feature_map.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return ('<p class="note">The clustered features of every image, projected to 2-D (PCA): nearby points looked '
+            f'alike to the model.</p><img src="{FILES}/feature_map.png" alt="feature map" style="max-width:100%">')
+
+
+def _ranking(run_dir: Path, scores: pd.DataFrame) -> str:
+    figures = []
+    for _, row in scores.sort_values("rank", kind="stable").head(RANKING_SIZE).iterrows():
+        overlay = row.get("overlay")
+        if not isinstance(overlay, str) or not (run_dir / overlay).is_file():
+            continue
+        called = '<span class="flag">defective</span>' if int(row["defective"]) else "defect-free"
+        truth = ""
+        if "truth" in row and not pd.isna(row["truth"]):
+            truth = f" · truth: {'defective' if int(row['truth']) else 'defect-free'}"
+        caption = f"#{int(row['rank'])} · score {number(float(row['score']))} · {called}{truth}<br>{_e(row['path'])}"
+        figures.append(_figure(overlay, caption))
+    note = (f'<p class="note">The {RANKING_SIZE} highest anomaly scores first, each with its anomaly-map overlay; '
+            '<span class="flag">defective</span>: called defective by the run\'s threshold.</p>')
+    if not figures:
+        return note + "<p>No overlays in this folder.</p>"
+    return f'{note}<div class="gallery ranking">{"".join(figures)}</div>'
+
+
+def _history(history: pd.DataFrame) -> str:
+    return ('<p class="note">history.csv: loss, agreement of the pseudo-labels with the previous epoch\'s '
+            "(nmi_prev) and, where labels exist, the answer's NMI / ACC; seconds per phase.</p>"
+            f"{_table(history.round(4), 'history', filter_box=False)}")
+
+
+# -- the page ---------------------------------------------------------------------------------------------
+
+
+def _title(run_dir: Path, config: dict, metrics: dict) -> str:
+    run = metrics.get("run", {})
+    backbone = run.get("backbone", config.get("backbone"))
+    facts = [config.get("dataset"), f"{metrics['n_images']} images" if "n_images" in metrics else None,
+             f"{backbone} ({run.get('weights', config.get('weights'))})" if backbone else None,
+             f"{config['epochs']} epochs" if "epochs" in config else None,
+             " on ".join(filter(None, [f"{run['wall_s']} s", run.get("device")])) if "wall_s" in run else None]
+    return (f"<h1>{_e(run_dir.resolve().name)}</h1>"
+            f'<p class="sub">{_e(" · ".join(str(f) for f in facts if f))}</p>')
+
+
+def _sections(run_dir: Path, config: dict, metrics: dict) -> list[tuple[str, str]]:
+    """(title, content) of every section the run folder's files allow, in page order."""
+    assignments, scores = _csv(run_dir / "assignments.csv"), _csv(run_dir / "scores.csv")
+    history = _csv(run_dir / "history.csv")
+    sections = [("Results", _results(metrics))] if metrics else []
+    if scores is not None:
+        overlays = [o if isinstance(o, str) and (run_dir / o).is_file() else None
+                    for o in (scores["overlay"] if "overlay" in scores else [None] * len(scores))]
+        sections += [("Detection ranking", _ranking(run_dir, scores)),
+                     ("Every image", _table(scores, "images", overlays))]
+    if assignments is not None:
+        sections.append(("Clusters", _clusters(run_dir, assignments, metrics)))
+        if {"map_x", "map_y"} <= set(assignments.columns):
+            sections.append(("Feature map", _feature_map(run_dir, assignments)))
+        shown = assignments.drop(columns=["map_x", "map_y"], errors="ignore")
+        sections.append(("Every image", _table(shown, "images", _pictures(run_dir, len(assignments)))))
+    if history is not None:
+        sections.append(("Epochs", _history(history)))
+    if config:
+        sections.append(("Settings", '<p class="note">config.json</p>' + _key_values(config, "config.json")))
+    return sections
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write `run_dir/report.html` (and its pictures under `report_files/`) from the run folder's files."""
+    run_dir = Path(run_dir)
+    config, metrics = _json(run_dir / "config.json"), _json(run_dir / "metrics.json")
+    if not config and not metrics:
+        raise FileNotFoundError(f"{run_dir} holds neither config.json nor metrics.json: not a run folder")
+    sections = _sections(run_dir, config, metrics)
+    anchors = [title.lower().replace(" ", "-") for title, _ in sections]
+    nav = "<nav>" + "".join(f'<a href="#{a}">{_e(t)}</a>' for a, (t, _) in zip(anchors, sections, strict=True))
+    body = "".join(f'<section id="{a}"><h2>{_e(t)}</h2>{content}</section>'
+                   for a, (t, content) in zip(anchors, sections, strict=True))
+    title = _e(run_dir.resolve().name)
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title} · steelnb</title>'
+            f"<style>{CSS}</style></head><body><main>{_title(run_dir, config, metrics)}"
+            f"{nav}</nav>{body}</main><script>{SCRIPT}</script></body></html>\n")
+    path = run_dir / "report.html"
+    with atomic_path(path) as partial:  # never half a page, even when the run is killed while writing it
+        partial.write_text(page, encoding="utf-8")
+    return path
