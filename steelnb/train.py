@@ -20,7 +20,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -116,18 +116,7 @@ class TrainConfig:
     def from_dict(cls, values: dict, sources: dict[str, str] | None = None, source: str = "config") -> TrainConfig:
         """A config from `values`; an error names the field and where its value came from: `sources[field]`,
         else `source` (e.g. the --config file)."""
-        sources = sources or {}
-        if not isinstance(values, dict):
-            kind = type(values).__name__
-            raise ConfigError(f"{source}: a config must be a JSON object of TrainConfig fields, got {kind}")
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            where = sorted({sources.get(k, source) for k in unknown})
-            raise ConfigError(f"{', '.join(where)}: unknown config keys {sorted(unknown)}")
-        try:
-            return cls(**values)
-        except ConfigError as error:
-            raise validation.with_source(error, sources, source) from None
+        return validation.from_dict(cls, values, sources, source)
 
 
 class TrainingDiverged(SteelnbError, RuntimeError):

@@ -55,6 +55,26 @@ class Above:
 
 
 @dataclass(frozen=True)
+class AtMost:
+    """value <= high."""
+
+    high: float
+
+    def __call__(self, value) -> str | None:
+        return None if value <= self.high else f"must be at most {self.high}"
+
+
+@dataclass(frozen=True)
+class Below:
+    """value < high."""
+
+    high: float
+
+    def __call__(self, value) -> str | None:
+        return None if value < self.high else f"must be below {self.high}"
+
+
+@dataclass(frozen=True)
 class OneOf:
     """value in choices."""
 
@@ -134,6 +154,23 @@ def check(instance) -> None:
             problem = rule(value)
             if problem:
                 raise ConfigError(f"{name} {problem}, got {_shown(value)}", name)
+
+
+def from_dict(cls: type, values: dict, sources: dict[str, str] | None = None, source: str = "config"):
+    """An instance of the config dataclass `cls` from `values`; an error names the field and where its value
+    came from: `sources[field]`, else `source` (e.g. the --config file). Unknown keys are errors too."""
+    sources = sources or {}
+    if not isinstance(values, dict):
+        kind = type(values).__name__
+        raise ConfigError(f"{source}: a config must be a JSON object of {cls.__name__} fields, got {kind}")
+    unknown = set(values) - {f.name for f in fields(cls)}
+    if unknown:
+        where = sorted({sources.get(k, source) for k in unknown})
+        raise ConfigError(f"{', '.join(where)}: unknown config keys {sorted(unknown)}")
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise with_source(error, sources, source) from None
 
 
 def with_source(error: ConfigError, sources: dict[str, str], default: str = "config") -> ConfigError:

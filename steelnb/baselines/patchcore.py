@@ -18,36 +18,11 @@ from collections.abc import Iterator
 import faiss
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..backbones import create_backbone, resolve_device
+from ..patches import feature_levels, patch_features
 from ..views import to_model_input
-
-REDUCTIONS = (8, 16)  # strides of the two levels taken: ResNet layer2 and layer3
-
-
-def feature_levels(model: nn.Module, reductions: tuple[int, ...] = REDUCTIONS) -> list[int]:
-    """`forward_intermediates` indices of the deepest feature map at each stride in `reductions`."""
-    info = getattr(model, "feature_info", None)
-    if not info or not hasattr(model, "forward_intermediates"):
-        raise ValueError(f"{type(model).__name__} has no timm feature_info / forward_intermediates")
-    levels = []
-    for reduction in reductions:
-        matching = [i for i, level in enumerate(info) if level["reduction"] == reduction]
-        if not matching:
-            raise ValueError(f"{type(model).__name__} has no feature map at stride {reduction}")
-        levels.append(matching[-1])
-    return levels
-
-
-def patch_features(model: nn.Module, x: Tensor, levels: list[int]) -> Tensor:
-    """Locally aware patch features (B, H, W, D) on the (H, W) grid of the first level."""
-    maps = model.forward_intermediates(x, indices=levels, intermediates_only=True, stop_early=True)
-    maps = [F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=True) for m in maps]
-    grid = maps[0].shape[-2:]
-    maps = [m if m.shape[-2:] == grid else F.interpolate(m, grid, mode="bilinear", align_corners=False) for m in maps]
-    return torch.cat(maps, 1).permute(0, 2, 3, 1)
 
 
 def greedy_coreset(

@@ -2,15 +2,12 @@
 
 A polygon file holds one outline a line in YOLO segmentation form (`0 x1 y1 x2 y2 ...`, fractions of the
 image's width and height); `meta["polygons"]` maps each defective image's path to its outlines, so that an
-anomaly map can be scored where the defect is (`defect_masks`).
+anomaly map can be scored where the defect is (`masks.defect_masks`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
-from PIL import Image, ImageDraw
 
 from . import folder
 from .decode import ImageSize
@@ -55,15 +52,3 @@ def load(root: Path, image_size: ImageSize = 256) -> ImageSet:
         raise DataError(f"KSDD: no images under {root / 'images'}.")
     return folder.from_files("ksdd", root, files, labels, labels, CLASSES, image_size, meta={"polygons": polygons},
                              left_out=left)
-
-
-def defect_masks(data: ImageSet, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Boolean (N, H, W) defect masks drawn from `meta["polygons"]` (all False where an image has none)."""
-    height, width = shape or data.images.shape[-2:]
-    masks = np.zeros((len(data), height, width), bool)
-    for i, path in enumerate(data.paths):
-        canvas = Image.new("1", (width, height))
-        for outline in data.meta.get("polygons", {}).get(path, []):
-            ImageDraw.Draw(canvas).polygon([(x * width, y * height) for x, y in outline], fill=1)
-        masks[i] = np.asarray(canvas)
-    return masks

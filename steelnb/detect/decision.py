@@ -1,0 +1,86 @@
+"""Defective or not: a threshold on the image scores, from the pile alone or from a few labelled images.
+
+Label-free rules (`label_free_threshold`), all on log scores, all assuming that **defects are a minority of the
+pile** (under half of it, and few enough not to shift its bulk): the defect-free images then form the bulk of
+the score distribution and defects its upper tail.
+- `mad`: robust z-score, threshold = exp(median + cutoff x 1.4826 x MAD) (cutoff 3 by default: an image
+  is defective when its log score lies more than three robust standard deviations above the median);
+- `gmm`: a two-component Gaussian mixture, the threshold where the upper component becomes the likelier one
+  (falls back to `mad` when the mixture does not separate two groups);
+- `gap`: the widest gap between consecutive log scores in the upper half of the pile.
+With labels, `calibrated_threshold` picks the largest threshold whose miss rate (MDR, defective called
+defect-free over all images) on a labelled share of the pile stays within a target.
+
+>>> import numpy as np
+>>> scores = np.r_[np.linspace(1.0, 1.2, 95), [5.0, 6.0, 7.0, 8.0, 9.0]]
+>>> threshold = label_free_threshold(scores, "mad")
+>>> int((scores > threshold).sum())
+5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+
+from ..predict import calibrate_threshold
+
+MAD_TO_STD = 1.4826  # MAD x this = standard deviation, for normal data
+
+
+def _logs(scores: np.ndarray) -> np.ndarray:
+    scores = np.asarray(scores, np.float64)
+    return np.log(np.maximum(scores, np.finfo(np.float64).tiny))
+
+
+def mad_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+    """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, the median (above it = defective)."""
+    logs = _logs(scores)
+    median = np.median(logs)
+    spread = MAD_TO_STD * np.median(np.abs(logs - median))
+    return float(np.exp(median + cutoff * spread))
+
+
+def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> float:
+    """Where a two-component mixture of the log scores switches to its upper component; `mad` when it cannot."""
+    logs = _logs(scores)
+    if len(np.unique(logs)) < 4:
+        return mad_threshold(scores, cutoff)
+    mixture = GaussianMixture(2, random_state=seed).fit(logs[:, None])
+    upper = int(np.argmax(mixture.means_[:, 0]))
+    grid = np.linspace(np.median(logs), logs.max(), 512)
+    upper_likelier = mixture.predict_proba(grid[:, None])[:, upper] > 0.5
+    if not upper_likelier.any() or upper_likelier.all():
+        return mad_threshold(scores, cutoff)
+    return float(np.exp(grid[np.argmax(upper_likelier)]))
+
+
+def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+    """The middle of the widest gap between consecutive log scores above the median."""
+    logs = np.sort(_logs(scores))
+    upper = logs[len(logs) // 2:]
+    if len(upper) < 2 or upper[-1] == upper[0]:
+        return mad_threshold(scores, cutoff)
+    widest = int(np.argmax(np.diff(upper)))
+    return float(np.exp((upper[widest] + upper[widest + 1]) / 2))
+
+
+RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold}
+
+
+def label_free_threshold(scores: np.ndarray, rule: str = "mad", cutoff: float = 3.0) -> float:
+    """The threshold `rule` picks from the pile's own scores (see the module docstring)."""
+    return RULES[rule](scores, cutoff)
+
+
+def calibrated_threshold(scores: np.ndarray, defective: np.ndarray, target_mdr: float, share: float,
+                         seed: int = 0) -> tuple[float, np.ndarray]:
+    """A threshold for MDR <= `target_mdr` chosen on a seeded, stratified `share` of the labelled pile, and the
+    mask of the images it was chosen on (score the decision on the others)."""
+    defective = np.asarray(defective).astype(bool)
+    rng = np.random.default_rng(seed)
+    calibration = np.zeros(len(scores), bool)
+    for flag in (False, True):
+        members = rng.permutation(np.flatnonzero(defective == flag))
+        calibration[members[:max(1, round(share * len(members)))]] = True
+    return calibrate_threshold(np.asarray(scores)[calibration], defective[calibration], target_mdr), calibration

@@ -1,0 +1,218 @@
+"""One detection run: read a pile, map every image's anomalies, score, decide, and write what a person reads.
+
+    pile (any named set or image folder, read at its own aspect)
+      -> patch features (`steelnb.patches`, tiled when large) -> a scorer's maps (`scorers/`)
+      -> image scores and peaks (`scoring.py`) -> a label-free threshold (`decision.py`)
+      -> scores.csv, metrics.json, overlays/ (`write_detection`)
+
+No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the
+decisions' ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's
+uint8 images, one float16 map per image and the scorer's references; patch features exist one batch at a time.
+
+>>> config = DetectConfig(dataset="synthetic", max_side=64, method="self", backbone="resnet18", weights="random",
+...                       device="cpu")
+>>> from steelnb.data import load_dataset
+>>> result = detect(config, load_dataset("synthetic", image_size=64, n_images=6))
+>>> len(result.table), sorted(result.table["rank"])
+(6, [1, 2, 3, 4, 5, 6])
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import average_precision_score
+
+from ..backbones import create_backbone, resolve_device
+from ..data import READERS, Fit, ImageSet, load_dataset
+from ..data.masks import defect_masks
+from ..metrics import defect_scores_metrics
+from ..patches import PatchFeatures
+from ..progress import progress
+from ..runfolder import atomic_path
+from ..train import run_info
+from .config import DetectConfig
+from .decision import calibrated_threshold, label_free_threshold
+from .errors import DetectError
+from .overlay import save_overlay
+from .scorers import make_scorer
+from .scoring import image_scores, peaks, smooth
+
+# Every file a detection run writes into its folder (the run-folder policy of steelnb.runfolder).
+DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "report.html", "report_files")
+OVERLAYS = "overlays"
+
+
+@dataclass
+class Detection:
+    """A scored pile: one row per image (`table`), its raw anomaly maps (N, h, w) and the run's numbers."""
+
+    table: pd.DataFrame
+    maps: np.ndarray
+    metrics: dict
+    threshold: float
+
+
+def load_pile(config: DetectConfig) -> ImageSet:
+    """The pile `config` names, each image read at the pile's own aspect with the longer side <= max_side."""
+    options = {}
+    if config.normal_class is not None:
+        if config.dataset in READERS:
+            raise DetectError(f"--normal-class names a sub-folder of an image folder; {config.dataset} knows its own "
+                              "classes")
+        options["normal_class"] = config.normal_class
+    multiple = max(32, *config.stride_list)
+    return load_dataset(config.dataset, config.data_root, Fit(config.max_side, multiple), **options)
+
+
+def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
+    """Score every image of the pile (`data`, else the one `config` names) without using any label."""
+    started = time.perf_counter()
+    data = load_pile(config) if data is None else data
+    if len(data) == 0:
+        raise DetectError(f"{data.name}: the pile holds no image")
+    loaded = time.perf_counter()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, config.tile,
+                              device=device)
+    scorer = make_scorer(config)
+    scorer.prepare(data.images, extractor)
+    prepared = time.perf_counter()
+    maps = _score_maps(data, extractor, scorer, config.batch_size)
+    scored = time.perf_counter()
+    smoothed = smooth(torch.from_numpy(maps).float(), config.sigma)
+    scores = image_scores(smoothed, sigma=0, top_share=config.top_share)
+    threshold = label_free_threshold(scores, config.rule, config.cutoff)
+    table = _table(data, scores, threshold, peaks(smoothed))
+    seconds = {"load_s": loaded - started, "prepare_s": prepared - loaded, "score_s": scored - prepared,
+               "total_s": time.perf_counter() - started}
+    seconds["s_per_image"] = (seconds["prepare_s"] + seconds["score_s"]) / len(data)
+    metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
+               "grid": list(maps.shape[1:]), "method": config.method,
+               "run": {**run_info(extractor.backbone, device, seconds["total_s"]),
+                       **{k: round(v, 3) for k, v in seconds.items()}},
+               **_decision_metrics(data, table, threshold, config)}
+    return Detection(table, maps, metrics, threshold)
+
+
+def _score_maps(data: ImageSet, extractor: PatchFeatures, scorer, batch_size: int) -> np.ndarray:
+    """float16 (N, h, w) anomaly maps of every image, a batch at a time."""
+    maps = None
+    starts = range(0, len(data), batch_size)
+    for start in progress(starts, f"scoring {len(data)} images", total=len(starts), unit="batch"):
+        index = np.arange(start, min(start + batch_size, len(data)))
+        batch = scorer.maps(extractor(data.images[index]), index).numpy()
+        if maps is None:
+            maps = np.empty((len(data), *batch.shape[1:]), np.float16)
+        maps[index] = batch
+    return maps
+
+
+def _table(data: ImageSet, scores: np.ndarray, threshold: float, peak: np.ndarray) -> pd.DataFrame:
+    """One row per image: path, score, rank (1 = most anomalous), decision, peak, and truth where known."""
+    rank = np.empty(len(scores), np.int64)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    table = pd.DataFrame({"path": data.paths, "score": scores, "rank": rank,
+                          "defective": (scores > threshold).astype(int),
+                          "peak_y": peak[:, 0].round(4), "peak_x": peak[:, 1].round(4)})
+    if data.has_defect_flags:
+        table["truth"] = data.defective.astype(int)
+    if data.has_labels:
+        table["label"] = [data.class_names[i] for i in data.labels]
+    return table
+
+
+def _rates(defective: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    found = defect_scores_metrics(defective, scores, threshold)
+    return {k: found[k] for k in ("acc", "mdr", "fdr", "eacc")}
+
+
+def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, config: DetectConfig) -> dict:
+    """The label-free decision; where the pile has defect flags, how good the scores and decisions are."""
+    scores = table["score"].to_numpy()
+    flagged = int((scores > threshold).sum())
+    out = {"label_free": {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
+                          "flagged_share": flagged / len(scores)}}
+    if not data.has_defect_flags:
+        out["scored"] = f"not scored: {data.name} has no defect / defect-free labels"
+        return out
+    truth = data.defective.astype(int)
+    rate = float(truth.mean())
+    out["defect_rate"] = rate
+    if rate in (0.0, 1.0):
+        out["scored"] = f"not scored: every image of {data.name} is {'defective' if rate else 'defect-free'}"
+        return out
+    out["auroc"] = defect_scores_metrics(truth, scores)["auroc"]
+    out["ap"] = float(average_precision_score(truth, scores))
+    out["label_free"].update(_rates(truth, scores, threshold))
+    out["everything_defect_free"] = {"acc": 1 - rate, "mdr": rate, "fdr": 0.0, "eacc": 1 - rate}
+    out["calibrated"] = _calibrated(truth, scores, config)
+    height, width = data.images.shape[-2:]
+    masks = defect_masks(data, (max(1, height // 4), max(1, width // 4)))  # the peak is a fraction: coarse will do
+    if masks is not None:
+        out["localisation"] = _localisation(masks, table)
+    return out
+
+
+def _calibrated(truth: np.ndarray, scores: np.ndarray, config: DetectConfig) -> dict:
+    """The --target-mdr decision: its threshold chosen on a labelled share, scored on the rest of the pile."""
+    if min(truth.sum(), len(truth) - truth.sum()) < 2:
+        return {"absent": "needs at least 2 defective and 2 defect-free images"}
+    threshold, calibration = calibrated_threshold(scores, truth, config.target_mdr, config.calibration_share,
+                                                  config.seed)
+    held = ~calibration
+    return {"target_mdr": config.target_mdr, "calibration_share": config.calibration_share, "threshold": threshold,
+            "n_calibration": int(calibration.sum()), "n_scored": int(held.sum()),
+            **_rates(truth[held], scores[held], threshold)}
+
+
+def _localisation(masks: np.ndarray, table: pd.DataFrame) -> dict:
+    """Share of the defective images with an outline whose map peak lies in it (or within 2 % of the image)."""
+    height, width = masks.shape[-2:]
+    pad_y, pad_x = max(1, round(0.02 * height)), max(1, round(0.02 * width))
+    hits = []
+    for i in np.flatnonzero(masks.any(axis=(1, 2))):
+        y, x = int(table["peak_y"].iat[i] * height), int(table["peak_x"].iat[i] * width)
+        hits.append(bool(masks[i, max(0, y - pad_y):y + pad_y + 1, max(0, x - pad_x):x + pad_x + 1].any()))
+    return {"peak_in_defect": float(np.mean(hits)) if hits else float("nan"), "n": len(hits)}
+
+
+def _overlay_name(rank: int, path: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem)[:60]
+    return f"{OVERLAYS}/{rank:05d}_{stem}.png"
+
+
+def write_detection(detection: Detection, data: ImageSet, config: DetectConfig, out: Path) -> None:
+    """scores.csv (with each overlay's file), metrics.json, config.json, skipped.csv and overlays/ into `out`."""
+    table = detection.table.copy()
+    count = len(table) if config.all_overlays else min(config.overlays, len(table))
+    chosen = table.nsmallest(count, "rank").index
+    table["overlay"] = ""
+    if count:
+        smoothed = smooth(torch.from_numpy(detection.maps).float(), config.sigma)
+        low = float(np.median(smoothed.numpy()))
+        high = float(np.quantile(table["score"], 0.99)) if len(table) > 1 else float(smoothed.max())
+        (out / OVERLAYS).mkdir(exist_ok=True)
+        for i in progress(chosen, f"overlays of the top {count} images", unit="image"):
+            name = _overlay_name(int(table.at[i, "rank"]), table.at[i, "path"])
+            save_overlay(out / name, data.images[i], smoothed[i].numpy(), low, high,
+                         (table.at[i, "peak_y"], table.at[i, "peak_x"]))
+            table.at[i, "overlay"] = name
+    _write(out / "scores.csv", table.sort_values("rank").to_csv(index=False))
+    _write(out / "skipped.csv", pd.DataFrame(list(data.skipped), columns=["path", "reason"]).to_csv(index=False))
+    _write(out / "config.json", json.dumps(asdict(config), indent=2))
+    metrics = {**detection.metrics, "skipped": len(data.skipped)}
+    _write(out / "metrics.json", json.dumps(metrics, indent=2, default=float))
+
+
+def _write(path: Path, text: str) -> None:
+    with atomic_path(path) as partial:
+        partial.write_text(text)

@@ -1,0 +1,43 @@
+"""Self-similarity: each patch against the other patches of its own image, outside a radius around it.
+
+A surface's texture repeats across the image; a defect is a place unlike the rest of its image. The score of a
+patch is its distance to the nearest patch of the same image lying more than `radius` cells away in either
+direction (so a defect cannot match itself or its own surroundings). Nothing else in the pile is used: the
+score does not depend on how many other images share the defect, and a pile of one image works.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+CHUNK = 4096  # query patches per distance block: bounds memory at CHUNK x patches floats
+
+
+class SelfSimilarity:
+    """Score each patch by its distance to the nearest patch of its image outside `radius` cells."""
+
+    def __init__(self, radius: int = 6) -> None:
+        self.radius = radius
+
+    def prepare(self, images: np.ndarray, features) -> None:
+        """Nothing to prepare: every image is its own reference."""
+
+    def maps(self, features: Tensor, index: np.ndarray) -> Tensor:
+        b, h, w, d = features.shape
+        radius = min(self.radius, (max(h, w) - 1) // 2)  # a tiny grid keeps some patches to compare with
+        rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        rows, cols = rows.flatten(), cols.flatten()
+        out = torch.empty(b, h * w)
+        for image in range(b):
+            flat = features[image].reshape(h * w, d).float().cpu()
+            norms = flat.pow(2).sum(1)
+            for start in range(0, h * w, CHUNK):
+                query = slice(start, start + CHUNK)
+                squared = (norms[query, None] + norms[None] - 2 * flat[query] @ flat.T).clamp_(min=0)
+                near = ((rows[query, None] - rows[None]).abs() <= radius) & \
+                       ((cols[query, None] - cols[None]).abs() <= radius)
+                nearest = squared.masked_fill_(near, float("inf")).min(1).values
+                out[image, query] = torch.where(torch.isfinite(nearest), nearest, 0).sqrt()
+        return out.view(b, h, w)
