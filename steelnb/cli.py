@@ -14,9 +14,12 @@ from . import progress, validation
 from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
 from .errors import SteelnbError, SteelnbWarning
+from .method.config import TrainConfig
+from .method.inputs import decision_absent, prepare_data, skipped_table
+from .method.runfiles import RUN_FILES
+from .method.train import train
 from .profiles import PROFILES, get_profile
 from .runfolder import atomic_path, check_output_file, claim_run_folder
-from .train import RUN_FILES, TrainConfig, decision_absent, prepare_data, skipped_table, train
 from .validation import ConfigError
 
 
@@ -159,8 +162,8 @@ def summary(result: dict, out_dir: str) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from .method.predict import TrainedRun, calibrate_threshold, predict
     from .metrics import defect_scores_metrics
-    from .predict import TrainedRun, calibrate_threshold, predict
 
     out = Path(args.out)
     skipped_out = out.with_name(f"{out.stem}.skipped.csv")
@@ -190,7 +193,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import format_report, median_report
+    from .method.bench import format_report, median_report
 
     config = build_config(args)
     report = median_report(config, prepare_data(config), args.repeats)

@@ -22,9 +22,12 @@ import torch
 from . import metrics
 from .backbones import device_name
 from .data import ImageSet
-from .predict import TrainedRun, predict
+from .method.config import TrainConfig
+from .method.inputs import target_labels
+from .method.model import TrainedRun
+from .method.predict import predict
+from .method.train import train
 from .profiles import get_profile
-from .train import TrainConfig, target_labels, train
 
 
 def profile_config(profile: str, **overrides) -> TrainConfig:

@@ -31,9 +31,9 @@ import pandas as pd
 from . import paper
 from .data import ImageSet, data_root_from_env, load_dataset, protocols
 from .experiments import mean_std, profile_config
+from .method.config import TrainConfig
 from .profiles import get_profile
 from .studysets import find_dataset
-from .train import TrainConfig
 
 # How each real data set relates to the paper's experiments.
 PAPER_ROLE = {

@@ -22,9 +22,9 @@ from . import metrics, paper
 from .baselines import run_baselines
 from .data import ImageSet, protocols
 from .experiments import fit_and_score, score_run
+from .method.config import TrainConfig
 from .profiles import get_profile
 from .studysets import StudySet, study_set
-from .train import TrainConfig
 
 
 # -- runs -------------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, ImageSet, data_root_from_env, load_dataset, protocols, synthetic
+from .method.config import TrainConfig
 from .profiles import get_profile
-from .train import TrainConfig
 
 SEVERSTAL_NORMAL, SEVERSTAL_PER_CLASS = 300, 50  # the paper's Severstal sets: 300 defect-free + 50 per ClassId
 NEU_TRAIN, NEU_TEST = 250, 50  # the paper's NEU split per class (1500 / 300)

@@ -9,7 +9,7 @@ import pytest
 
 from steelnb import validation
 from steelnb.errors import SteelnbError
-from steelnb.train import TrainConfig
+from steelnb.method.config import TrainConfig
 from steelnb.validation import Above, AtLeast, ConfigError, Matches, OneOf
 
 

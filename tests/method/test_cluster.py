@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from steelnb.cluster import METHODS, Preprocessor, cluster, nearest_centroid, uniform_label_sample
+from steelnb.method.cluster import METHODS, Preprocessor, cluster, nearest_centroid, uniform_label_sample
 from steelnb.metrics import evaluate
 
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from steelnb.data import synthetic
-from steelnb.predict import TrainedRun, calibrate_threshold, predict
-from steelnb.train import train
-from tests.test_train import tiny_config
+from steelnb.method.model import TrainedRun
+from steelnb.method.predict import calibrate_threshold, predict
+from steelnb.method.train import train
+from tests.method.test_train import tiny_config
 
 
 def test_threshold_meets_the_target_miss_rate():
