@@ -1,20 +1,24 @@
 """Feature preprocessing and every clusterer behind one function, `cluster`.
 
 Features -> PCA (whitening optional, off by default) -> L2-normalisation -> K-Means (scikit-learn or faiss), Mini-Batch
-K-Means (the paper's settings), BIRCH or spectral clustering. Every method ends the same way: centroids
-are the means of their members, an empty cluster is re-seeded with the point farthest from its centroid
-in the largest cluster, and each point's distance to its centroid is kept.
+K-Means (the paper's settings), BIRCH or spectral clustering, each a `Clusterer` of the registry `CLUSTERERS` with
+its options dataclass (a run records every option in its config.json: `TrainConfig.clusterer_options`). Every
+method ends the same way: centroids are the means of their members, an empty cluster is re-seeded with the point
+farthest from its centroid in the largest cluster, and each point's distance to its centroid is kept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
 from sklearn.cluster import Birch, KMeans, MiniBatchKMeans, SpectralClustering
 from sklearn.decomposition import PCA
 
-METHODS = ("kmeans", "faiss", "minibatch", "birch", "spectral")
+from .. import validation
+from ..validation import Above, AtLeast
 
 
 @dataclass
@@ -74,31 +78,112 @@ def nearest_centroid(points: np.ndarray, centroids: np.ndarray) -> tuple[np.ndar
     return labels.astype(np.int64), np.sqrt(np.maximum(squared[np.arange(len(points)), labels], 0))
 
 
-def _fit_labels(points: np.ndarray, k: int, method: str, seed: int, params: dict) -> np.ndarray:
-    """Raw cluster labels of one method (ids in 0..k-1, possibly with empty clusters)."""
-    if method == "kmeans":
-        return KMeans(k, n_init=params.get("n_init", 10), random_state=seed).fit_predict(points)
-    if method == "minibatch":
-        batch = params.get("batch_size", 256)
-        model = MiniBatchKMeans(k, batch_size=batch, init_size=params.get("init_size", 3 * batch),
-                                reassignment_ratio=params.get("reassignment_ratio", 0.01), n_init=3, random_state=seed)
-        return model.fit_predict(points)
-    if method == "faiss":
-        import faiss  # imported here: the other methods need only scikit-learn
+# -- the clusterers: each one's options (recorded in a run's config.json) and its fit -------------------------
+@dataclass(frozen=True)
+class KMeansOptions:
+    """scikit-learn's KMeans: `n_init` restarts from k-means++ seeds, the best kept."""
 
-        use_gpu = hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
-        kmeans = faiss.Kmeans(points.shape[1], k, niter=params.get("niter", 50), nredo=params.get("n_init", 5),
-                              seed=seed, gpu=use_gpu, min_points_per_centroid=1, max_points_per_centroid=100000)
-        kmeans.train(points)
-        return kmeans.index.search(points, 1)[1][:, 0]
-    if method == "birch":
-        return Birch(n_clusters=k, threshold=params.get("threshold", 0.1)).fit_predict(points)
-    if method == "spectral":
-        neighbours = min(params.get("n_neighbors", 10), len(points) - 1)
-        model = SpectralClustering(k, affinity="nearest_neighbors", n_neighbors=neighbours, random_state=seed,
-                                   assign_labels="cluster_qr")
-        return model.fit_predict(points)
-    raise ValueError(f"unknown clustering method {method!r}; choose one of {METHODS}")
+    n_init: Annotated[int, AtLeast(1)] = 10
+
+    def __post_init__(self) -> None:
+        validation.check(self)
+
+
+@dataclass(frozen=True)
+class MiniBatchOptions:
+    """Mini-Batch K-Means with the paper's settings; its batch size is the run's `cluster_batch_size`, the first
+    `init_size_factor` x batch points seed it."""
+
+    n_init: Annotated[int, AtLeast(1)] = 3
+    init_size_factor: Annotated[int, AtLeast(1)] = 3
+    reassignment_ratio: Annotated[float, AtLeast(0)] = 0.01
+
+    def __post_init__(self) -> None:
+        validation.check(self)
+
+
+@dataclass(frozen=True)
+class FaissOptions:
+    """faiss k-means (on the GPU when faiss has one): `niter` Lloyd iterations, `nredo` restarts."""
+
+    niter: Annotated[int, AtLeast(1)] = 50
+    nredo: Annotated[int, AtLeast(1)] = 5
+
+    def __post_init__(self) -> None:
+        validation.check(self)
+
+
+@dataclass(frozen=True)
+class BirchOptions:
+    """BIRCH: the radius `threshold` of a subcluster (the points are L2-normalised)."""
+
+    threshold: Annotated[float, Above(0)] = 0.1
+
+    def __post_init__(self) -> None:
+        validation.check(self)
+
+
+@dataclass(frozen=True)
+class SpectralOptions:
+    """Spectral clustering on the `n_neighbors`-nearest-neighbour graph (at most N - 1 neighbours)."""
+
+    n_neighbors: Annotated[int, AtLeast(1)] = 10
+
+    def __post_init__(self) -> None:
+        validation.check(self)
+
+
+def _kmeans(points: np.ndarray, k: int, seed: int, batch_size: int, options: KMeansOptions) -> np.ndarray:
+    return KMeans(k, n_init=options.n_init, random_state=seed).fit_predict(points)
+
+
+def _minibatch(points: np.ndarray, k: int, seed: int, batch_size: int, options: MiniBatchOptions) -> np.ndarray:
+    model = MiniBatchKMeans(k, batch_size=batch_size, init_size=options.init_size_factor * batch_size,
+                            reassignment_ratio=options.reassignment_ratio, n_init=options.n_init, random_state=seed)
+    return model.fit_predict(points)
+
+
+def _faiss(points: np.ndarray, k: int, seed: int, batch_size: int, options: FaissOptions) -> np.ndarray:
+    import faiss  # imported here: the other methods need only scikit-learn
+
+    use_gpu = hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+    kmeans = faiss.Kmeans(points.shape[1], k, niter=options.niter, nredo=options.nredo, seed=seed, gpu=use_gpu,
+                          min_points_per_centroid=1, max_points_per_centroid=100000)
+    kmeans.train(points)
+    return kmeans.index.search(points, 1)[1][:, 0]
+
+
+def _birch(points: np.ndarray, k: int, seed: int, batch_size: int, options: BirchOptions) -> np.ndarray:
+    return Birch(n_clusters=k, threshold=options.threshold).fit_predict(points)
+
+
+def _spectral(points: np.ndarray, k: int, seed: int, batch_size: int, options: SpectralOptions) -> np.ndarray:
+    model = SpectralClustering(k, affinity="nearest_neighbors", n_neighbors=min(options.n_neighbors, len(points) - 1),
+                               random_state=seed, assign_labels="cluster_qr")
+    return model.fit_predict(points)
+
+
+@dataclass(frozen=True)
+class Clusterer:
+    """One clustering method: `fit(points, k, seed, batch_size, options)` gives raw labels in 0..k-1 (clusters may
+    be empty); `options` is the dataclass of its settings."""
+
+    fit: Callable[[np.ndarray, int, int, int, Any], np.ndarray]
+    options: type
+
+
+CLUSTERERS = {"kmeans": Clusterer(_kmeans, KMeansOptions), "faiss": Clusterer(_faiss, FaissOptions),
+              "minibatch": Clusterer(_minibatch, MiniBatchOptions), "birch": Clusterer(_birch, BirchOptions),
+              "spectral": Clusterer(_spectral, SpectralOptions)}
+METHODS = tuple(CLUSTERERS)
+
+
+def clusterer_options(method: str, values: Mapping | None = None) -> Any:
+    """The options of `method` from `values` (missing ones take their defaults); ConfigError for an unknown
+    option or a bad value."""
+    if method not in CLUSTERERS:
+        raise ValueError(f"unknown clustering method {method!r}; choose one of {METHODS}")
+    return validation.options(CLUSTERERS[method].options, values, f"clusterer_options.{method}")
 
 
 def _reseed_empty(points: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -118,8 +203,18 @@ def _reseed_empty(points: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.nd
         reseeded += 1
 
 
-def cluster(points: np.ndarray, k: int, method: str = "kmeans", seed: int = 0, **params) -> Clustering:
-    """Cluster preprocessed `points` (N, D) into `k` non-empty clusters with `method`."""
+def cluster(points: np.ndarray, k: int, method: str = "kmeans", seed: int = 0, batch_size: int = 256,
+            options: Mapping | None = None) -> Clustering:
+    """Cluster preprocessed `points` (N, D) into `k` non-empty clusters with `method` (one of `CLUSTERERS`),
+    its `options` (a dict or its options dataclass; missing ones take their defaults) and, for minibatch,
+    `batch_size`.
+
+    >>> points = np.array([[0, 0], [0, 0.1], [5, 5], [5, 5.1]], np.float32)
+    >>> result = cluster(points, 2, "kmeans", seed=0, options={"n_init": 1})
+    >>> result.sizes.tolist(), bool(result.labels[0] == result.labels[1] != result.labels[2])
+    ([2, 2], True)
+    """
+    settings = clusterer_options(method, options)  # an unknown method or option is a clear error first
     points = np.ascontiguousarray(points, dtype=np.float32)
     if len(points) == 0:
         raise ValueError("cannot cluster an empty feature set")
@@ -130,7 +225,7 @@ def cluster(points: np.ndarray, k: int, method: str = "kmeans", seed: int = 0, *
     if k == 1:
         raw = np.zeros(len(points), np.int64)
     else:
-        raw = np.asarray(_fit_labels(points, k, method, seed, params), np.int64)
+        raw = np.asarray(CLUSTERERS[method].fit(points, k, seed, batch_size, settings), np.int64)
     labels, centroids, reseeded = _reseed_empty(points, raw, k)
     distances = np.linalg.norm(points - centroids[labels], axis=1).astype(np.float32)
     return Clustering(labels, centroids, distances, method, reseeded)

@@ -75,8 +75,8 @@ class Trainer:
         self.steps = config.steps_per_epoch or max(1, len(data) // config.batch_size)
         extractor_steps = config.epochs * math.ceil(self.steps / config.extractor_every)
         self.optimizer = self._optimizer(self.backbone.model.parameters(), config.lr)
-        self.scheduler = make_scheduler(
-            self.optimizer, int(config.warmup_epochs * extractor_steps / max(config.epochs, 1)), extractor_steps)
+        warmup_steps = int(config.warmup_epochs * extractor_steps / max(config.epochs, 1))
+        self.scheduler = make_scheduler(self.optimizer, warmup_steps, extractor_steps, config.warmup_start_factor)
         self.epoch = 0
         self.elapsed_s = 0.0  # seconds spent in the epochs done, over every session of a resumed run
         self.history: list[dict] = []
@@ -93,7 +93,8 @@ class Trainer:
                               f"classes) are more than the {n} images of {name}: lower --eval-clusters or add images")
 
     def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
-        return make_optimizer(self.config.optimizer, params, lr, self.config.weight_decay)
+        name = self.config.optimizer
+        return make_optimizer(name, params, lr, self.config.weight_decay, self.config.optimizer_options.get(name))
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -133,7 +134,9 @@ class Trainer:
         return Preprocessor.fit(features, self.config.pca_dim, whiten=self.config.whiten, seed=seed)
 
     def cluster(self, points: np.ndarray, k: int, seed: int) -> Clustering:
-        return cluster(points, k, self.config.clusterer, seed=seed, batch_size=self.config.cluster_batch_size)
+        config = self.config
+        return cluster(points, k, config.clusterer, seed, config.cluster_batch_size,
+                       config.clusterer_options[config.clusterer])
 
     def features(self, desc: str = "features") -> np.ndarray:
         return extract_features(self.backbone, self.data.images, self.config.feature_size,
@@ -250,7 +253,8 @@ class Trainer:
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
         state = read_state(path, CHECKPOINT_KEYS, "start the run again with --overwrite",
                            map_location=self.device, weights_only=False)
-        saved, current = state["config"], asdict(self.config)
+        # The saved config as this version reads it: options added since take their defaults.
+        saved, current = asdict(TrainConfig.from_dict(state["config"], source=str(path))), asdict(self.config)
         if saved != current:
             changed = sorted(k for k in current if saved.get(k) != current[k])
             raise ValueError(f"{path} was written by another configuration (differs in {changed})")

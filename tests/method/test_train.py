@@ -10,6 +10,7 @@ import torch
 
 import steelnb.method.train as train_module
 from steelnb.data import synthetic
+from steelnb.method.cluster import cluster
 from steelnb.method.config import TrainConfig
 from steelnb.method.train import Trainer, TrainingDiverged, train
 from steelnb.metrics import evaluate
@@ -41,7 +42,8 @@ def test_a_run_writes_its_results(tmp_path, tiny_data):
     assert assignments.label.tolist() == truth
     assert result["metrics"] == evaluate(tiny_data.labels, assignments.cluster.to_numpy(), normal_label=0)
     assert result["run"]["weights"] == "random" and result["run"]["pretrained"] is False
-    assert json.loads((tmp_path / "config.json").read_text())["backbone"] == "resnet18"
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["backbone"] == "resnet18" and written["clusterer_options"]["kmeans"] == {"n_init": 10}
 
 
 def test_defect_labels_score_mdr_and_fdr(tmp_path, tiny_data):
@@ -143,3 +145,15 @@ def test_assignments_carry_the_2d_map_of_the_clustered_features(tmp_path, tiny_d
     table = pd.read_csv(tmp_path / "assignments.csv")
     assert np.isfinite(table[["map_x", "map_y"]].to_numpy()).all()
     assert table.map_x.var() >= table.map_y.var() > 0  # the first two principal components, in order
+
+
+def test_the_component_options_reach_the_clusterer_the_optimiser_and_the_schedule(tmp_path, tiny_data, monkeypatch):
+    config = tiny_config(tmp_path, epochs=1, optimizer="sgd", optimizer_options={"sgd": {"momentum": 0.5}},
+                         warmup_start_factor=0.5, clusterer_options={"kmeans": {"n_init": 2}})
+    trainer = Trainer(config, tiny_data)
+    assert trainer.optimizer.defaults["momentum"] == 0.5
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.5 * config.lr)
+    seen = []
+    monkeypatch.setattr(train_module, "cluster", lambda *args: seen.append(args[-1]) or cluster(*args))
+    trainer.run()
+    assert seen and all(options == {"n_init": 2} for options in seen)
