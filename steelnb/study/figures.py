@@ -14,22 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..plots import wrap
-
-
-def summarise(rows: pd.DataFrame, by: str | list[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """Mean, std (ddof 1; 0 for a single run) and run count of `metrics` per group, in first-seen order.
-
-    Columns: the `by` columns, then `<metric>_mean`, `<metric>_std` for each metric, and `runs`.
-    """
-    by = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in [*by, *metrics] if c not in rows.columns]
-    if missing:
-        raise ValueError(f"summarise: rows lack the columns {missing}")
-    grouped = rows.groupby(by, sort=False)[list(metrics)]
-    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).fillna(0.0).add_suffix("_std"))
-    out["runs"] = grouped.size()
-    ordered = [c for m in metrics for c in (f"{m}_mean", f"{m}_std")] + ["runs"]
-    return out[ordered].reset_index()
+from . import tables
 
 
 def metric_bars(rows: pd.DataFrame, by: str, metrics: Sequence[str], title: str | None = None,
@@ -38,7 +23,7 @@ def metric_bars(rows: pd.DataFrame, by: str, metrics: Sequence[str], title: str 
 
     `labels` renames metrics in the legend (e.g. {"train_nmi": "NMI"}).
     """
-    table = summarise(rows, by, metrics)
+    table = tables.summarise(rows, by, metrics)
     labels = labels or {}
     width = 0.8 / len(metrics)
     x = np.arange(len(table))
@@ -71,7 +56,7 @@ def metric_lines(rows: pd.DataFrame, x: str, metrics: Sequence[str], hue: str | 
     figure, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.5), squeeze=False)
     for axis, metric in zip(axes[0], metrics, strict=True):
         for name, part in groups:
-            table = summarise(part, x, [metric]).sort_values(x)
+            table = tables.summarise(part, x, [metric]).sort_values(x)
             axis.errorbar(table[x], table[f"{metric}_mean"], yerr=table[f"{metric}_std"], marker="o",
                           markersize=4, capsize=3, label=None if name is None else str(name))
         if log2_x:

@@ -16,14 +16,41 @@ from .datasets import StudySet
 METRICS = ("nmi", "acc", "mdr", "fdr", "eacc")
 
 
-def mean_std(rows: pd.DataFrame, by: str | list[str], columns: list[str]) -> pd.DataFrame:
-    """Mean and std of `columns` per group, as 'mean ± std' strings next to numeric mean columns."""
-    grouped = rows.groupby(by)[columns]
-    means, stds = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-    out = means.add_suffix("_mean")
+def summarise(rows: pd.DataFrame, by: str | list[str], columns: Sequence[str]) -> pd.DataFrame:
+    """Mean, std (ddof 1; 0 for a single run) and run count of `columns` per group of `by`, in first-seen order:
+    the one summary of repeated runs that every table and figure here takes.
+
+    Columns: the `by` columns, then `<column>_mean`, `<column>_std` for each column, and `runs`.
+
+    >>> rows = pd.DataFrame({"method": ["b", "b", "a"], "acc": [0.5, 0.7, 0.2]})
+    >>> summarise(rows, "method", ["acc"]).round(4).to_dict("list")
+    {'method': ['b', 'a'], 'acc_mean': [0.6, 0.2], 'acc_std': [0.1414, 0.0], 'runs': [2, 1]}
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*by, *columns] if c not in rows.columns]
+    if missing:
+        raise ValueError(f"summarise: rows lack the columns {missing}")
+    grouped = rows.groupby(by, sort=False)[list(columns)]
+    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).fillna(0.0).add_suffix("_std"))
+    out["runs"] = grouped.size()
+    ordered = [c for m in columns for c in (f"{m}_mean", f"{m}_std")] + ["runs"]
+    return out[ordered].reset_index()
+
+
+def mean_std(rows: pd.DataFrame, by: str | list[str], columns: Sequence[str]) -> pd.DataFrame:
+    """`summarise` as a results table shows it: the `by` columns, the numeric `<column>_mean`s, then each column as
+    "mean ± std" text, in first-seen order.
+
+    >>> rows = pd.DataFrame({"method": ["b", "b", "a"], "acc": [0.5, 0.7, 0.2]})
+    >>> mean_std(rows, "method", ["acc"]).acc.tolist()
+    ['0.6000 ± 0.1414', '0.2000 ± 0.0000']
+    """
+    summary = summarise(rows, by, columns)
+    table = summary[[*([by] if isinstance(by, str) else by), *(f"{c}_mean" for c in columns)]].copy()
     for column in columns:
-        out[column] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(means[column], stds[column], strict=True)]
-    return out.reset_index()
+        table[column] = [f"{m:.4f} ± {s:.4f}" for m, s in
+                         zip(summary[f"{column}_mean"], summary[f"{column}_std"], strict=True)]
+    return table
 
 
 def sweep_table(rows: pd.DataFrame, by: str, metrics: dict[str, str] | None = None,

@@ -29,16 +29,6 @@ def sweep_rows():
                          "nmi": [0.5, 0.7, 0.2, 0.2, 0.9], "acc": [0.4, 0.6, 0.3, 0.5, 1.0]})
 
 
-def test_summarise_keeps_first_seen_order_and_counts_runs(sweep_rows):
-    table = figures.summarise(sweep_rows, "method", ["nmi", "acc"])
-    assert table.method.tolist() == ["b", "a", "c"]
-    assert table.nmi_mean.tolist() == pytest.approx([0.6, 0.2, 0.9])
-    assert table.nmi_std.tolist() == pytest.approx([np.std([0.5, 0.7], ddof=1), 0.0, 0.0])
-    assert table.runs.tolist() == [2, 2, 1]
-    with pytest.raises(ValueError, match="lack the columns"):
-        figures.summarise(sweep_rows, "method", ["ari"])
-
-
 def test_metric_bars_draws_a_bar_per_method_and_metric(sweep_rows):
     figure = figures.metric_bars(sweep_rows, "method", ["nmi", "acc"], title="t", labels={"nmi": "NMI"})
     axis = figure.axes[0]

@@ -88,3 +88,27 @@ def test_neu_acc_table_sets_the_run_beside_the_paper_and_the_bar(monkeypatch):
     assert "DIFFERENT data" in table.source.iloc[1] and "reported (paper)" in table.source.iloc[1]
     record = datasets.data_record({"neu": study})
     assert record["stand_in"] == {"neu": True} and "stand-in for NEU" in record["description"]
+
+
+@pytest.fixture
+def sweep_rows():
+    return pd.DataFrame({"method": ["b", "b", "a", "a", "c"], "seed": [0, 1, 0, 1, 0],
+                         "nmi": [0.5, 0.7, 0.2, 0.2, 0.9], "acc": [0.4, 0.6, 0.3, 0.5, 1.0]})
+
+
+def test_summarise_keeps_first_seen_order_and_counts_runs(sweep_rows):
+    table = tables.summarise(sweep_rows, "method", ["nmi", "acc"])
+    assert table.method.tolist() == ["b", "a", "c"]
+    assert table.nmi_mean.tolist() == pytest.approx([0.6, 0.2, 0.9])
+    assert table.nmi_std.tolist() == pytest.approx([np.std([0.5, 0.7], ddof=1), 0.0, 0.0])
+    assert table.runs.tolist() == [2, 2, 1]
+    with pytest.raises(ValueError, match="lack the columns"):
+        tables.summarise(sweep_rows, "method", ["ari"])
+
+
+def test_mean_std_shows_the_summary_as_text_beside_the_means(sweep_rows):
+    table = tables.mean_std(sweep_rows, ["method", "seed"], ["acc"])
+    assert table.columns.tolist() == ["method", "seed", "acc_mean", "acc"] and len(table) == 5
+    table = tables.mean_std(sweep_rows, "method", ["nmi", "acc"])
+    assert table.columns.tolist() == ["method", "nmi_mean", "acc_mean", "nmi", "acc"]
+    assert table.method.tolist() == ["b", "a", "c"] and table.nmi.tolist()[1:] == ["0.2000 ± 0.0000", "0.9000 ± 0.0000"]
