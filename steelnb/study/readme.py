@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from . import paper
 from .records import weights_label
+from .tables import paper_comparison
 
 _SKIP = {"executed", "runs"}
 
@@ -50,34 +53,31 @@ def _stand_in(record: dict) -> bool:
     return any(flag.values()) if isinstance(flag, dict) else bool(flag)
 
 
-def paper_comparison(record: dict) -> list[str]:
-    """Markdown lines: the paper's reported figures (steelnb.study.paper.REPORTED) next to the measured ones and
-    the gap; no gap where the data stands in for the paper's (other images); or why there is no comparison."""
+def comparison_lines(record: dict) -> list[str]:
+    """Markdown lines: `tables.paper_comparison` of the record's measured figures (the paper's reported ones,
+    steelnb.study.paper.REPORTED, beside them and the gap); no gap where the data stands in for the paper's (other
+    images); or why there is no comparison."""
     comparison = record.get("paper")
     if not comparison:
         return ["*Paper comparison: none recorded for this experiment.*"]
     figure = comparison.get("figure")
     experiment = comparison.get("experiment")
-    reported = paper.REPORTED.get(experiment) if experiment else None
     lines = [f"Paper: {figure}.", ""] if figure else []
-    if not reported:
+    if not (experiment and paper.REPORTED.get(experiment)):
         if figure:
             lines[0] = f"Paper: {figure}; its values are not recorded in `steelnb/study/paper.py`."
         lines.append(comparison.get("note") or "*No reported figure of the paper to compare with.*")
         return lines
-    measured = comparison.get("measured") or {}
-    gap = paper.gap(measured, experiment)
+    table = paper_comparison(comparison.get("measured") or {}, experiment)
     stand_in = _stand_in(record)
     setting = comparison.get("setting")
     lines.append(f"The paper's reported `{experiment}` figures (Bai et al. 2024, `steelnb/study/paper.py`) vs measured"
                  + (f" ({setting})" if setting else "") + ":")
     lines += ["", "| metric | paper | measured | gap (measured − paper) |", "|---|---|---|---|"]
-    for metric, value in reported.items():
-        shown = f"{measured[metric]:.4f}" if metric in measured else "not measured"
-        difference = f"{gap[metric]:+.4f}" if metric in gap else "—"
-        if stand_in:
-            difference = "none: different data"
-        lines.append(f"| {metric} | {value:.4f} | {shown} | {difference} |")
+    for row in table.to_dict("records"):
+        shown = "not measured" if pd.isna(row["measured"]) else f"{row['measured']:.4f}"
+        difference = "none: different data" if stand_in else "—" if pd.isna(row["gap"]) else f"{row['gap']:+.4f}"
+        lines.append(f"| {row['metric']} | {row['reported (paper)']:.4f} | {shown} | {difference} |")
     if comparison.get("note"):
         lines += ["", comparison["note"]]
     return lines
@@ -102,7 +102,7 @@ def experiment_section(folder: Path, results_dir: Path) -> list[str]:
         relative = image.relative_to(results_dir).as_posix()
         lines += [f"![{image.stem}]({relative})", ""]
     if record and not record.get("unreadable"):
-        lines += [*paper_comparison(record), ""]
+        lines += [*comparison_lines(record), ""]
     return lines
 
 

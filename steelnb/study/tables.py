@@ -98,8 +98,13 @@ def per_class_table(confusion: pd.DataFrame, predictions: Sequence[pd.DataFrame]
 
 
 def paper_comparison(measured: dict, experiment: str, study: StudySet | None = None) -> pd.DataFrame:
-    """measured | reported (paper) | gap for each metric `paper.REPORTED[experiment]` holds, with a `data`
-    column saying whether the measurement is on the paper's data set or a stand-in."""
+    """The one comparison with the paper: measured | reported (paper) | gap for each metric
+    `paper.REPORTED[experiment]` holds (NaN where not measured), with a `data` column saying whether the
+    measurement is on the paper's data set or a stand-in. The results README shows it too (`readme`).
+
+    >>> paper_comparison({"acc": 0.9}, "neu").drop(columns="data").round(4).to_dict("records")
+    [{'metric': 'acc', 'measured': 0.9, 'reported (paper)': 0.8753, 'gap': 0.0247}]
+    """
     reported = paper.REPORTED.get(experiment, {})
     gaps = paper.gap(measured, experiment)
     if study is None or not study.stand_in:
