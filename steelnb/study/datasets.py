@@ -1,6 +1,7 @@
 """Which images play each experiment, and how many: real data where it is, else a stand-in that says so.
 
-- `experiment_data(preferred, ...)` (notebooks 00-03): the preferred real set (NEU, DAGM) capped per class, else the
+- Both kinds of experiment get a `StudySet`: the images, what they are, whether they stand in for the paper's.
+- `capped_set(preferred, ...)` (notebooks 00-03): the preferred real set (NEU, DAGM) capped per class, else the
   built-in synthetic set, with a sentence saying which and why.
 - `study_set(kind, data_root, profile)` takes the real set the paper used when it is under the data root
   (Severstal, NEU, DAGM), else the closest real data here, else the synthetic steel texture, and says which
@@ -9,7 +10,7 @@
   DAGM class 1 as it is) shrink for a quick profile so that the reference class holds at most the
   profile's `max_per_class` images, every other count keeping its proportion (the defect rate stays the
   paper's).
-- `find_dataset` is the one lookup of a real set that notebooks use (also for `experiment_data`): the
+- `find_dataset` is the one lookup of a real set that notebooks use (also for `capped_set`): the
   `data_root` given, else `$STEELNB_DATA`; a set whose folder is not there is `None` with the reason (a stand-in
   takes its place), a folder that is there but cannot be read is a `DataError`.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class StudySet:
     stand_in: True when `source` is not the data the paper used for `kind`;
     note:     one sentence for titles and captions: which data, how many images, what it stands in for;
     labels:   what the run is scored against ("defect": defect-free / defective, "classes": the classes).
+    A `capped_set` also says what captions call it (`description`) and where it was found (`info`).
     """
 
     kind: str
@@ -77,10 +79,17 @@ class StudySet:
     stand_in: bool
     note: str
     labels: str
+    description: str = ""  # what captions say of the data; "": `short`
+    info: dict = field(default_factory=dict)  # where the images were read from and how they were sized (run.json)
 
     @property
     def n_clusters(self) -> int:
         return 2 if self.labels == "defect" else self.data.n_classes
+
+    @property
+    def caption(self) -> str:
+        """What a caption says of the data: `description`, else `short`."""
+        return self.description or self.short
 
     @property
     def short(self) -> str:
@@ -279,7 +288,7 @@ def data_record(sets: dict[str, StudySet]) -> dict:
             "notes": {kind: study.note for kind, study in sets.items()}}
 
 
-# -- the ablations' data (notebooks 00-03) --------------------------------------------------------------
+# -- a whole set capped per class (notebooks 00-03) ----------------------------------------------------
 # How each real data set relates to the paper's experiments.
 PAPER_ROLE = {
     "neu": "the paper's NEU",
@@ -289,7 +298,7 @@ PAPER_ROLE = {
 
 
 def _find_real(name: str, data_root: str | Path | None, image_size: int) -> tuple[ImageSet | None, dict]:
-    """Data set `name` by `studysets.find_dataset`, with where it was found; (None, {"not_found": why}) if not."""
+    """Data set `name` by `find_dataset`, with where it was found; (None, {"not_found": why}) if not."""
     data, why = find_dataset(name, data_root, image_size)
     if data is None:
         return None, {"not_found": why}
@@ -298,15 +307,19 @@ def _find_real(name: str, data_root: str | Path | None, image_size: int) -> tupl
                   "role": PAPER_ROLE.get(name, name), "stand_in": name == "dagm"}
 
 
-def experiment_data(preferred: str, data_root: str | Path | None = None, image_size: int = 128,
-                    max_per_class: int | None = None, seed: int = 0,
-                    synthetic_options: dict | None = None) -> tuple[ImageSet, dict]:
-    """The `preferred` data set (a real one, or "synthetic"), else the synthetic one, capped at `max_per_class`.
+def capped_set(preferred: str, data_root: str | Path | None = None, image_size: int = 128,
+               max_per_class: int | None = None, seed: int = 0, synthetic_options: dict | None = None) -> StudySet:
+    """The `preferred` data set (a real one, or "synthetic"), else the synthetic one, capped at `max_per_class`
+    images per class, scored against its classes: the data of the ablation notebooks (00-03).
 
-    Real data is looked up by `studysets.find_dataset` (`data_root`, else `$STEELNB_DATA`); where it is not
-    there the synthetic set stands in (with a warning) and the returned info says so.
-    Info: dataset, root, found_via, role (how it relates to the paper), stand_in (bool), n_images, n_classes,
-    max_per_class, image_size, note (a sentence to print) and description (the short form captions use).
+    Real data is looked up by `find_dataset` (`data_root`, else `$STEELNB_DATA`); where it is not there the
+    synthetic set stands in (with a warning) and the set says so. `note` is a sentence to print, `description`
+    the short form captions use; `info` (run.json): dataset, root, found_via, role (how it relates to the paper),
+    stand_in, n_images, n_classes, max_per_class, image_size, note and description.
+
+    >>> study = capped_set("synthetic", image_size=32, max_per_class=2, synthetic_options={"n_images": 28})
+    >>> study.source, study.stand_in, study.labels, study.description.endswith("at most 2 per class)")
+    ('synthetic', False, 'classes', True)
     """
     data, info = (None, {}) if preferred == "synthetic" else _find_real(preferred, data_root, image_size)
     if data is None:
@@ -328,4 +341,5 @@ def experiment_data(preferred: str, data_root: str | Path | None = None, image_s
     info["note"] = f"Data: {info['description']}, {where}. Classes: {counts}."
     if "not_found" in info:
         info["note"] += f" {preferred} was not found: {info['not_found']}."
-    return data, info
+    return StudySet(preferred, data, info["dataset"], info["stand_in"], info["note"], "classes",
+                    info["description"], info)

@@ -83,20 +83,26 @@ def weights_label(weights: str | Sequence[str]) -> str:
                      for w in values)
 
 
-def caption(title: str, data_info: dict, profile: str, seeds: Sequence[int], weights: str | Sequence[str],
+def caption(title: str, data: str, profile: str, seeds: Sequence[int], weights: str | Sequence[str],
             backbone: str | None = None) -> str:
-    """`title` — data (and whether it stands in for the paper's), profile, seeds, backbone and weights."""
+    """`title` — `data` (what the data is, e.g. a StudySet's `caption`: whether it stands in for the paper's),
+    profile, seeds, backbone and weights.
+
+    >>> caption("Table", "NEU (48 images)", "ci", [0, 1], "random", backbone="resnet18")
+    'Table — data: NEU (48 images); profile ci; seeds 0, 1; resnet18, random weights (not pretrained)'
+    """
     model = f"{backbone}, " if backbone else ""
     seed_text = ", ".join(str(s) for s in seeds)
-    return (f"{title} — data: {data_info['description']}; profile {profile}; "
+    return (f"{title} — data: {data}; profile {profile}; "
             f"seed{'s' if len(seeds) != 1 else ''} {seed_text}; {model}{weights_label(weights)}")
 
 
-def paper_entry(data_info: dict, figure: str, setting: str | None = None, measured: dict | None = None,
+def paper_entry(source: str, figure: str, setting: str | None = None, measured: dict | None = None,
                 note: str | None = None) -> dict:
-    """What `write_record(..., paper=...)` takes: the paper's experiment matching the data (none for the
-    synthetic set), the figure this notebook reproduces, the setting whose numbers are compared, and them."""
-    experiment = None if data_info.get("dataset") == "synthetic" else data_info.get("dataset")
+    """What `write_record(..., paper=...)` takes: the paper's experiment matching the data set the images come
+    from (`source`, e.g. a StudySet's; none for the synthetic set), the figure this notebook reproduces, the setting
+    whose numbers are compared, and them."""
+    experiment = None if source == "synthetic" else source
     if experiment is None:
         note = note or ("Synthetic data: the paper has no number for it, so no gap is computed.")
     return {"experiment": experiment, "figure": figure, "setting": setting, "measured": measured or {},

@@ -7,7 +7,7 @@ from steelnb.study import configs, datasets
 
 def test_sweep_config_uses_the_ablation_backbone_and_k_of_the_data(no_real_data):
     with pytest.warns(UserWarning):
-        data, _ = datasets.experiment_data("neu", image_size=32, max_per_class=2)
+        data = datasets.capped_set("neu", image_size=32, max_per_class=2).data
     config = configs.sweep_config("ci", data, clusterer="birch")
     assert config.backbone == "resnet18" and config.n_clusters == 7 and config.clusterer == "birch"
     assert config.epochs == 1 and config.steps_per_epoch == 2  # the ci profile's sweep settings

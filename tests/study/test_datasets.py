@@ -48,23 +48,25 @@ def counts(ds: ImageSet) -> dict[str, int]:
 
 def test_missing_data_falls_back_to_synthetic_and_says_so(no_real_data):
     with pytest.warns(UserWarning, match="synthetic"):
-        data, info = datasets.experiment_data("neu", image_size=32, max_per_class=3)
+        study = datasets.capped_set("neu", image_size=32, max_per_class=3)
+    data, info = study.data, study.info
     assert data.name == "synthetic" and len(data) == 3 * data.n_classes
-    assert info["stand_in"] and "standing in for NEU" in info["description"]
-    assert "neu was not found" in info["note"] and "$STEELNB_DATA" in info["note"]
+    assert study.stand_in and study.source == "synthetic" and study.labels == "classes"
+    assert "standing in for NEU" in study.caption == info["description"]
+    assert "neu was not found" in study.note and "$STEELNB_DATA" in study.note
 
 
 def test_a_data_root_without_the_set_gets_the_stand_in_but_a_broken_set_is_an_error(tmp_path):
     with pytest.warns(UserWarning, match=f"no neu/ folder under {tmp_path}"):
-        data, info = datasets.experiment_data("neu", data_root=tmp_path, image_size=32, max_per_class=2)
-    assert data.name == "synthetic" and info["stand_in"]
+        study = datasets.capped_set("neu", data_root=tmp_path, image_size=32, max_per_class=2)
+    assert study.data.name == "synthetic" and study.stand_in
     (tmp_path / "neu").mkdir()  # there, but holds no NEU class folder
     with pytest.raises(DataError):
-        datasets.experiment_data("neu", data_root=tmp_path, image_size=32)
+        datasets.capped_set("neu", data_root=tmp_path, image_size=32)
     with pytest.raises(DataError):  # and so is the set's own folder given as the root
-        datasets.experiment_data("neu", data_root=tmp_path / "neu", image_size=32)
+        datasets.capped_set("neu", data_root=tmp_path / "neu", image_size=32)
     with pytest.raises(DataError, match="is not a folder"):
-        datasets.experiment_data("neu", data_root=tmp_path / "mistyped", image_size=32)
+        datasets.capped_set("neu", data_root=tmp_path / "mistyped", image_size=32)
 
 
 def fake_neu(root, per_class=2):
@@ -80,10 +82,12 @@ def test_real_data_is_found_via_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("STEELNB_DATA", str(tmp_path))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        data, info = datasets.experiment_data("neu", image_size=32, max_per_class=2)
+        study = datasets.capped_set("neu", image_size=32, max_per_class=2)
+    data, info = study.data, study.info
     assert data.n_classes == 6 and len(data) == 12 and data.images.shape[-1] == 32
     assert info["dataset"] == "neu" and not info["stand_in"] and info["found_via"] == "$STEELNB_DATA"
-    assert "the paper's NEU" in info["description"] and "at most 2 per class" in info["description"]
+    assert "the paper's NEU" in study.caption and "at most 2 per class" in study.caption
+    assert study.source == "neu" and not study.stand_in and study.short == "NEU"
 
 
 def test_scale_caps_the_reference_class_at_the_profiles_cap():

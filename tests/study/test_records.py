@@ -4,17 +4,17 @@ from steelnb.study import records
 
 
 def test_caption_names_data_profile_seeds_and_weights():
-    info = {"description": "dagm (DAGM class 1 standing in for Severstal; 575 images)"}
-    text = records.caption("Table", info, "cpu", [0, 1], ["random"], backbone="resnet18")
+    data = "dagm (DAGM class 1 standing in for Severstal; 575 images)"
+    text = records.caption("Table", data, "cpu", [0, 1], ["random"], backbone="resnet18")
     assert "standing in for Severstal" in text and "profile cpu" in text and "seeds 0, 1" in text
     assert "resnet18, random weights (not pretrained)" in text
-    assert "pretrained weights (timm:x)" in records.caption("T", info, "ci", [3], "timm:x")
+    assert "pretrained weights (timm:x)" in records.caption("T", data, "ci", [3], "timm:x")
 
 
 def test_paper_entry_compares_real_data_only():
-    real = records.paper_entry({"dataset": "neu"}, "Fig. 6", "minibatch", {"acc": 0.5})
+    real = records.paper_entry("neu", "Fig. 6", "minibatch", {"acc": 0.5})
     assert real["experiment"] == "neu" and real["measured"] == {"acc": 0.5} and real["note"] is None
-    synthetic = records.paper_entry({"dataset": "synthetic"}, "Fig. 6", "minibatch", {"acc": 0.5})
+    synthetic = records.paper_entry("synthetic", "Fig. 6", "minibatch", {"acc": 0.5})
     assert synthetic["experiment"] is None and "no gap" in synthetic["note"]
 
 
