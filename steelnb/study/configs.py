@@ -1,12 +1,10 @@
-"""The TrainConfig of each experiment's runs, from a profile: `profile_config` (a profile's full run),
-`sweep_config` (a short ablation run on the data of notebooks 01-03), `study_config` (the runs of 04-07)."""
+"""The TrainConfig of each experiment's runs, from a profile: `profile_config` (a profile's full run on any data),
+`study_config` (the runs of an experiment on its StudySet, full or short `sweep` settings)."""
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict
 
-from ..data import ImageSet
 from ..method.config import TrainConfig
 from ..profiles import get_profile
 from .datasets import StudySet
@@ -17,37 +15,31 @@ def profile_config(profile: str, **overrides) -> TrainConfig:
     return TrainConfig.from_dict({**get_profile(profile).train, **overrides})
 
 
-def sweep_config(profile: str, data: ImageSet, backbone: str | None = None, weights: str | None = None,
-                 **overrides) -> TrainConfig:
-    """One short ablation run of `profile` on `data`: the profile's sweep settings, its ablation backbone,
-    pseudo-labels from the profile's K (at least the number of classes), the answer in as many clusters as
-    classes, and `overrides` on top.
-
-    `weights` None takes the profile's, except "offline" (EfficientNet-Lite0 only) for another backbone,
-    which falls back to "random" with a warning.
-    """
-    settings = get_profile(profile)
-    backbone = backbone or settings.ablation_backbone
-    config = profile_config(profile, **settings.sweep, backbone=backbone)
-    if weights is None:
-        weights = settings.weights_for(backbone)
-        if weights != config.weights:
-            warnings.warn(f"profile {profile}: {config.weights} weights exist only for efficientnet_lite0; "
-                          f"{backbone} starts from {weights} weights", stacklevel=2)
-    values = {"dataset": data.name, "n_clusters": max(config.n_clusters, data.n_classes),
-              "eval_clusters": data.n_classes, "weights": weights, "max_per_class": None, **overrides}
-    return TrainConfig.from_dict({**asdict(config), **values})
-
-
 def study_config(profile: str, study: StudySet, seed: int = 0, sweep: bool = False, **overrides) -> TrainConfig:
-    """The profile's TrainConfig (its short `sweep` settings with `sweep=True`) for `study`: scored against
-    `study.labels`, pseudo-labels from the profile's K (at least the number of classes), the answer in
-    as many clusters as classes, `seed`, then `overrides`."""
+    """The TrainConfig of an experiment's runs on `study`: the profile's settings (its short `sweep` settings
+    with `sweep=True`, as the ablations and the many runs of a table use), scored against `study.labels`,
+    pseudo-labels from the profile's K (at least the number of classes), the answer in as many clusters as
+    classes, `seed`, then `overrides`.
+
+    A `backbone` among the overrides starts from the profile's weights for it (`Profile.weights_for`: offline
+    weights exist only for EfficientNet-Lite0/1/2; another backbone starts random, with a warning) unless
+    `weights` is given too.
+
+    >>> from steelnb.study.datasets import capped_set
+    >>> study = capped_set("synthetic", image_size=32, max_per_class=2)
+    >>> config = study_config("ci", study, sweep=True, clusterer="birch")
+    >>> config.epochs, config.n_clusters, config.eval_clusters, config.clusterer
+    (1, 7, 7, 'birch')
+    """
     settings = get_profile(profile)
     base = settings.sweep_config() if sweep else dict(settings.train)
     base.pop("max_per_class", None)  # the study set is already sized
     if "backbone" in overrides and "weights" not in overrides:
         overrides["weights"] = settings.weights_for(overrides["backbone"])
+        profile_weights = base.get("weights", TrainConfig.weights)
+        if overrides["weights"] != profile_weights:
+            warnings.warn(f"profile {profile}: {profile_weights} weights exist only for EfficientNet-Lite0/1/2; "
+                          f"{overrides['backbone']} starts from {overrides['weights']} weights", stacklevel=2)
     n_clusters = max(base.get("n_clusters", TrainConfig.n_clusters), study.n_clusters)
     values = {**base, "dataset": study.data.name, "labels": study.labels, "n_clusters": n_clusters,
               "eval_clusters": study.n_clusters, "seed": seed, **overrides}
