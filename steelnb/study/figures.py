@@ -77,13 +77,6 @@ def metric_lines(rows: pd.DataFrame, x: str, metrics: Sequence[str], hue: str | 
     return figure
 
 
-def _wrap(title: str, width: int = 90) -> str:
-    """`title` with each of its lines wrapped at `width` characters."""
-    import textwrap
-
-    return "\n".join(textwrap.fill(line, width) for line in title.splitlines())
-
-
 def bar_figure(table: pd.DataFrame, label: str, columns: Sequence[str], title: str):
     """Grouped bars of `columns` (0..1) for each row, labelled by `table[label]`."""
     import matplotlib.pyplot as plt
@@ -96,7 +89,7 @@ def bar_figure(table: pd.DataFrame, label: str, columns: Sequence[str], title: s
     axis.set_xticks(x, table[label].astype(str), rotation=20, ha="right")
     axis.set_ylim(0, 1.05)
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    axis.set_title(_wrap(title), fontsize=8)
+    axis.set_title(wrap(title, 90), fontsize=8)
     figure.tight_layout()
     return figure
 
@@ -114,7 +107,7 @@ def box_figure(rows: pd.DataFrame, by: str, columns: Sequence[str], title: str):
             axis.plot(np.full(len(v), i), v, "k.", alpha=0.5)
         axis.set_title(column.upper())
         axis.set_ylim(-0.02, 1.02)
-    figure.suptitle(_wrap(title, 40 * len(columns)), fontsize=8)
+    figure.suptitle(wrap(title, 40 * len(columns)), fontsize=8)
     figure.tight_layout()
     return figure
 
@@ -135,6 +128,6 @@ def confusion_figure(confusion: pd.DataFrame, title: str):
     axis.set_xlabel("predicted (clusters matched to classes per run)")
     axis.set_ylabel("true class")
     figure.colorbar(image, ax=axis, fraction=0.046, label="share of the true class")
-    axis.set_title(_wrap(title, 80), fontsize=8)
+    axis.set_title(wrap(title, 80), fontsize=8)
     figure.tight_layout()
     return figure
