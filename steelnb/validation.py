@@ -12,14 +12,12 @@ an integer (never 2.0, "2" or true), a float is a finite number (an integer is a
 `check(instance)` raises `ConfigError` for the first field that breaks its type or rule;
 `with_source(error, sources)` prefixes the message with where the value came from (a file, a flag).
 
-A component (a clusterer, an optimiser) keeps its settings in an options dataclass checked the same way;
+A component (a clusterer, an optimiser) keeps its settings in an `Options` dataclass, checked the same way;
 `options` builds one from a dict, `options_by_name` every component's of a registry, as a config records them:
 
 >>> @dataclass(frozen=True)
-... class FaissLike:
+... class FaissLike(Options):
 ...     niter: int = 50
-...     def __post_init__(self):
-...         check(self)
 >>> options_by_name({"faiss": FaissLike}, {"faiss": {"niter": 20}}, "clusterer_options")
 {'faiss': {'niter': 20}}
 >>> options(FaissLike, {"niter": "many"}, "clusterer_options.faiss")
@@ -165,6 +163,14 @@ def check(instance) -> None:
 def with_source(error: ConfigError, sources: dict[str, str], default: str = "config") -> ConfigError:
     """`error` with its message prefixed by where its field's value came from."""
     return ConfigError(f"{sources.get(error.field, default)}: {error}", error.field)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The base of a component's options dataclass (frozen): its fields are checked on creation, as a config's."""
+
+    def __post_init__(self) -> None:
+        check(self)
 
 
 def options(cls: type, values, where: str, field: str | None = None):

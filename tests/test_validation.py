@@ -88,11 +88,8 @@ def test_from_dict_names_where_each_value_came_from():
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(validation.Options):
     depth: Annotated[int, AtLeast(1)] = 2
-
-    def __post_init__(self) -> None:
-        validation.check(self)
 
 
 def test_options_are_filled_checked_and_named():

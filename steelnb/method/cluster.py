@@ -18,7 +18,7 @@ from sklearn.cluster import Birch, KMeans, MiniBatchKMeans, SpectralClustering
 from sklearn.decomposition import PCA
 
 from .. import validation
-from ..validation import Above, AtLeast
+from ..validation import Above, AtLeast, Options
 
 
 @dataclass
@@ -80,17 +80,14 @@ def nearest_centroid(points: np.ndarray, centroids: np.ndarray) -> tuple[np.ndar
 
 # -- the clusterers: each one's options (recorded in a run's config.json) and its fit -------------------------
 @dataclass(frozen=True)
-class KMeansOptions:
+class KMeansOptions(Options):
     """scikit-learn's KMeans: `n_init` restarts from k-means++ seeds, the best kept."""
 
     n_init: Annotated[int, AtLeast(1)] = 10
 
-    def __post_init__(self) -> None:
-        validation.check(self)
-
 
 @dataclass(frozen=True)
-class MiniBatchOptions:
+class MiniBatchOptions(Options):
     """Mini-Batch K-Means with the paper's settings; its batch size is the run's `cluster_batch_size`, the first
     `init_size_factor` x batch points seed it."""
 
@@ -98,39 +95,27 @@ class MiniBatchOptions:
     init_size_factor: Annotated[int, AtLeast(1)] = 3
     reassignment_ratio: Annotated[float, AtLeast(0)] = 0.01
 
-    def __post_init__(self) -> None:
-        validation.check(self)
-
 
 @dataclass(frozen=True)
-class FaissOptions:
+class FaissOptions(Options):
     """faiss k-means (on the GPU when faiss has one): `niter` Lloyd iterations, `nredo` restarts."""
 
     niter: Annotated[int, AtLeast(1)] = 50
     nredo: Annotated[int, AtLeast(1)] = 5
 
-    def __post_init__(self) -> None:
-        validation.check(self)
-
 
 @dataclass(frozen=True)
-class BirchOptions:
+class BirchOptions(Options):
     """BIRCH: the radius `threshold` of a subcluster (the points are L2-normalised)."""
 
     threshold: Annotated[float, Above(0)] = 0.1
 
-    def __post_init__(self) -> None:
-        validation.check(self)
-
 
 @dataclass(frozen=True)
-class SpectralOptions:
+class SpectralOptions(Options):
     """Spectral clustering on the `n_neighbors`-nearest-neighbour graph (at most N - 1 neighbours)."""
 
     n_neighbors: Annotated[int, AtLeast(1)] = 10
-
-    def __post_init__(self) -> None:
-        validation.check(self)
 
 
 def _kmeans(points: np.ndarray, k: int, seed: int, batch_size: int, options: KMeansOptions) -> np.ndarray:

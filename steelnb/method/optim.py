@@ -9,20 +9,17 @@ from typing import Annotated
 import torch
 
 from .. import validation
-from ..validation import AtLeast
+from ..validation import AtLeast, Options
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
               "nadam": torch.optim.NAdam, "sgd": torch.optim.SGD}
 
 
 @dataclass(frozen=True)
-class SGDOptions:
+class SGDOptions(Options):
     """SGD's momentum (torch's default is none)."""
 
     momentum: Annotated[float, AtLeast(0)] = 0.9
-
-    def __post_init__(self) -> None:
-        validation.check(self)
 
 
 # The optimisers with settings of ours (a run records them in config.json: `TrainConfig.optimizer_options`);
