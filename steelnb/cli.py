@@ -66,7 +66,16 @@ def read_config_file(path: str) -> dict:
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
-    """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value."""
+    """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value.
+
+    >>> config = build_config(make_parser().parse_args(["train", "--profile", "ci", "--epochs", "1"]))
+    >>> config.epochs, config.backbone, config.clusterer  # the flag over the ci profile over the defaults
+    (1, 'resnet18', 'kmeans')
+    >>> build_config(make_parser().parse_args(["train", "--epochs", "0"]))
+    Traceback (most recent call last):
+    ...
+    steelnb.validation.ConfigError: flag --epochs: epochs must be at least 1, got 0
+    """
     values, sources, layers = {}, {}, []
     if args.profile:
         layers.append((dict(get_profile(args.profile).train), f"profile {args.profile}"))
@@ -298,7 +307,13 @@ _python_format = warnings.formatwarning
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a command; an ordinary problem (`SteelnbError`) is one line on stderr and exit status 2."""
+    """Run a command; an ordinary problem (`SteelnbError`) is one line on stderr and exit status 2.
+
+    >>> main(["data", "info", "synthetic", "--image-size", "32"])  # doctest: +ELLIPSIS
+    synthetic: 600 images, array uint8 (600, 1, 32, 32)
+    ...
+    0
+    """
     args = make_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warnings
     progress.set_quiet(args.quiet)

@@ -341,7 +341,20 @@ def _sections(run_dir: Path, config: dict, metrics: dict) -> list[tuple[str, str
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write `run_dir/report.html` (and its pictures under `report_files/`) from the run folder's files."""
+    """Write `run_dir/report.html` (and its pictures under `report_files/`) from the run folder's files.
+
+    >>> import tempfile
+    >>> from steelnb.data import load_dataset
+    >>> from steelnb.method.config import TrainConfig
+    >>> from steelnb.method.train import train
+    >>> data = load_dataset("synthetic", image_size=32, n_images=24, defect_rate=0.5, seed=1)
+    >>> folder = tempfile.mkdtemp()
+    >>> config = TrainConfig(image_size=32, global_size=32, n_global=1, n_local=0, epochs=1, batch_size=8,
+    ...                      steps_per_epoch=1, pca_dim=8, clusterer="kmeans", device="cpu", out_dir=folder)
+    >>> result = train(config, data)
+    >>> write_report(folder).name, (Path(folder) / "report_files").is_dir()
+    ('report.html', True)
+    """
     run_dir = Path(run_dir)
     config, metrics = _json(run_dir / "config.json"), _json(run_dir / "metrics.json")
     if not config and not metrics:

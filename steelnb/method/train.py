@@ -276,6 +276,18 @@ def train(config: TrainConfig, data: ImageSet, resume: bool = False) -> dict:
 
     The caller owns the folder: `steelnb train` claims it first (`runfolder.claim_run_folder`: lock, no
     earlier run's files beside this one's); notebooks and experiments write into folders of their own.
+
+    >>> import tempfile
+    >>> from steelnb.data import load_dataset
+    >>> data = load_dataset("synthetic", image_size=32, n_images=24, defect_rate=0.5, seed=1)
+    >>> config = TrainConfig(image_size=32, global_size=32, n_global=1, n_local=0, epochs=1, batch_size=8,
+    ...                      steps_per_epoch=1, pca_dim=8, n_clusters=3, clusterer="kmeans", device="cpu",
+    ...                      out_dir=tempfile.mkdtemp())
+    >>> result = train(config, data)
+    >>> result["eval_clusters"], sorted(result["metrics"])[:3]
+    (7, ['acc', 'ari', 'eacc'])
+    >>> sorted(p.name for p in Path(config.out_dir).iterdir())[:4]
+    ['assignments.csv', 'checkpoint.pt', 'config.json', 'history.csv']
     """
     trainer = Trainer(config, data)
     if resume:

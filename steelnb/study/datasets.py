@@ -189,6 +189,11 @@ def study_set(kind: str, data_root: str | Path | None = None, profile: str = "ci
     the set and the note says why. Sizes shrink with the profile (see the module docstring); `seed` draws the
     images. The note reads
     "<the data>; stands in for <the paper's set>: <why>" for a stand-in.
+
+    >>> import tempfile
+    >>> study = study_set("I", tempfile.mkdtemp(), "ci")  # a data root without Severstal: the stand-in plays it
+    >>> study.short, study.labels, study.n_clusters, len(study.data)
+    ('synthetic steel (stand-in for Severstal set I)', 'defect', 2, 80)
     """
     if kind not in KINDS:
         raise ValueError(f"study_set: kind must be one of {KINDS}, got {kind!r}")

@@ -107,7 +107,17 @@ def experiment_section(folder: Path, results_dir: Path) -> list[str]:
 
 
 def write_results_readme(results_dir: str | Path, profile: str) -> Path:
-    """`<results_dir>/README.md`: one section per experiment folder (sorted), from what the folders hold."""
+    """`<results_dir>/README.md`: one section per experiment folder (sorted), from what the folders hold.
+
+    >>> import tempfile
+    >>> from steelnb.study.records import write_record
+    >>> results = Path(tempfile.mkdtemp())
+    >>> _ = write_record(results / "01_demo", "ci", {}, 1.0, title="Demo",
+    ...                  paper={"experiment": "neu", "figure": "Fig. 6", "measured": {"acc": 0.9}})
+    >>> text = write_results_readme(results, "ci").read_text()
+    >>> "## 01_demo: Demo" in text, "| acc | 0.8753 | 0.9000 | +0.0247 |" in text
+    (True, True)
+    """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir} does not exist: run the notebooks first (reproduce.sh)")

@@ -20,7 +20,20 @@ from ..profiles import get_profile
 
 
 def write_table(table: pd.DataFrame, out_dir: str | Path, name: str, caption: str = "") -> Path:
-    """`<name>.csv` and `<name>.md` (with `caption` above the table) in `out_dir`."""
+    """`<name>.csv` and `<name>.md` (with `caption` above the table) in `out_dir`.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_table(pd.DataFrame({"method": ["kmeans"], "acc": [0.5]}), folder, "scores", "ACC per method").name
+    'scores.csv'
+    >>> print((Path(folder) / "scores.md").read_text())
+    ACC per method
+    <BLANKLINE>
+    | method   |    acc |
+    |:---------|-------:|
+    | kmeans   | 0.5000 |
+    <BLANKLINE>
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{name}.csv", index=False)
@@ -66,7 +79,16 @@ def _commit() -> str | None:
 def write_record(out_dir: str | Path, profile: str, parameters: dict, wall_s: float, device: str | None = None,
                  **extra) -> Path:
     """`run.json`: the notebook's parameters, profile settings, environment and wall time; the environment
-    names `device`, by default the profile's training device ("auto" unless the profile sets one)."""
+    names `device`, by default the profile's training device ("auto" unless the profile sets one). `extra`
+    goes in as it is: title, data (a StudySet's `info` or `datasets.data_record`), seeds, weights, paper
+    (`paper_entry`), ...
+
+    >>> import json, tempfile
+    >>> path = write_record(tempfile.mkdtemp(), "ci", {"seeds": [0]}, 12.34, title="Demo", seeds=[0])
+    >>> record = json.loads(path.read_text())
+    >>> record["profile"], record["title"], record["wall_s"], record["environment"]["device"]
+    ('ci', 'Demo', 12.3, 'cpu')
+    """
     device = device or get_profile(profile).train.get("device", "auto")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

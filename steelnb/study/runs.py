@@ -27,7 +27,16 @@ from .tables import METRICS, initialisation
 
 
 def score_run(config: TrainConfig, data: ImageSet, test: ImageSet | None = None) -> dict:
-    """`fit_and_score` without the test predictions."""
+    """`fit_and_score` without the test predictions: one flat row of the setting, its scores and seconds.
+
+    >>> from steelnb.data import load_dataset
+    >>> from steelnb.method.config import TrainConfig
+    >>> data = load_dataset("synthetic", image_size=32, n_images=24, defect_rate=0.5, seed=1)
+    >>> row = score_run(TrainConfig(image_size=32, global_size=32, n_global=1, n_local=0, epochs=1, batch_size=8,
+    ...                             steps_per_epoch=1, pca_dim=8, clusterer="kmeans", device="cpu"), data)
+    >>> row["backbone"], row["n_train"], 0 <= row["train_acc"] <= 1, "untrained_acc" in row
+    ('resnet18', 24, True, True)
+    """
     return fit_and_score(config, data, test)[0]
 
 
