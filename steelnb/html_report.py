@@ -344,15 +344,14 @@ def write_report(run_dir: str | Path) -> Path:
     """Write `run_dir/report.html` (and its pictures under `report_files/`) from the run folder's files.
 
     >>> import tempfile
-    >>> from steelnb.data import load_dataset
-    >>> from steelnb.method.config import TrainConfig
-    >>> from steelnb.method.train import train
-    >>> data = load_dataset("synthetic", image_size=32, n_images=24, defect_rate=0.5, seed=1)
+    >>> from steelnb.cli import main
     >>> folder = tempfile.mkdtemp()
-    >>> config = TrainConfig(image_size=32, global_size=32, n_global=1, n_local=0, epochs=1, batch_size=8,
-    ...                      steps_per_epoch=1, pca_dim=8, clusterer="kmeans", device="cpu", out_dir=folder)
-    >>> result = train(config, data)
-    >>> write_report(folder).name, (Path(folder) / "report_files").is_dir()
+    >>> main(["train", "--profile", "ci", "--epochs", "1", "--steps-per-epoch", "1", "--max-per-class", "3",
+    ...       "--image-size", "32", "--global-size", "32", "--out-dir", folder, "--quiet"])  # writes report.html too
+    synthetic: 21 images; backbone resnet18 (random); 1 epochs -> ...
+    0
+    >>> (Path(folder) / "report.html").unlink()
+    >>> write_report(folder).name, (Path(folder) / "report_files").is_dir()  # the page again, from the files
     ('report.html', True)
     """
     run_dir = Path(run_dir)
