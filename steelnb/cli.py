@@ -171,7 +171,8 @@ def summary(result: dict, out_dir: str) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from .method.predict import TrainedRun, calibrate_threshold, predict
+    from .method.model import TrainedRun
+    from .method.predict import calibrate_threshold, predict
     from .metrics import defect_scores_metrics
 
     out = Path(args.out)
