@@ -1,4 +1,5 @@
-# Two commands for a fresh clone (see README): `make run` and `make test`.
+# Two commands for a fresh clone (see README): `make run` and `make test` (ruff, then the unit tests, the examples in
+# the package's docstrings and the notebooks).
 # Each installs into .venv once; the stamp is renewed only when pyproject.toml changes.
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -22,7 +23,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check steelnb tests benchmarks
-	$(VENV)/bin/python -m pytest -q --nbval-lax tests notebooks
+	$(VENV)/bin/python -m pytest -q --nbval-lax --doctest-modules steelnb tests notebooks
 
 reproduce: $(STAMP)
 	./reproduce.sh --profile $(PROFILE) $(if $(DATA),--data-root $(DATA))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Execute the experiment notebooks (notebooks/NN_*.ipynb) with papermill for one profile, then write
-# results/<profile>/README.md (steelnb.report.write_results_readme) from what they wrote.
+# results/<profile>/README.md (steelnb.study.readme.write_results_readme) from what they wrote.
 #
 #   ./reproduce.sh [--profile ci|cpu|paper] [--data-root DIR] [--only NAME]... [--jobs N]
 #
@@ -119,7 +119,7 @@ for nb in "${NOTEBOOKS[@]}"; do
     [[ -f "$EXECUTED/$name.ok" ]] || FAILED+=("$name")
 done
 
-if ! (cd "$ROOT" && "$PYTHON" -c 'import sys; from steelnb.report import write_results_readme
+if ! (cd "$ROOT" && "$PYTHON" -c 'import sys; from steelnb.study.readme import write_results_readme
 print("wrote", write_results_readme(sys.argv[1], sys.argv[2]))' "$RESULTS" "$PROFILE"); then
     echo "reproduce.sh: writing $RESULTS/README.md failed" >&2
     FAILED+=("README")

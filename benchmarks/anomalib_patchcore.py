@@ -30,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from steelnb.baselines.common import Detector, detect
 from steelnb.baselines.patchcore import PatchCore, feature_levels
 from steelnb.data import load_dataset, protocols
-from steelnb.experiments import environment, write_table
+from steelnb.study.records import environment, write_table
 from steelnb.views import to_model_input
 
 

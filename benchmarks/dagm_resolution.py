@@ -17,7 +17,7 @@ import pandas as pd
 
 from steelnb.baselines import PatchCore, detect
 from steelnb.data import load_dataset, protocols
-from steelnb.experiments import environment, write_table
+from steelnb.study.records import environment, write_table
 
 
 def measure(size: int, data_root: str, backbone: str, weights: str, ratio: float) -> dict:

@@ -11,7 +11,7 @@ import time
 
 from steelnb.baselines import run_baselines
 from steelnb.data import load_dataset, protocols
-from steelnb.experiments import environment, write_table
+from steelnb.study.records import environment, write_table
 
 
 def main(data_root: str, out_dir: str, backbone: str = "efficientnet_lite0", weights: str = "offline") -> None:

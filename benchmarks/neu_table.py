@@ -21,10 +21,10 @@ from sklearn.model_selection import StratifiedKFold
 
 from steelnb.backbones import create_backbone, extract_features
 from steelnb.baselines.fixed import linear_probe
-from steelnb.cluster import Preprocessor, cluster
 from steelnb.data import load_dataset
-from steelnb.experiments import environment, write_table
+from steelnb.method.cluster import Preprocessor, cluster
 from steelnb.metrics import evaluate
+from steelnb.study.records import environment, write_table
 
 UNTRAINED = (("convnextv2_atto", "random"), ("resnet18", "random"), ("efficientnet_lite0", "offline"))
 SEEDS = (0, 1, 2)

@@ -10,10 +10,10 @@ import sys
 import pandas as pd
 
 from steelnb.backbones import create_backbone, extract_features
-from steelnb.cluster import Preprocessor, cluster
 from steelnb.data import load_dataset
-from steelnb.experiments import environment, write_table
+from steelnb.method.cluster import Preprocessor, cluster
 from steelnb.metrics import evaluate
+from steelnb.study.records import environment, write_table
 
 SETTINGS = {"raw": dict(pca_dim=None, l2=False), "pca64 + l2": dict(pca_dim=64),
             "pca64 + whitening + l2": dict(pca_dim=64, whiten=True), "pca64 + whitening": dict(pca_dim=64, whiten=True,

@@ -14,9 +14,12 @@ from . import progress, validation
 from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
 from .errors import SteelnbError, SteelnbWarning
+from .method.config import TrainConfig
+from .method.inputs import decision_absent, prepare_data, skipped_table
+from .method.runfiles import RUN_FILES
+from .method.train import train
 from .profiles import PROFILES, get_profile
 from .runfolder import atomic_path, check_output_file, claim_run_folder
-from .train import RUN_FILES, TrainConfig, decision_absent, prepare_data, skipped_table, train
 from .validation import ConfigError
 
 
@@ -63,7 +66,16 @@ def read_config_file(path: str) -> dict:
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
-    """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value."""
+    """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value.
+
+    >>> config = build_config(make_parser().parse_args(["train", "--profile", "ci", "--epochs", "1"]))
+    >>> config.epochs, config.backbone, config.clusterer  # the flag over the ci profile over the defaults
+    (1, 'resnet18', 'kmeans')
+    >>> build_config(make_parser().parse_args(["train", "--epochs", "0"]))
+    Traceback (most recent call last):
+    ...
+    steelnb.validation.ConfigError: flag --epochs: epochs must be at least 1, got 0
+    """
     values, sources, layers = {}, {}, []
     if args.profile:
         layers.append((dict(get_profile(args.profile).train), f"profile {args.profile}"))
@@ -159,8 +171,9 @@ def summary(result: dict, out_dir: str) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from .method.model import TrainedRun
+    from .method.predict import calibrate_threshold, predict
     from .metrics import defect_scores_metrics
-    from .predict import TrainedRun, calibrate_threshold, predict
 
     out = Path(args.out)
     skipped_out = out.with_name(f"{out.stem}.skipped.csv")
@@ -190,7 +203,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import format_report, median_report
+    from .method.bench import format_report, median_report
 
     config = build_config(args)
     report = median_report(config, prepare_data(config), args.repeats)
@@ -295,7 +308,13 @@ _python_format = warnings.formatwarning
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a command; an ordinary problem (`SteelnbError`) is one line on stderr and exit status 2."""
+    """Run a command; an ordinary problem (`SteelnbError`) is one line on stderr and exit status 2.
+
+    >>> main(["data", "info", "synthetic", "--image-size", "32"])  # doctest: +ELLIPSIS
+    synthetic: 600 images, array uint8 (600, 1, 32, 32)
+    ...
+    0
+    """
     args = make_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warnings
     progress.set_quiet(args.quiet)

@@ -341,7 +341,19 @@ def _sections(run_dir: Path, config: dict, metrics: dict) -> list[tuple[str, str
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write `run_dir/report.html` (and its pictures under `report_files/`) from the run folder's files."""
+    """Write `run_dir/report.html` (and its pictures under `report_files/`) from the run folder's files.
+
+    >>> import tempfile
+    >>> from steelnb.cli import main
+    >>> folder = tempfile.mkdtemp()
+    >>> main(["train", "--profile", "ci", "--epochs", "1", "--steps-per-epoch", "1", "--max-per-class", "3",
+    ...       "--image-size", "32", "--global-size", "32", "--out-dir", folder, "--quiet"])  # writes report.html too
+    synthetic: 21 images; backbone resnet18 (random); 1 epochs -> ...
+    0
+    >>> (Path(folder) / "report.html").unlink()
+    >>> write_report(folder).name, (Path(folder) / "report_files").is_dir()  # the page again, from the files
+    ('report.html', True)
+    """
     run_dir = Path(run_dir)
     config, metrics = _json(run_dir / "config.json"), _json(run_dir / "metrics.json")
     if not config and not metrics:

@@ -90,6 +90,10 @@ def evaluate(
     correct after `cluster_to_class`, which is many-to-one when clusters outnumber classes), `n_clusters`
     and `n`. With `normal_label` (the defect-free class index) also the paper's `mdr`, `fdr` and
     `eacc = acc + fdr`; an image is predicted defect-free when its cluster is mapped to `normal_label`.
+
+    >>> scores = evaluate([0, 0, 1, 1], [5, 5, 5, 7], normal_label=0)  # cluster 5 -> class 0, cluster 7 -> 1
+    >>> scores["acc"], scores["mdr"], scores["fdr"], scores["n_clusters"]
+    (0.75, 0.25, 0.0, 2)
     """
     true, pred = _check_pair(y_true, y_pred)
     mapped = _predict(true, pred)

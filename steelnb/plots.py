@@ -1,9 +1,8 @@
-"""Figures the notebooks draw: a gallery per cluster, a 2-D map of features, and metrics of a sweep.
+"""Figures of one run's images and features: a gallery per cluster and a 2-D map of features (the notebooks and
+a run folder's report.html draw them), and `wrap` for the long captions every figure carries.
 
 Every function returns a matplotlib `Figure` (made with `pyplot`, so a notebook shows it; a script or
-test may close it) and leaves the backend alone. Inputs are plain arrays and the long tables that
-`steelnb.experiments.score_run` rows make: one row per run, a column per setting and per metric;
-means and standard deviations are taken here, over the rows that share a setting (e.g. seeds).
+test may close it) and leaves the backend alone. The figures of the experiments' tables are `steelnb.study.figures`.
 """
 
 from __future__ import annotations
@@ -13,16 +12,22 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 _UNKNOWN = -1
 MAP_METHODS = {"pca": "PCA", "tsne": "t-SNE"}  # embed_2d methods and their names in titles
 
 
 def wrap(title: str, width: int = 100) -> str:
-    """A long caption broken into lines of at most `width` characters (titles carry data, profile, seeds)."""
+    """A long caption broken into lines of at most `width` characters (titles carry data, profile, seeds); its own
+    line breaks are kept. The one wrapper of every figure title (`steelnb.study.figures` too).
+
+    >>> print(wrap("Table 2 · resnet18 on DAGM class 1\\nprofile ci; seeds 0, 1", 20))
+    Table 2 · resnet18
+    on DAGM class 1
+    profile ci; seeds 0,
+    1
+    """
     return "\n".join(textwrap.fill(part, width) for part in title.split("\n"))
 
 
@@ -152,77 +157,7 @@ def feature_map(coords: np.ndarray, colourings: dict[str, tuple[np.ndarray, Sequ
     return figure
 
 
-def summarise(rows: pd.DataFrame, by: str | list[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """Mean, std (ddof 1; 0 for a single run) and run count of `metrics` per group, in first-seen order.
-
-    Columns: the `by` columns, then `<metric>_mean`, `<metric>_std` for each metric, and `runs`.
-    """
-    by = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in [*by, *metrics] if c not in rows.columns]
-    if missing:
-        raise ValueError(f"summarise: rows lack the columns {missing}")
-    grouped = rows.groupby(by, sort=False)[list(metrics)]
-    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).fillna(0.0).add_suffix("_std"))
-    out["runs"] = grouped.size()
-    ordered = [c for m in metrics for c in (f"{m}_mean", f"{m}_std")] + ["runs"]
-    return out[ordered].reset_index()
 
 
-def metric_bars(rows: pd.DataFrame, by: str, metrics: Sequence[str], title: str | None = None,
-                labels: dict[str, str] | None = None, ylim: tuple[float, float] | None = (0.0, 1.0)) -> Figure:
-    """Grouped bars: one group per value of `by`, one bar per metric, mean over rows with ± std error bars.
-
-    `labels` renames metrics in the legend (e.g. {"train_nmi": "NMI"}).
-    """
-    table = summarise(rows, by, metrics)
-    labels = labels or {}
-    width = 0.8 / len(metrics)
-    x = np.arange(len(table))
-    figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(table) + 1.5), 3.6))
-    for index, metric in enumerate(metrics):
-        offset = (index - (len(metrics) - 1) / 2) * width
-        bars = axis.bar(x + offset, table[f"{metric}_mean"], width, yerr=table[f"{metric}_std"], capsize=3,
-                        label=labels.get(metric, metric))
-        axis.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
-    axis.set_xticks(x, [str(v) for v in table[by]])
-    axis.set_xlabel(by)
-    if ylim is not None:
-        axis.set_ylim(*ylim)
-    axis.legend(fontsize=8, frameon=False)
-    if title:
-        axis.set_title(wrap(title, 80), fontsize=8)
-    figure.tight_layout()
-    return figure
 
 
-def metric_lines(rows: pd.DataFrame, x: str, metrics: Sequence[str], hue: str | None = None,
-                 title: str | None = None, labels: dict[str, str] | None = None, log2_x: bool = False,
-                 ylim: tuple[float, float] | None = (0.0, 1.0)) -> Figure:
-    """One panel per metric: the mean over rows against `x`, one line per value of `hue`, ± std as error bars.
-
-    Sweeps (x = batch size) and histories (x = epoch, hue = optimiser) alike. NaN values are ignored.
-    """
-    labels = labels or {}
-    groups = [(None, rows)] if hue is None else list(rows.groupby(hue, sort=False))
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.5), squeeze=False)
-    for axis, metric in zip(axes[0], metrics, strict=True):
-        for name, part in groups:
-            table = summarise(part, x, [metric]).sort_values(x)
-            axis.errorbar(table[x], table[f"{metric}_mean"], yerr=table[f"{metric}_std"], marker="o",
-                          markersize=4, capsize=3, label=None if name is None else str(name))
-        if log2_x:
-            axis.set_xscale("log", base=2)
-            ticks = sorted(rows[x].unique())
-            axis.set_xticks(ticks, [str(t) for t in ticks])
-        elif pd.api.types.is_integer_dtype(rows[x]):
-            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.set_xlabel(x)
-        axis.set_ylabel(labels.get(metric, metric))
-        if ylim is not None:
-            axis.set_ylim(*ylim)
-        if hue is not None:
-            axis.legend(fontsize=8, frameon=False, title=hue, title_fontsize=8)
-    if title:
-        figure.suptitle(wrap(title), fontsize=8)
-    figure.tight_layout()
-    return figure

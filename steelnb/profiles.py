@@ -69,6 +69,12 @@ PROFILES = {
 
 
 def get_profile(name: str) -> Profile:
+    """The profile `name` (ci, cpu, paper).
+
+    >>> profile = get_profile("ci")
+    >>> profile.train["epochs"], profile.sweep_config()["epochs"], profile.weights_for("resnet18")
+    (2, 1, 'random')
+    """
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
     return PROFILES[name]

@@ -80,6 +80,19 @@ def claim_run_folder(out_dir: str | Path, outputs: Iterable[str], overwrite: boo
     `outputs`: the names of every file the run writes. `resume_file`: the one a run continues from (None: the
     run cannot be resumed); `finished_file`: the one whose presence means the run finished (for messages);
     `flag`: how the user named the folder (for messages). Yields `out_dir` as a Path.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "run"
+    >>> with claim_run_folder(out, ["result.txt"]) as folder:
+    ...     _ = (folder / "result.txt").write_text("done")
+    >>> with claim_run_folder(out, ["result.txt"]):  # a second run into the same folder
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    steelnb.runfolder.RunFolderError: --out-dir .../run holds files of an earlier run; pass --overwrite to replace ...
+    >>> with claim_run_folder(out, ["result.txt"], overwrite=True) as folder:
+    ...     (folder / "result.txt").exists()  # the earlier run's files are gone
+    False
     """
     out, outputs = Path(out_dir), set(outputs)
     if resume and (resume_file is None or not (out / resume_file).is_file()):

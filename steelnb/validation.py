@@ -11,6 +11,19 @@ Types are strict, as a JSON file can get them wrong: a bool is true / false (nev
 an integer (never 2.0, "2" or true), a float is a finite number (an integer is accepted), a str is text.
 `check(instance)` raises `ConfigError` for the first field that breaks its type or rule;
 `with_source(error, sources)` prefixes the message with where the value came from (a file, a flag).
+
+A component (a clusterer, an optimiser) keeps its settings in an `Options` dataclass, checked the same way;
+`options` builds one from a dict, `options_by_name` every component's of a registry, as a config records them:
+
+>>> @dataclass(frozen=True)
+... class FaissLike(Options):
+...     niter: int = 50
+>>> options_by_name({"faiss": FaissLike}, {"faiss": {"niter": 20}}, "clusterer_options")
+{'faiss': {'niter': 20}}
+>>> options(FaissLike, {"niter": "many"}, "clusterer_options.faiss")
+Traceback (most recent call last):
+...
+steelnb.validation.ConfigError: clusterer_options.faiss: niter must be an integer, got "many" (text)
 """
 
 from __future__ import annotations
@@ -21,7 +34,8 @@ import math
 import re
 import types
 import typing
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 
 from .errors import SteelnbError
 
@@ -176,3 +190,40 @@ def from_dict(cls: type, values: dict, sources: dict[str, str] | None = None, so
 def with_source(error: ConfigError, sources: dict[str, str], default: str = "config") -> ConfigError:
     """`error` with its message prefixed by where its field's value came from."""
     return ConfigError(f"{sources.get(error.field, default)}: {error}", error.field)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The base of a component's options dataclass (frozen): its fields are checked on creation, as a config's."""
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+def options(cls: type, values, where: str, field: str | None = None):
+    """An instance of the options dataclass `cls` from the mapping `values` (missing keys take their defaults; None:
+    all defaults; an instance of `cls` is kept). ConfigError naming `where` (e.g. "clusterer_options.faiss") for an
+    unknown key or a bad value; its `field` is `field`, by default the first part of `where`."""
+    field = field or where.split(".")[0]
+    if values is None or isinstance(values, cls):
+        return cls() if values is None else values
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where} must be an object, got {_shown(values, with_kind=True)}", field)
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {unknown}; known: {', '.join(known) or 'none'}", field)
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}", field) from None
+
+
+def options_by_name(table: Mapping[str, type], values: Mapping, field: str) -> dict[str, dict]:
+    """Every component of `table` (name -> options dataclass) with its options from `values` (name -> options; a
+    component left out takes its defaults), as plain dicts: what a config records. ConfigError naming `field`
+    for a name not in `table`, an unknown option or a bad value."""
+    unknown = sorted(set(values) - set(table))
+    if unknown:
+        raise ConfigError(f"{field}: {unknown} have no options here; those that do: {', '.join(table)}", field)
+    return {name: asdict(options(cls, values.get(name), f"{field}.{name}", field)) for name, cls in table.items()}

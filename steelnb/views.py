@@ -40,6 +40,12 @@ class MultiCrop:
     random grayscale, Gaussian blur, normalisation. `ratio` is the crop's aspect-ratio range, `jitter` the
     brightness/contrast/saturation strengths. SwAV blurs every crop with p 0.5; `local_blur_p=0` blurs
     only the global ones.
+
+    >>> import torch
+    >>> views = MultiCrop(n_global=2, global_size=32, n_local=1, local_size=16)
+    >>> crops = views(torch.zeros(4, 1, 48, 48, dtype=torch.uint8), torch.Generator().manual_seed(0))
+    >>> [tuple(c.shape) for c in crops]
+    [(4, 3, 32, 32), (4, 3, 32, 32), (4, 3, 16, 16)]
     """
 
     n_global: int = 2

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from steelnb.backbones import PAPER_BACKBONES, SMALL_BACKBONES, create_backbone, device_name, extract_features
-from steelnb.experiments import environment
+from steelnb.study.records import environment
 
 
 @pytest.mark.parametrize("name", PAPER_BACKBONES + SMALL_BACKBONES)

@@ -21,8 +21,9 @@ from PIL import Image
 
 from steelnb.cli import main
 from steelnb.errors import SteelnbWarning
+from steelnb.method.runfiles import RUN_FILES
+from steelnb.method.train import Trainer
 from steelnb.runfolder import RunFolderError, claim_run_folder
-from steelnb.train import RUN_FILES, Trainer
 
 FAST = ["--profile", "ci", "--n-clusters", "2", "--steps-per-epoch", "1", "--epochs", "1"]
 

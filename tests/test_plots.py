@@ -1,4 +1,4 @@
-"""Figures of the notebooks: galleries, 2-D maps and sweep plots on tiny arrays."""
+"""Figures of one run: galleries, 2-D maps, on tiny arrays."""
 
 import matplotlib
 
@@ -6,7 +6,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import pytest
 
 from steelnb import plots
@@ -76,36 +75,9 @@ def test_feature_map_has_one_panel_per_colouring():
         plots.feature_map(coords, {"cluster": (np.zeros(3, int), None)})
 
 
-@pytest.fixture
-def sweep_rows():
-    return pd.DataFrame({"method": ["b", "b", "a", "a", "c"], "seed": [0, 1, 0, 1, 0],
-                         "nmi": [0.5, 0.7, 0.2, 0.2, 0.9], "acc": [0.4, 0.6, 0.3, 0.5, 1.0]})
 
 
-def test_summarise_keeps_first_seen_order_and_counts_runs(sweep_rows):
-    table = plots.summarise(sweep_rows, "method", ["nmi", "acc"])
-    assert table.method.tolist() == ["b", "a", "c"]
-    assert table.nmi_mean.tolist() == pytest.approx([0.6, 0.2, 0.9])
-    assert table.nmi_std.tolist() == pytest.approx([np.std([0.5, 0.7], ddof=1), 0.0, 0.0])
-    assert table.runs.tolist() == [2, 2, 1]
-    with pytest.raises(ValueError, match="lack the columns"):
-        plots.summarise(sweep_rows, "method", ["ari"])
 
 
-def test_metric_bars_draws_a_bar_per_method_and_metric(sweep_rows):
-    figure = plots.metric_bars(sweep_rows, "method", ["nmi", "acc"], title="t", labels={"nmi": "NMI"})
-    axis = figure.axes[0]
-    assert len(axis.patches) == 6
-    assert [t.get_text() for t in axis.get_xticklabels()] == ["b", "a", "c"]
-    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["NMI", "acc"]
 
 
-def test_metric_lines_one_line_per_hue_with_log2_axis():
-    rows = pd.DataFrame({"batch": [64, 128, 64, 128, 64, 128], "opt": ["x", "x", "x", "x", "y", "y"],
-                         "nmi": [0.1, 0.2, 0.3, np.nan, 0.5, 0.6]})
-    figure = plots.metric_lines(rows, "batch", ["nmi"], hue="opt", log2_x=True)
-    axis = figure.axes[0]
-    assert len(axis.lines) >= 2 and axis.get_xscale() == "log"
-    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["x", "y"]
-    single = plots.metric_lines(rows, "batch", ["nmi", "nmi"])
-    assert len(single.axes) == 2

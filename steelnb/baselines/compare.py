@@ -123,13 +123,17 @@ def _row(method: str, features: str, weights: str, metrics: dict | None = None, 
             "fit_s": fit_s, "note": note}
 
 
+def _timed(fn: Callable, *args):
+    """`fn(*args)` and the seconds it took."""
+    start = time.perf_counter()
+    return fn(*args), time.perf_counter() - start
+
+
 def _kmeans_row(features: FeatureSet, test: ImageSet, seed: int, pca_dim: int | None) -> dict:
     if not test.has_labels:
         return _row("kmeans", features.name, features.weights, note="test images have no class labels")
     _, test_features, extract_s = features.values
-    start = time.perf_counter()
-    clusters = kmeans_on_features(test_features, test.n_classes, seed, pca_dim)
-    elapsed = time.perf_counter() - start
+    clusters, elapsed = _timed(kmeans_on_features, test_features, test.n_classes, seed, pca_dim)
     metrics = evaluate(test.labels, clusters, normal_class(test))
     return _row("kmeans", features.name, features.weights, metrics, extract_s + elapsed / len(test), 0.0)
 
@@ -140,9 +144,7 @@ def _probe_row(features: FeatureSet, train: ImageSet, test: ImageSet, seed: int)
     if len(np.unique(train.labels)) < 2:
         return _row("linear-probe", features.name, features.weights, note="train images hold fewer than 2 classes")
     train_features, test_features, extract_s = features.values
-    start = time.perf_counter()
-    predicted = linear_probe(train_features, train.labels, test_features, seed)
-    elapsed = time.perf_counter() - start
+    predicted, elapsed = _timed(linear_probe, train_features, train.labels, test_features, seed)
     metrics = _prediction_metrics(test.labels, predicted, normal_class(test))
     return _row("linear-probe", features.name, features.weights, metrics, extract_s, extract_s * len(train) + elapsed)
 

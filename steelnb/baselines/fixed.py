@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..cluster import Preprocessor, cluster
+from ..method.cluster import Preprocessor, cluster
 
 
 def raw_pixel_features(images: np.ndarray, size: int = 32) -> np.ndarray:
@@ -79,7 +79,7 @@ def _histograms(codes: np.ndarray, n_bins: int) -> np.ndarray:
 
 
 def kmeans_on_features(features: np.ndarray, k: int, seed: int = 0, pca_dim: int | None = 64) -> np.ndarray:
-    """Cluster ids (N,) from k-means on PCA-reduced, L2-normalised features (`steelnb.cluster`)."""
+    """Cluster ids (N,) from k-means on PCA-reduced, L2-normalised features (`steelnb.method.cluster`)."""
     points = Preprocessor.fit(features, pca_dim=pca_dim, seed=seed).transform(features)
     return cluster(points, k, "kmeans", seed).labels
 

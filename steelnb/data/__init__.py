@@ -42,6 +42,10 @@ def load_dataset(name: str, data_root: str | Path | None = None, image_size: Ima
 
     `image_size`: S, (H, W) or `Fit(...)` (the pile's own aspect); None: the reader's default. The synthetic
     set is square: `Fit(max_side)` generates it at max_side.
+
+    >>> data = load_dataset("synthetic", image_size=32, n_images=14, seed=0)
+    >>> len(data), data.images.shape[1:], data.class_names[0]
+    (14, (1, 32, 32), 'defect-free')
     """
     sized = {"image_size": image_size} if image_size else {}
     _check_options(name, options)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from ..predict import calibrate_threshold
+from ..method.predict import calibrate_threshold
 
 MAD_TO_STD = 1.4826  # MAD x this = standard deviation, for normal data
 

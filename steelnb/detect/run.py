@@ -37,7 +37,7 @@ from ..metrics import defect_scores_metrics
 from ..patches import PatchFeatures
 from ..progress import progress
 from ..runfolder import atomic_path
-from ..train import run_info
+from ..method.runfiles import run_info
 from .config import DetectConfig
 from .decision import calibrated_threshold, label_free_threshold
 from .errors import DetectError

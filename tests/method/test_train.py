@@ -2,26 +2,18 @@
 
 import json
 import time
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from steelnb import train as train_module
+import steelnb.method.train as train_module
 from steelnb.data import synthetic
+from steelnb.method.cluster import cluster
+from steelnb.method.config import TrainConfig
+from steelnb.method.train import Trainer, TrainingDiverged, train
 from steelnb.metrics import evaluate
-from steelnb.train import (
-    CosineHead,
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-    decision_absent,
-    make_head,
-    pseudo_label_loss,
-    train,
-)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +42,8 @@ def test_a_run_writes_its_results(tmp_path, tiny_data):
     assert assignments.label.tolist() == truth
     assert result["metrics"] == evaluate(tiny_data.labels, assignments.cluster.to_numpy(), normal_label=0)
     assert result["run"]["weights"] == "random" and result["run"]["pretrained"] is False
-    assert json.loads((tmp_path / "config.json").read_text())["backbone"] == "resnet18"
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["backbone"] == "resnet18" and written["clusterer_options"]["kmeans"] == {"n_init": 10}
 
 
 def test_defect_labels_score_mdr_and_fdr(tmp_path, tiny_data):
@@ -137,23 +130,6 @@ def test_extractor_steps_once_every_k_head_steps(tmp_path, tiny_data, monkeypatc
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.backbone.model.parameters(), strict=True))
 
 
-def test_two_clusters_use_one_logit_and_bce():
-    head = make_head(16, 2, "linear", 0.1)
-    assert head.out_features == 1
-    logits = torch.tensor([[10.0], [-10.0]])
-    assert pseudo_label_loss(logits, torch.tensor([1, 0])) < 1e-3
-    assert pseudo_label_loss(logits, torch.tensor([0, 1])) > 5
-
-
-def test_cosine_head_logits_are_bounded_by_the_temperature():
-    head = CosineHead(8, 4, temperature=0.5)
-    logits = head(torch.randn(16, 8) * 100)
-    assert logits.abs().max() <= 2.0 + 1e-5
-    assert make_head(8, 4, "cosine", 0.5).weight.shape == (4, 8)
-    with pytest.raises(ValueError, match="unknown head"):
-        make_head(8, 4, "mlp", 0.5)
-
-
 def test_the_defect_decision_is_scored_only_where_both_kinds_of_image_exist(tmp_path, tiny_data):
     mixed = train(tiny_config(tmp_path / "mixed", epochs=1), tiny_data)
     assert set(mixed["decision"]) == {"acc", "mdr", "fdr", "eacc"} and "decision_absent" not in mixed
@@ -162,11 +138,6 @@ def test_the_defect_decision_is_scored_only_where_both_kinds_of_image_exist(tmp_
     assert "decision" not in result
     assert result["decision_absent"].startswith("none: every image of synthetic is defective")
     assert json.loads((tmp_path / "all" / "metrics.json").read_text())["decision_absent"] == result["decision_absent"]
-    n = len(tiny_data)
-    unlabelled = replace(tiny_data, labels=np.full(n, -1), defective=np.full(n, -1, np.int8))
-    assert decision_absent(unlabelled).startswith("not scored: synthetic has no labels")
-    types_only = replace(tiny_data, defective=np.full(n, -1, np.int8))
-    assert "names no defect-free class among" in decision_absent(types_only)
 
 
 def test_assignments_carry_the_2d_map_of_the_clustered_features(tmp_path, tiny_data):
@@ -174,3 +145,15 @@ def test_assignments_carry_the_2d_map_of_the_clustered_features(tmp_path, tiny_d
     table = pd.read_csv(tmp_path / "assignments.csv")
     assert np.isfinite(table[["map_x", "map_y"]].to_numpy()).all()
     assert table.map_x.var() >= table.map_y.var() > 0  # the first two principal components, in order
+
+
+def test_the_component_options_reach_the_clusterer_the_optimiser_and_the_schedule(tmp_path, tiny_data, monkeypatch):
+    config = tiny_config(tmp_path, epochs=1, optimizer="sgd", optimizer_options={"sgd": {"momentum": 0.5}},
+                         warmup_start_factor=0.5, clusterer_options={"kmeans": {"n_init": 2}})
+    trainer = Trainer(config, tiny_data)
+    assert trainer.optimizer.defaults["momentum"] == 0.5
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.5 * config.lr)
+    seen = []
+    monkeypatch.setattr(train_module, "cluster", lambda *args: seen.append(args[-1]) or cluster(*args))
+    trainer.run()
+    assert seen and all(options == {"n_init": 2} for options in seen)

@@ -17,8 +17,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .data import ImageSet, load_dataset
-from .train import TrainConfig, Trainer, _group_by_size, make_head, pseudo_label_loss
+from ..data import ImageSet, load_dataset
+from .config import TrainConfig
+from .heads import make_head
+from .losses import pseudo_label_loss
+from .train import Trainer, group_by_size
 
 
 def _timed(fn, *args):
@@ -54,7 +57,7 @@ def bare_model_seconds(trainer: Trainer, views: list[list[torch.Tensor]], featur
     def work():
         for step, crops in enumerate(views):
             with torch.set_grad_enabled(step % config.extractor_every == 0):
-                features = torch.cat([model(batch) for batch in _group_by_size(crops)])
+                features = torch.cat([model(batch) for batch in group_by_size(crops)])
             pseudo_label_loss(head(features), targets.repeat(len(crops))).backward()
 
     return _timed(work)[1]

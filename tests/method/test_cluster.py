@@ -3,8 +3,18 @@
 import numpy as np
 import pytest
 
-from steelnb.cluster import METHODS, Preprocessor, cluster, nearest_centroid, uniform_label_sample
+from steelnb.method import cluster as cluster_module
+from steelnb.method.cluster import (
+    CLUSTERERS,
+    METHODS,
+    Preprocessor,
+    cluster,
+    clusterer_options,
+    nearest_centroid,
+    uniform_label_sample,
+)
 from steelnb.metrics import evaluate
+from steelnb.validation import ConfigError
 
 
 def blobs(n_per=60, k=3, dim=16, seed=0):
@@ -85,3 +95,29 @@ def test_uniform_sampler_balances_a_dominant_cluster():
     counts = np.bincount(labels[drawn], minlength=3)
     assert len(drawn) == 900
     assert counts.min() >= 290  # about a third each, although cluster 0 holds 95 % of the images
+
+
+def test_the_registry_pairs_every_method_with_its_options():
+    assert METHODS == ("kmeans", "faiss", "minibatch", "birch", "spectral")
+    defaults = {name: clusterer_options(name).__dict__ for name in CLUSTERERS}
+    assert defaults == {"kmeans": {"n_init": 10}, "faiss": {"niter": 50, "nredo": 5},
+                        "minibatch": {"n_init": 3, "init_size_factor": 3, "reassignment_ratio": 0.01},
+                        "birch": {"threshold": 0.1}, "spectral": {"n_neighbors": 10}}
+
+
+def test_options_reach_the_clusterer_and_bad_ones_are_named(monkeypatch):
+    seen = {}
+    real = CLUSTERERS["minibatch"]
+
+    def spy(points, k, seed, batch_size, options):
+        seen.update(batch_size=batch_size, options=options)
+        return real.fit(points, k, seed, batch_size, options)
+
+    monkeypatch.setitem(CLUSTERERS, "minibatch", cluster_module.Clusterer(spy, real.options))
+    cluster(blobs()[0], 3, "minibatch", batch_size=64, options={"n_init": 1})
+    assert seen["batch_size"] == 64 and seen["options"].n_init == 1 and seen["options"].init_size_factor == 3
+    unknown = r"^clusterer_options.birch: unknown option\(s\) \['n_init'\]; known: threshold"
+    with pytest.raises(ConfigError, match=unknown):
+        cluster(blobs()[0], 3, "birch", options={"n_init": 1})
+    with pytest.raises(ConfigError, match=r"^clusterer_options.birch: threshold must be greater than 0"):
+        cluster(blobs()[0], 3, "birch", options={"threshold": 0.0})

@@ -1,5 +1,8 @@
-"""Which images play each of the paper's experiments, and how many.
+"""Which images play each experiment, and how many: real data where it is, else a stand-in that says so.
 
+- Both kinds of experiment get a `StudySet`: the images, what they are, whether they stand in for the paper's.
+- `capped_set(preferred, ...)` (notebooks 00-03): the preferred real set (NEU, DAGM) capped per class, else the
+  built-in synthetic set, with a sentence saying which and why.
 - `study_set(kind, data_root, profile)` takes the real set the paper used when it is under the data root
   (Severstal, NEU, DAGM), else the closest real data here, else the synthetic steel texture, and says which
   in `StudySet.note`; `stand_in_sets` gives several at once.
@@ -7,23 +10,24 @@
   DAGM class 1 as it is) shrink for a quick profile so that the reference class holds at most the
   profile's `max_per_class` images, every other count keeping its proportion (the defect rate stays the
   paper's).
-- `find_dataset` is the one lookup of a real set that notebooks use (also for `report.experiment_data`): the
+- `find_dataset` is the one lookup of a real set that notebooks use (also for `capped_set`): the
   `data_root` given, else `$STEELNB_DATA`; a set whose folder is not there is `None` with the reason (a stand-in
   takes its place), a folder that is there but cannot be read is a `DataError`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, ImageSet, data_root_from_env, load_dataset, protocols, synthetic
-from .profiles import get_profile
-from .train import TrainConfig
+from ..data import DataError, ImageSet, data_root_from_env, load_dataset, protocols, synthetic
+from ..method.config import TrainConfig
+from ..profiles import get_profile
 
 SEVERSTAL_NORMAL, SEVERSTAL_PER_CLASS = 300, 50  # the paper's Severstal sets: 300 defect-free + 50 per ClassId
 NEU_TRAIN, NEU_TEST = 250, 50  # the paper's NEU split per class (1500 / 300)
@@ -66,6 +70,7 @@ class StudySet:
     stand_in: True when `source` is not the data the paper used for `kind`;
     note:     one sentence for titles and captions: which data, how many images, what it stands in for;
     labels:   what the run is scored against ("defect": defect-free / defective, "classes": the classes).
+    A `capped_set` also says what captions call it (`description`) and where it was found (`info`).
     """
 
     kind: str
@@ -74,10 +79,17 @@ class StudySet:
     stand_in: bool
     note: str
     labels: str
+    description: str = ""  # what captions say of the data; "": `short`
+    info: dict = field(default_factory=dict)  # where the images were read from and how they were sized (run.json)
 
     @property
     def n_clusters(self) -> int:
         return 2 if self.labels == "defect" else self.data.n_classes
+
+    @property
+    def caption(self) -> str:
+        """What a caption says of the data: `description`, else `short`."""
+        return self.description or self.short
 
     @property
     def short(self) -> str:
@@ -177,6 +189,11 @@ def study_set(kind: str, data_root: str | Path | None = None, profile: str = "ci
     the set and the note says why. Sizes shrink with the profile (see the module docstring); `seed` draws the
     images. The note reads
     "<the data>; stands in for <the paper's set>: <why>" for a stand-in.
+
+    >>> import tempfile
+    >>> study = study_set("I", tempfile.mkdtemp(), "ci")  # a data root without Severstal: the stand-in plays it
+    >>> study.short, study.labels, study.n_clusters, len(study.data)
+    ('synthetic steel (stand-in for Severstal set I)', 'defect', 2, 80)
     """
     if kind not in KINDS:
         raise ValueError(f"study_set: kind must be one of {KINDS}, got {kind!r}")
@@ -274,3 +291,60 @@ def data_record(sets: dict[str, StudySet]) -> dict:
     return {"description": "; ".join(f"{kind}: {study.short}" for kind, study in sets.items()),
             "stand_in": {kind: study.stand_in for kind, study in sets.items()},
             "notes": {kind: study.note for kind, study in sets.items()}}
+
+
+# -- a whole set capped per class (notebooks 00-03) ----------------------------------------------------
+# How each real data set relates to the paper's experiments.
+PAPER_ROLE = {
+    "neu": "the paper's NEU",
+    "dagm": "DAGM class 1 standing in for Severstal",
+    "severstal": "the paper's Severstal",
+}
+
+
+def _find_real(name: str, data_root: str | Path | None, image_size: int) -> tuple[ImageSet | None, dict]:
+    """Data set `name` by `find_dataset`, with where it was found; (None, {"not_found": why}) if not."""
+    data, why = find_dataset(name, data_root, image_size)
+    if data is None:
+        return None, {"not_found": why}
+    root = data_root_from_env(data_root)
+    return data, {"dataset": name, "root": str(root), "found_via": "data_root" if data_root else "$STEELNB_DATA",
+                  "role": PAPER_ROLE.get(name, name), "stand_in": name == "dagm"}
+
+
+def capped_set(preferred: str, data_root: str | Path | None = None, image_size: int = 128,
+               max_per_class: int | None = None, seed: int = 0, synthetic_options: dict | None = None) -> StudySet:
+    """The `preferred` data set (a real one, or "synthetic"), else the synthetic one, capped at `max_per_class`
+    images per class, scored against its classes: the data of the ablation notebooks (00-03).
+
+    Real data is looked up by `find_dataset` (`data_root`, else `$STEELNB_DATA`); where it is not there the
+    synthetic set stands in (with a warning) and the set says so. `note` is a sentence to print, `description`
+    the short form captions use; `info` (run.json): dataset, root, found_via, role (how it relates to the paper),
+    stand_in, n_images, n_classes, max_per_class, image_size, note and description.
+
+    >>> study = capped_set("synthetic", image_size=32, max_per_class=2, synthetic_options={"n_images": 28})
+    >>> study.source, study.stand_in, study.labels, study.description.endswith("at most 2 per class)")
+    ('synthetic', False, 'classes', True)
+    """
+    data, info = (None, {}) if preferred == "synthetic" else _find_real(preferred, data_root, image_size)
+    if data is None:
+        data = load_dataset("synthetic", image_size=image_size, **(synthetic_options or {}))
+        role = ("built-in synthetic steel textures, no counterpart in the paper" if preferred == "synthetic"
+                else f"synthetic steel textures standing in for {preferred.upper()}")
+        info.update(dataset="synthetic", root=None, found_via="built in", role=role,
+                    stand_in=preferred != "synthetic")
+        if "not_found" in info:
+            warnings.warn(f"{preferred} not found ({info['not_found']}); using the built-in "
+                          "synthetic data set", stacklevel=2)
+    if max_per_class:
+        data = protocols.cap_per_class(data, max_per_class, seed=seed)
+    counts = ", ".join(f"{c} {n}" for c, n in data.summary()["classes"].items())
+    info.update(n_images=len(data), n_classes=data.n_classes, max_per_class=max_per_class, image_size=image_size)
+    cap = f", at most {max_per_class} per class" if max_per_class else ""
+    info["description"] = f"{info['dataset']} ({info['role']}; {len(data)} images{cap})"
+    where = f"read from {info['root']} (found via {info['found_via']})" if info["root"] else "built in"
+    info["note"] = f"Data: {info['description']}, {where}. Classes: {counts}."
+    if "not_found" in info:
+        info["note"] += f" {preferred} was not found: {info['not_found']}."
+    return StudySet(preferred, data, info["dataset"], info["stand_in"], info["note"], "classes",
+                    info["description"], info)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from steelnb.data import synthetic
-from steelnb.predict import TrainedRun, calibrate_threshold, predict
-from steelnb.train import train
-from tests.test_train import tiny_config
+from steelnb.method.model import TrainedRun
+from steelnb.method.predict import calibrate_threshold, predict
+from steelnb.method.train import train
+from tests.method.test_train import tiny_config
 
 
 def test_threshold_meets_the_target_miss_rate():
@@ -33,11 +34,6 @@ def test_predict_reproduces_the_runs_own_assignment(tmp_path):
     assert (table.predicted_defective.to_numpy() == own.predicted_defective.to_numpy()).all()
     everything_normal = predict(run, data, threshold=np.inf, device="cpu")
     assert everything_normal.predicted_defective.sum() == 0
-
-
-def test_loading_a_missing_run_says_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train a run first"):
-        TrainedRun.load(tmp_path)
 
 
 def test_a_run_from_offline_lite0_weights_is_rebuilt_as_it_was_trained(tmp_path):

@@ -1,0 +1,40 @@
+"""The files of a run folder: their names, how each is written (whole or not at all), and what metrics.json
+says about how the run was produced."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import pandas as pd
+import timm
+import torch
+
+from ..backbones import Backbone, device_name
+from ..runfolder import atomic_path
+
+# Every file a run writes into out_dir; model.pt last of train()'s, so that it means "finished". report.html and
+# its pictures (the folder report_files/) follow it in `steelnb train`; `steelnb report` can write them again.
+RUN_FILES = ("config.json", "skipped.csv", "history.csv", "checkpoint.pt", "assignments.csv", "metrics.json",
+             "model.pt", "report.html", "report_files")
+
+
+def write_text(path: Path, text: str) -> None:
+    """`text` into `path`, atomically."""
+    with atomic_path(path) as partial:
+        partial.write_text(text)
+
+
+def write_csv(path: Path, table: pd.DataFrame) -> None:
+    """`table` into `path` as CSV without the index, atomically."""
+    with atomic_path(path) as partial:
+        table.to_csv(partial, index=False)
+
+
+def run_info(backbone: Backbone, device: torch.device, wall_s: float) -> dict:
+    """What a result must say about how it was produced."""
+    return {"backbone": backbone.name, "weights": backbone.weights, "pretrained": backbone.pretrained,
+            "device": device_name(device),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cpu", "torch": torch.__version__,
+            "timm": timm.__version__, "wall_s": round(wall_s, 1)}

@@ -1,0 +1,75 @@
+"""The runs of an experiment, tiny: repeated over seeds, per backbone, per stability repetition, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from steelnb.data import protocols, synthetic
+from steelnb.metrics import evaluate
+from steelnb.study import configs, datasets, runs, tables
+
+TINY = dict(image_size=32, global_size=32, local_size=16, n_global=1, n_local=1, epochs=1, batch_size=8,
+            steps_per_epoch=1, pca_dim=8, extractor_every=1, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_study():
+    data = protocols.defect_vs_normal(synthetic.load(image_size=32, n_images=24, defect_rate=0.5, seed=2))
+    return datasets.StudySet("dagm", data, "synthetic", True, "tiny synthetic", "defect")
+
+
+def test_repeated_runs_give_a_row_and_predictions_per_seed(tiny_study):
+    train, test = protocols.stratified_split(tiny_study.data, 0.5, seed=0)
+    config = configs.study_config("ci", tiny_study, **TINY)
+    rows, predictions = runs.repeated_runs(config, [0, 1], train, test, {"table": "t"})
+    assert rows.seed.tolist() == [0, 1] and (rows.table == "t").all()
+    assert len(predictions) == 2 and all(len(p) == len(test) for p in predictions)
+    assert {"truth", "cluster", "normal_distance"} <= set(predictions[0].columns)
+    summary = tables.method_summary(rows, predictions, test)
+    assert summary["acc"] == pytest.approx(rows.acc.mean()) and "seeds 0, 1" in summary["source"]
+    for (_, row), table in zip(rows.iterrows(), predictions, strict=True):  # each row scores its own run
+        assert row.acc == pytest.approx(evaluate(table.truth, table.cluster)["acc"])
+    assert summary["auroc"] == pytest.approx(np.mean([tables.method_auroc(p, test) for p in predictions]))
+    confusion = tables.summed_confusion(predictions, ("defect-free", "defective"))
+    assert confusion.to_numpy().sum() == 2 * len(test)
+
+
+def test_backbone_rows_and_stability_rows(tiny_study, monkeypatch):
+    monkeypatch.delenv("STEELNB_DATA", raising=False)
+    table = runs.backbone_rows("ci", tiny_study, ["resnet18"], **TINY)
+    assert table.backbone.tolist() == ["resnet18"] and table.initialisation.tolist() == ["random"]
+    assert set(tables.METRICS) <= set(table.columns) and table.n_test.iloc[0] == 12
+    rows = runs.stability_rows("IV", None, "ci", repeats=2, **TINY)
+    assert rows.experiment.tolist() == ["IV", "IV"] and rows.seed.tolist() == [0, 1]
+    assert rows[["acc", "nmi", "mdr", "fdr"]].notna().all().all()
+
+
+def test_baseline_rows_take_the_methods_backbone_and_feature_size(tiny_study, monkeypatch):
+    seen = {}
+
+    def fake_run_baselines(train, test, backbone, weights, **options):
+        seen.update(options, backbone=backbone, weights=weights, sizes=(len(train), len(test)))
+        return pd.DataFrame()
+
+    monkeypatch.setattr(runs, "run_baselines", fake_run_baselines)
+    config = configs.study_config("ci", tiny_study, backbone="resnet18", global_size=24, eval_size=40)
+    train, test = tiny_study.data.subset(np.arange(10)), tiny_study.data.subset(np.arange(10, 14))
+    runs.baseline_rows(config, train, test, 3, coreset_ratio=0.5)
+    assert seen == {"input_size": 40, "seed": 3, "device": config.device, "coreset_ratio": 0.5,
+                    "backbone": "resnet18", "weights": config.weights, "sizes": (10, 4)}
+
+
+def test_history_with_final_and_prune_run(tmp_path):
+    pd.DataFrame({"epoch": [0, 1], "nmi_prev": [np.nan, 0.5], "nmi": [0.1, 0.2], "acc": [0.3, 0.4],
+                  "loss": [1.0, 0.9]}).to_csv(tmp_path / "history.csv", index=False)
+    history = runs.history_with_final(tmp_path, {"train_nmi": 0.25, "train_acc": 0.45}, optimizer="adam", seed=3)
+    assert history.columns[:4].tolist() == ["optimizer", "seed", "epoch", "stage"]
+    assert history.epoch.tolist() == [0, 1, 2] and history.stage.tolist()[-1] == "final"
+    assert history.nmi.tolist() == [0.1, 0.2, 0.25] and (history.optimizer == "adam").all()
+    (tmp_path / "model.pt").write_bytes(b"x" * 10)
+    (tmp_path / "checkpoint.pt").write_bytes(b"x" * 5)
+    assert runs.prune_run(tmp_path, keep=("model.pt",)) == 5
+    assert runs.prune_run(tmp_path) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
