@@ -1,4 +1,4 @@
-"""The `steelnb` command: data info, train, predict, bench, report."""
+"""The `steelnb` command: data info, train, predict, detect, bench, report."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from . import progress, validation
 from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
+from .detect.config import DetectConfig
 from .errors import SteelnbError, SteelnbWarning
 from .method.config import TrainConfig
 from .method.inputs import decision_absent, prepare_data, skipped_table
@@ -30,12 +31,13 @@ def _parse_optional(kind):
     return parse
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One --flag per TrainConfig field (choices where the field has them); a flag not given leaves the
-    profile's or dataclass's value."""
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    for name, (kind, optional, rules) in validation.specs(TrainConfig).items():
-        if kind not in (int, float, str, bool):
+def _add_config_flags(parser: argparse.ArgumentParser, config_class: type = TrainConfig,
+                      skip: tuple[str, ...] = ()) -> None:
+    """One --flag per field of `config_class` (choices where the field has them), except `skip`; a flag not
+    given leaves the profile's or dataclass's value."""
+    defaults = {f.name: f.default for f in fields(config_class)}
+    for name, (kind, optional, rules) in validation.specs(config_class).items():
+        if kind not in (int, float, str, bool) or name in skip:
             continue
         flag, default = f"--{name.replace('_', '-')}", defaults[name]
         if kind is bool:
@@ -61,11 +63,11 @@ def read_config_file(path: str) -> dict:
         where = f"line {error.lineno}, column {error.colno}"
         raise ConfigError(f"{path}: not valid JSON ({error.msg} at {where})") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: must hold one JSON object of TrainConfig fields, not a {type(values).__name__}")
+        raise ConfigError(f"{path}: must hold one JSON object of config fields, not a {type(values).__name__}")
     return values
 
 
-def build_config(args: argparse.Namespace) -> TrainConfig:
+def build_config(args: argparse.Namespace, config_class: type = TrainConfig):
     """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value.
 
     >>> config = build_config(make_parser().parse_args(["train", "--profile", "ci", "--epochs", "1"]))
@@ -77,17 +79,17 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     steelnb.validation.ConfigError: flag --epochs: epochs must be at least 1, got 0
     """
     values, sources, layers = {}, {}, []
-    if args.profile:
+    if getattr(args, "profile", None):
         layers.append((dict(get_profile(args.profile).train), f"profile {args.profile}"))
     if args.config:
         layers.append((read_config_file(args.config), args.config))
     given = vars(args)
-    for name in (f.name for f in fields(TrainConfig) if f.name in given):
+    for name in (f.name for f in fields(config_class) if f.name in given):
         layers.append(({name: given[name]}, f"flag --{name.replace('_', '-')}"))
     for layer, source in layers:
         values.update(layer)
         sources.update(dict.fromkeys(layer, source))
-    return TrainConfig.from_dict(values, sources)
+    return config_class.from_dict(values, sources)
 
 
 def folder_options(dataset: str, normal_class: str | None) -> dict:
@@ -210,6 +212,43 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(format_report(report))
 
 
+def cmd_detect(args: argparse.Namespace) -> None:
+    from .detect import DETECT_FILES, DetectConfig, detect, load_pile, write_detection
+    from .html_report import write_report
+
+    config = build_config(args, DetectConfig)
+    with claim_run_folder(config.out_dir, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json") as out:
+        data = load_pile(config)
+        print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
+              f"{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with {config.backbone} "
+              f"({config.weights}) -> {out}")
+        if "normal_class_note" in data.meta:
+            print(data.meta["normal_class_note"])
+        detection = detect(config, data)
+        write_detection(detection, data, config, out)
+        report = write_report(out)
+    print(detect_summary(detection.metrics, out))
+    print(f"report: {report.resolve()} (open it in a browser)")
+
+
+def detect_summary(metrics: dict, out: Path) -> str:
+    """A few lines a person reads after a detection run; metrics.json holds everything."""
+    decision = metrics["label_free"]
+    run = metrics["run"]
+    lines = [f"{metrics['n_images']} images scored in {run['wall_s']} s ({run['s_per_image']:.2f} s an image, "
+             f"{run['backbone']}, weights {run['weights']}, {run['device']})",
+             f"label-free decision ({decision['rule']}): {decision['flagged']} flagged defective "
+             f"(threshold {decision['threshold']:.4g})"]
+    if "auroc" in metrics:
+        lines.append(f"against the labels: image AUROC {metrics['auroc']:.3f}, AP {metrics['ap']:.3f}; decision "
+                     f"ACC {decision['acc']:.3f}, MDR {decision['mdr']:.3f}, FDR {decision['fdr']:.3f} "
+                     f"(everything defect-free: ACC {metrics['everything_defect_free']['acc']:.3f})")
+    else:
+        lines.append(metrics.get("scored", ""))
+    lines.append(f"ranking: {out / 'scores.csv'}; overlays: {out / 'overlays'}; all numbers: {out / 'metrics.json'}")
+    return "\n".join(line for line in lines if line)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from .html_report import write_report
 
@@ -266,6 +305,15 @@ def make_parser() -> argparse.ArgumentParser:
                         "OUT's name with .skipped.csv")
     assign.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     assign.set_defaults(func=cmd_predict)
+
+    find = commands.add_parser("detect", parents=[common],
+                               help="find the defective images of a pile and where their defects are, no labels "
+                                    "needed; writes scores.csv, overlays/ and report.html")
+    find.add_argument("--config", help="JSON file of DetectConfig fields (e.g. a detect run's config.json)")
+    find.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    find.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
+    _add_config_flags(find, DetectConfig, skip=("normal_class",))
+    find.set_defaults(func=cmd_detect)
 
     report = commands.add_parser("report", parents=[common], help="(re)write RUN_DIR/report.html from its files")
     report.add_argument("run_dir", help="a train (or detect) run's folder")

@@ -33,11 +33,11 @@ from sklearn.metrics import average_precision_score
 from ..backbones import create_backbone, resolve_device
 from ..data import READERS, Fit, ImageSet, load_dataset
 from ..data.masks import defect_masks
+from ..method.runfiles import run_info
 from ..metrics import defect_scores_metrics
 from ..patches import PatchFeatures
 from ..progress import progress
 from ..runfolder import atomic_path
-from ..method.runfiles import run_info
 from .config import DetectConfig
 from .decision import calibrated_threshold, label_free_threshold
 from .errors import DetectError
