@@ -10,7 +10,7 @@ import warnings
 from dataclasses import fields
 from pathlib import Path
 
-from . import progress, validation
+from . import distributed, progress, validation
 from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
 from .detect.config import DetectConfig
@@ -133,18 +133,36 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = build_config(args)
     config.dataset_options = {**config.dataset_options, **folder_options(config.dataset, args.normal_class)}
-    with claim_run_folder(config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume,
-                          resume_file="checkpoint.pt", finished_file="model.pt"):
-        data = prepare_data(config)
-        print(f"{data.name}: {len(data)} images{skipped_note(data, Path(config.out_dir) / 'skipped.csv')}; "
-              f"backbone {config.backbone} ({config.weights}); {config.epochs} epochs -> {config.out_dir}")
-        if "normal_class_note" in data.meta:
-            print(data.meta["normal_class_note"])
+    # Under torchrun every process trains its shard; rank 0 alone claims the folder, prints and writes.
+    with distributed.session(config.device) as world, distributed.main_context(
+            lambda: claim_run_folder(config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume,
+                                     resume_file="checkpoint.pt", finished_file="model.pt")):
+        _quiet_unless_main(world)
+        data = distributed.main_first(prepare_data, config)
+        if world.main:
+            print(f"{data.name}: {len(data)} images{skipped_note(data, Path(config.out_dir) / 'skipped.csv')}; "
+                  f"backbone {config.backbone} ({config.weights}); {config.epochs} epochs{processes(world)} -> "
+                  f"{config.out_dir}")
+            if "normal_class_note" in data.meta:
+                print(data.meta["normal_class_note"])
         result = train(config, data, resume=args.resume)
+        if not world.main:
+            return
         save_thumbnails(config.out_dir, data.images)  # report_files/ and report.html are run files (RUN_FILES)
         report = write_report(config.out_dir)
     print(summary(result, config.out_dir))
     print(f"report: {report.resolve()} (open it in a browser)")
+
+
+def _quiet_unless_main(world: distributed.World) -> None:
+    """Under torchrun only rank 0 reports progress."""
+    if not world.main:
+        progress.set_quiet(True)
+
+
+def processes(world: distributed.World) -> str:
+    """" on 2 processes" under torchrun, else nothing."""
+    return f" on {world.size} processes" if world.size > 1 else ""
 
 
 def skipped_note(data: ImageSet, listed_in: Path) -> str:
@@ -217,14 +235,21 @@ def cmd_detect(args: argparse.Namespace) -> None:
     from .html_report import write_report
 
     config = build_config(args, DetectConfig)
-    with claim_run_folder(config.out_dir, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json") as out:
-        data = load_pile(config)
-        print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
-              f"{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with {config.backbone} "
-              f"({config.weights}) -> {out}")
-        if "normal_class_note" in data.meta:
-            print(data.meta["normal_class_note"])
+    out = Path(config.out_dir)
+    # Under torchrun every process scores its shard of the pile; rank 0 alone claims the folder and writes.
+    with distributed.session(config.device) as world, distributed.main_context(
+            lambda: claim_run_folder(out, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json")):
+        _quiet_unless_main(world)
+        data = distributed.main_first(load_pile, config)
+        if world.main:
+            print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
+                  f"{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with {config.backbone} "
+                  f"({config.weights}){processes(world)} -> {out}")
+            if "normal_class_note" in data.meta:
+                print(data.meta["normal_class_note"])
         detection = detect(config, data)
+        if not world.main:
+            return
         write_detection(detection, data, config, out)
         report = write_report(out)
     print(detect_summary(detection.metrics, out))

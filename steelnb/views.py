@@ -65,13 +65,23 @@ class MultiCrop:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
-    def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
-        """`n_global` then `n_local` float32 views (B, 3, s, s) of uint8 `images` (B, C, S, S)."""
+    def __call__(self, images: Tensor, generator: torch.Generator | None = None, rows: slice | None = None,
+                 total: int | None = None) -> list[Tensor]:
+        """`n_global` then `n_local` float32 views (B, 3, s, s) of uint8 `images` (B, C, S, S).
+
+        `rows`, `total`: `images` are the rows `rows` of a batch of `total` images (one process's shard of it);
+        the draws are made for the whole batch and those of `rows` used, so every image gets the views it gets
+        when the batch is cropped whole.
+        """
         x = _unit(images)
+        total = len(x) if total is None else total
+        rows = slice(0, total) if rows is None else rows
+        if len(range(total)[rows]) != len(x):
+            raise ValueError(f"rows {rows} of a batch of {total} are not the {len(x)} images given")
         specs = self._specs()
         levels = max((_mip_levels(x.shape[-1], size, scale[1]) for size, scale, _ in specs), default=0)
         atlas = _MipAtlas.build(x, levels)
-        return [self._view(atlas, size, scale, blur_p, generator) for size, scale, blur_p in specs]
+        return [self._view(atlas, size, scale, blur_p, generator, total, rows) for size, scale, blur_p in specs]
 
     def _specs(self) -> list[tuple[int, tuple[float, float], float]]:
         """(size, scale, blur probability) of every view, global first."""
@@ -80,13 +90,14 @@ class MultiCrop:
         return [glob] * self.n_global + [loc] * self.n_local
 
     def _view(
-        self, atlas: _MipAtlas, size: int, scale: tuple[float, float], blur_p: float, g: torch.Generator | None
+        self, atlas: _MipAtlas, size: int, scale: tuple[float, float], blur_p: float, g: torch.Generator | None,
+        n: int, rows: slice,
     ) -> Tensor:
-        """One view; its draws are made where `g` lives and reach the images' device in one copy."""
-        n = atlas.image.shape[0]
-        grid = atlas.grid_params(_crop_boxes(n, scale, self.ratio, self.flip_p, g), size)
-        sigma = torch.where(_rand(g, n) < blur_p, _uniform(g, n, *self.blur_sigma), 0.0)
-        draws = torch.cat([grid, self._colour_draws(n, g), sigma[:, None]], 1).to(atlas.image)
+        """One view; its draws (for all `n` images of the batch, those of `rows` kept) are made where `g` lives
+        and reach the images' device in one copy."""
+        grid = atlas.grid_params(_crop_boxes(n, scale, self.ratio, self.flip_p, g)[rows], size)
+        sigma = torch.where(_rand(g, n) < blur_p, _uniform(g, n, *self.blur_sigma), 0.0)[rows]
+        draws = torch.cat([grid, self._colour_draws(n, g)[rows], sigma[:, None]], 1).to(atlas.image)
         grid, colour, sigma = draws.split([4, 4, 1], 1)
         x = _colour(atlas.sample(grid, size), colour)
         return _normalise(_blur(x, sigma[:, 0], self.blur_sigma[1]), self.mean, self.std)

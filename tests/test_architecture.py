@@ -23,19 +23,20 @@ ROOMS = {
     "runfolder": {"errors"},
     "metrics": set(),
     "data": {"errors", "progress"},
+    "distributed": set(),
     "views": set(),
     "backbones": {"views", "progress"},
     "patches": {"views", "backbones"},
-    "method": {"errors", "validation", "progress", "runfolder", "metrics", "data", "views", "backbones"},
+    "method": {"errors", "validation", "progress", "runfolder", "metrics", "data", "views", "backbones", "distributed"},
     "baselines": {"data", "views", "backbones", "patches", "metrics", "method.cluster"},
     "detect": {"errors", "validation", "progress", "runfolder", "metrics", "data", "backbones", "patches",
-               "method.runfiles", "method.predict"},
+               "distributed", "method.runfiles", "method.predict"},
     "profiles": {"backbones"},
     "plots": set(),
     "html_report": {"runfolder", "plots"},
     "study": {"data", "method", "baselines", "backbones", "metrics", "profiles", "plots"},
     "cli": {"errors", "validation", "progress", "runfolder", "metrics", "data", "method", "detect", "profiles",
-            "html_report"},
+            "html_report", "distributed"},
 }
 INSIDE = {
     "detect": {

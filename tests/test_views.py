@@ -53,6 +53,16 @@ def test_paper_defaults() -> None:
     assert [v.shape[-1] for v in crop(_images(2, 1, 200), _gen())] == [200] * 2 + [96] * 6
 
 
+@pytest.mark.parametrize("rows", [slice(0, 3), slice(3, 5), slice(5, 8)])
+def test_a_shard_of_a_batch_gets_the_views_it_gets_in_the_whole_batch(rows: slice) -> None:
+    images, crop = _images(8, 3, 64), MultiCrop(global_size=48, local_size=24)
+    whole = crop(images, _gen(3))
+    part = crop(images[rows], _gen(3), rows=rows, total=8)  # one process's shard under torchrun
+    assert all(torch.allclose(w[rows], p, atol=1e-6) for w, p in zip(whole, part, strict=True))
+    with pytest.raises(ValueError, match="are not the 2 images given"):
+        crop(images[:2], _gen(3), rows=slice(0, 3), total=8)
+
+
 def test_same_seed_same_views_other_seed_other_views() -> None:
     images, crop = _images(3, 3, 64), MultiCrop(global_size=48, local_size=24)
     first, again, other = crop(images, _gen(7)), crop(images, _gen(7)), crop(images, _gen(8))

@@ -30,7 +30,8 @@ import pandas as pd
 import torch
 from sklearn.metrics import average_precision_score
 
-from ..backbones import create_backbone, resolve_device
+from .. import distributed
+from ..backbones import create_backbone
 from ..data import READERS, Fit, ImageSet, load_dataset
 from ..data.masks import defect_masks
 from ..method.runfiles import run_info
@@ -79,7 +80,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     if len(data) == 0:
         raise DetectError(f"{data.name}: the pile holds no image")
     loaded = time.perf_counter()
-    device = resolve_device(config.device)
+    device = distributed.local_device(config.device)  # under torchrun: this process's own GPU
     torch.manual_seed(config.seed)
     extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, config.tile,
                               device=device)
@@ -104,16 +105,18 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
 
 
 def _score_maps(data: ImageSet, extractor: PatchFeatures, scorer, batch_size: int) -> np.ndarray:
-    """float16 (N, h, w) anomaly maps of every image, a batch at a time."""
+    """float16 (N, h, w) anomaly maps of every image, a batch at a time. Under torchrun each process maps its
+    shard of the pile (against the same prepared references) and the maps are gathered on every process."""
+    mine = distributed.shard(len(data))
     maps = None
-    starts = range(0, len(data), batch_size)
-    for start in progress(starts, f"scoring {len(data)} images", total=len(starts), unit="batch"):
-        index = np.arange(start, min(start + batch_size, len(data)))
+    starts = range(0, len(mine), batch_size)
+    for start in progress(starts, f"scoring {len(mine)} images", total=len(starts), unit="batch"):
+        index = mine[start:start + batch_size]
         batch = scorer.maps(extractor(data.images[index]), index).numpy()
         if maps is None:
-            maps = np.empty((len(data), *batch.shape[1:]), np.float16)
-        maps[index] = batch
-    return maps
+            maps = np.empty((len(mine), *batch.shape[1:]), np.float16)
+        maps[start:start + len(index)] = batch
+    return distributed.gather(np.empty((0,), np.float16) if maps is None else maps)
 
 
 def _table(data: ImageSet, scores: np.ndarray, threshold: float, peak: np.ndarray) -> pd.DataFrame:

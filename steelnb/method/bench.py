@@ -71,8 +71,8 @@ def bench_epoch(config: TrainConfig, data: ImageSet) -> dict:
     points = trainer.preprocessor(features, config.seed).transform(features)
     clustering, cluster_s = _timed(trainer.cluster, points, config.n_clusters, config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    batches = [trainer.images[torch.randint(len(data), (config.batch_size,), device=trainer.device)]
-               for _ in range(trainer.steps)]
+    draw = np.random.default_rng(config.seed)
+    batches = [trainer.batch(draw.integers(0, len(data), config.batch_size)) for _ in range(trainer.steps)]
     views, augment_s = _timed(lambda: [trainer.views(batch, generator) for batch in batches])
     bare_s = bare_model_seconds(trainer, views, features, clustering.labels)
     _, train_s = _timed(trainer._train_on, features, clustering.labels, config.seed, 0)

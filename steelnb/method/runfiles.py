@@ -11,6 +11,7 @@ import pandas as pd
 import timm
 import torch
 
+from .. import distributed
 from ..backbones import Backbone, device_name
 from ..runfolder import atomic_path
 
@@ -33,8 +34,8 @@ def write_csv(path: Path, table: pd.DataFrame) -> None:
 
 
 def run_info(backbone: Backbone, device: torch.device, wall_s: float) -> dict:
-    """What a result must say about how it was produced."""
+    """What a result must say about how it was produced (processes: how many ran it under torchrun)."""
     return {"backbone": backbone.name, "weights": backbone.weights, "pretrained": backbone.pretrained,
-            "device": device_name(device),
+            "device": device_name(device), "processes": distributed.world().size,
             "machine": f"{platform.machine()}, {os.cpu_count()} cpu", "torch": torch.__version__,
             "timm": timm.__version__, "wall_s": round(wall_s, 1)}

@@ -11,6 +11,15 @@ One epoch:
   4. checkpoint.
 After the last epoch the features are clustered once more into `eval_clusters` groups: that is the
 answer (`assignments.csv`), scored against the labels where they exist (`metrics.json`).
+
+Under torchrun (`steelnb.distributed`) every process extracts the features of its shard of the images, and
+the features are gathered so that rank 0 clusters all of them and hands the pseudo-labels to the others; each
+training batch is the batch a single process would draw, cut into one shard a process (each image with the
+views it would get whole), and DistributedDataParallel averages the gradients, weighted so that the step is
+the whole batch's. Rank 0 alone writes the run's files. What still depends on the number of processes is
+what depends on the batch's composition: batch-norm statistics are taken per shard (as plain DDP does), so a
+backbone with batch norm (ResNet, EfficientNet) trains slightly differently on 2 processes than on 1; with
+layer norm (ConvNeXt V2, the paper's) the arithmetic is the same up to the order of float sums.
 """
 
 from __future__ import annotations
@@ -25,9 +34,10 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.decomposition import PCA
+from torch import nn
 
-from .. import metrics
-from ..backbones import Backbone, create_backbone, extract_features, resolve_device
+from .. import distributed, metrics
+from ..backbones import Backbone, create_backbone, extract_features
 from ..data import ImageSet
 from ..errors import SteelnbError
 from ..progress import phase, progress
@@ -63,11 +73,20 @@ class Trainer:
         self.config = config
         self.data = data
         self.out = Path(config.out_dir)
-        self.device = resolve_device(config.device)
+        self.world = distributed.world()
+        if config.batch_size < self.world.size:
+            raise ConfigError(f"--batch-size {config.batch_size} cannot be shared by {self.world.size} processes: "
+                              "raise it to at least the number of processes")
+        self.device = distributed.local_device(config.device)
         torch.manual_seed(config.seed)
         self.backbone: Backbone = create_backbone(config.backbone, config.weights)
         self.backbone.model.to(self.device)
-        self.images = torch.from_numpy(data.images).to(self.device)
+        # The set on the device when it is there already (the CPU) or held in memory; a memory-mapped set (larger
+        # than memory) stays on disk and each batch is read from it (`batch`).
+        on_device = self.device.type == "cpu" or not isinstance(data.images, np.memmap)
+        self.images = torch.from_numpy(data.images).to(self.device) if on_device else None
+        self.crop_features = CropFeatures(self.backbone.model)
+        self.parallel_crop_features = distributed.parallel(self.crop_features, self.device)
         self.views = MultiCrop(n_global=config.n_global, global_size=config.global_size, n_local=config.n_local,
                                local_size=config.local_size, mean=self.backbone.mean, std=self.backbone.std)
         self.truth, self.class_names, self.normal_label = target_labels(data, config)
@@ -99,14 +118,16 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> dict:
         """Train the remaining epochs, then cluster the final features; returns the final metrics."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_text(self.out / "config.json", json.dumps(asdict(self.config), indent=2))
-        write_csv(self.out / "skipped.csv", skipped_table(self.data))
+        if self.world.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_text(self.out / "config.json", json.dumps(asdict(self.config), indent=2))
+            write_csv(self.out / "skipped.csv", skipped_table(self.data))
         started, before = time.perf_counter(), self.elapsed_s
         for epoch in range(self.epoch, self.config.epochs):
             self._run_epoch(epoch)
             self.epoch, self.elapsed_s = epoch + 1, before + time.perf_counter() - started
-            self.save_checkpoint()
+            if self.world.main:
+                self.save_checkpoint()
         return self.finish(before + time.perf_counter() - started)
 
     def _run_epoch(self, epoch: int) -> None:
@@ -117,18 +138,26 @@ class Trainer:
         features = self.features(f"{step}: features")
         times["extract_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        with phase(f"{step}: clustering into {self.config.n_clusters}"):
+        # Rank 0 clusters (every process holds the same features) and hands the pseudo-labels to the others.
+        labels, row = distributed.on_main(self._pseudo_labels, features, seed, epoch)
+        times["cluster_s"] = time.perf_counter() - t0
+        self.previous = labels
+        reseeded = row.pop("reseeded")
+        t0 = time.perf_counter()
+        row["loss"] = self._train_on(features, labels, seed, epoch)
+        times["train_s"] = time.perf_counter() - t0
+        row.update(times, lr=self.optimizer.param_groups[0]["lr"], reseeded=reseeded)
+        self.history.append(row)
+        if self.world.main:
+            write_csv(self.out / "history.csv", pd.DataFrame(self.history))
+
+    def _pseudo_labels(self, features: np.ndarray, seed: int, epoch: int) -> tuple[np.ndarray, dict]:
+        """The epoch's pseudo-labels and its history row so far (agreement with the previous epoch and the truth)."""
+        with phase(f"epoch {epoch + 1}/{self.config.epochs}: clustering into {self.config.n_clusters}"):
             points = self.preprocessor(features, seed).transform(features)
             clustering = self.cluster(points, self.config.n_clusters, seed)
-        times["cluster_s"] = time.perf_counter() - t0
-        row = {"epoch": epoch, **self._agreement(points, clustering.labels, seed)}
-        self.previous = clustering.labels
-        t0 = time.perf_counter()
-        row["loss"] = self._train_on(features, clustering.labels, seed, epoch)
-        times["train_s"] = time.perf_counter() - t0
-        row.update(times, lr=self.optimizer.param_groups[0]["lr"], reseeded=clustering.reseeded)
-        self.history.append(row)
-        write_csv(self.out / "history.csv", pd.DataFrame(self.history))
+        row = {"epoch": epoch, **self._agreement(points, clustering.labels, seed), "reseeded": clustering.reseeded}
+        return clustering.labels, row
 
     def preprocessor(self, features: np.ndarray, seed: int) -> Preprocessor:
         return Preprocessor.fit(features, self.config.pca_dim, whiten=self.config.whiten, seed=seed)
@@ -139,8 +168,18 @@ class Trainer:
                        config.clusterer_options[config.clusterer])
 
     def features(self, desc: str = "features") -> np.ndarray:
-        return extract_features(self.backbone, self.data.images, self.config.feature_size,
-                                batch_size=max(self.config.batch_size, 64), device=self.device, desc=desc)
+        """Features of every image (each process extracts its shard; all are gathered on every process)."""
+        distributed.broadcast_buffers(self.backbone.model)  # rank 0's batch-norm statistics, as it saves them
+        mine = extract_features(self.backbone, self.data.images[distributed.share(len(self.data))],
+                                self.config.feature_size, batch_size=max(self.config.batch_size, 64),
+                                device=self.device, desc=desc)
+        return distributed.gather(mine)
+
+    def batch(self, index: np.ndarray) -> torch.Tensor:
+        """The uint8 images at `index` on the device."""
+        if self.images is not None:
+            return self.images[torch.from_numpy(index).to(self.device)]
+        return torch.from_numpy(self.data.images[index]).to(self.device, non_blocking=True)
 
     def _agreement(self, points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
         """NMI of the pseudo-labels to the previous epoch's; where the truth is known, NMI/ACC of the
@@ -162,33 +201,40 @@ class Trainer:
         head = make_head(self.backbone.num_features, config.n_clusters, config.head, config.temperature,
                          features, pseudo).to(self.device)
         head_optimizer = self._optimizer(head.parameters(), config.head_lr)
+        parallel_head = distributed.parallel(head, self.device)
         order = uniform_label_sample(pseudo, self.steps * config.batch_size, rng)
         targets = torch.from_numpy(pseudo).to(self.device)
-        model = self.backbone.model.train()
+        self.backbone.model.train()
         losses = []
         for step in progress(range(self.steps), f"epoch {epoch + 1}/{config.epochs}: training", unit="step"):
-            index = torch.from_numpy(order[step * config.batch_size:(step + 1) * config.batch_size]).to(self.device)
-            crops = self.views(self.images[index], generator)
+            whole = order[step * config.batch_size:(step + 1) * config.batch_size]
+            rows = distributed.share(len(whole))  # this process's shard of the batch
+            index = whole[rows]
+            crops = self.views(self.batch(index), generator, rows=rows, total=len(whole))
             update_extractor = step % config.extractor_every == 0
-            # Between extractor updates the extractor runs forward only (no graph kept); it stays in train
-            # mode, so batch-norm statistics follow every batch, as they would with k = 1.
+            # Between extractor updates the extractor runs forward only (no graph kept, outside DDP); it stays
+            # in train mode, so batch-norm statistics follow every batch, as they would with k = 1.
             with torch.set_grad_enabled(update_extractor):
-                features = [model(batch) for batch in group_by_size(crops)]
-            logits = head(torch.cat(features))
-            loss = pseudo_label_loss(logits, targets[index].repeat(len(crops)))
-            if not torch.isfinite(loss):
+                extractor = self.parallel_crop_features if update_extractor else self.crop_features
+                features = extractor(crops)
+            logits = parallel_head(features)
+            loss = pseudo_label_loss(logits, targets[torch.from_numpy(index).to(self.device)].repeat(len(crops)))
+            # The shard's mean loss, weighted so that DDP's average over the processes is the whole batch's mean.
+            weight = len(index) / len(whole)
+            batch_loss = distributed.sum_all(loss.detach() * weight)
+            if not torch.isfinite(batch_loss):
                 kept = (f"the last good checkpoint {self.out / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept"
                         if epoch else "no epoch finished, so there is no checkpoint")
-                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}, step {step}; {kept}. "
+                raise TrainingDiverged(f"loss became {batch_loss.item()} at epoch {epoch}, step {step}; {kept}. "
                                        "Lower --lr or --head-lr.")
             head_optimizer.zero_grad(set_to_none=True)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * (weight * self.world.size)).backward()
             head_optimizer.step()
             if update_extractor:
                 self.optimizer.step()
                 self.scheduler.step()
-            losses.append(loss.item())
+            losses.append(batch_loss.item())
         return float(np.mean(losses))
 
     # -- the answer -------------------------------------------------------------------------------
@@ -198,16 +244,20 @@ class Trainer:
         return len(self.class_names) if self.truth is not None else self.config.n_clusters
 
     def finish(self, wall_s: float) -> dict:
-        """Cluster the final features into the answer; write assignments, metrics and the model."""
+        """Cluster the final features into the answer; write assignments, metrics and the model (rank 0; every
+        process returns the metrics)."""
         features = self.features("final features")
+        return distributed.on_main(self._answer, features, wall_s)
+
+    def _answer(self, features: np.ndarray, wall_s: float) -> dict:
         with phase(f"final clustering into {self.eval_clusters()}"):
             preprocessor = self.preprocessor(features, self.config.seed)
             points = preprocessor.transform(features)
             final = self.cluster(points, self.eval_clusters(), self.config.seed)
         normal_cluster = int(final.sizes.argmax())
         self._write_assignments(final, normal_cluster, points)
-        result = {"run": run_info(self.backbone, self.device, wall_s), "n_images": len(self.data),
-                  "eval_clusters": self.eval_clusters(), "normal_cluster": normal_cluster}
+        result = {"run": run_info(self.backbone, self.device, wall_s),
+                  "n_images": len(self.data), "eval_clusters": self.eval_clusters(), "normal_cluster": normal_cluster}
         if self.truth is not None:
             result["metrics"] = metrics.evaluate(self.truth, final.labels, normal_label=self.normal_label)
         absent = decision_absent(self.data)
@@ -247,28 +297,46 @@ class Trainer:
             torch.save(state, path)
 
     def resume(self) -> None:
-        """Continue from `out_dir/checkpoint.pt` (a run with the same config)."""
-        path = self.out / "checkpoint.pt"
-        if not path.is_file():
-            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        state = read_state(path, CHECKPOINT_KEYS, "start the run again with --overwrite",
-                           map_location=self.device, weights_only=False)
-        # The saved config as this version reads it: options added since take their defaults.
-        saved, current = asdict(TrainConfig.from_dict(state["config"], source=str(path))), asdict(self.config)
-        if saved != current:
-            changed = sorted(k for k in current if saved.get(k) != current[k])
-            raise ValueError(f"{path} was written by another configuration (differs in {changed})")
+        """Continue from `out_dir/checkpoint.pt` (a run with the same config; rank 0 reads it for every process,
+        so a run may resume on another number of processes)."""
+        state = distributed.on_main(self._read_checkpoint)
         self.backbone.model.load_state_dict(state["backbone"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.history, self.previous = state["epoch"], state["history"], state["previous"]
         self.elapsed_s = state.get("elapsed_s", 0.0)  # 0: a checkpoint that predates the record
 
+    def _read_checkpoint(self) -> dict:
+        path = self.out / "checkpoint.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
+        where = "cpu" if distributed.active() else self.device  # sent to the other processes: no device in it
+        state = read_state(path, CHECKPOINT_KEYS, "start the run again with --overwrite",
+                           map_location=where, weights_only=False)
+        # The saved config as this version reads it: options added since take their defaults.
+        saved, current = asdict(TrainConfig.from_dict(state["config"], source=str(path))), asdict(self.config)
+        if saved != current:
+            changed = sorted(k for k in current if saved.get(k) != current[k])
+            raise ValueError(f"{path} was written by another configuration (differs in {changed})")
+        return state
+
 
 def group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:
     """Concatenate crops of equal size so that each resolution is one forward pass (as SwAV does)."""
     sizes = sorted({c.shape[-1] for c in crops}, reverse=True)
     return [torch.cat([c for c in crops if c.shape[-1] == s]) for s in sizes]
+
+
+class CropFeatures(nn.Module):
+    """The extractor over a step's crops: one forward pass per crop size, the features concatenated in the
+    crops' order. One module call a step, so that DistributedDataParallel sees one forward per backward."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, crops: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([self.model(batch) for batch in group_by_size(crops)])
 
 
 def train(config: TrainConfig, data: ImageSet, resume: bool = False) -> dict:

@@ -19,3 +19,4 @@ def test_run_info_says_how_a_result_was_produced():
     info = run_info(create_backbone("resnet18", "random"), torch.device("cpu"), 12.34)
     assert info["backbone"] == "resnet18" and info["weights"] == "random" and info["pretrained"] is False
     assert info["device"] == "cpu" and info["wall_s"] == 12.3 and {"machine", "torch", "timm"} <= set(info)
+    assert info["processes"] == 1  # torchrun's 2 processes say 2 (tests/test_distributed.py)

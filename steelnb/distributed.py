@@ -1,0 +1,257 @@
+"""Several processes, one run: torchrun's environment, the process group, and the few collectives steelnb uses.
+
+Launched by torchrun (`torchrun --nproc-per-node 2 -m steelnb.cli train ...`), every process finds RANK,
+WORLD_SIZE and LOCAL_RANK in its environment. A command joins the group with `session(device)` (gloo on the
+CPU, nccl on CUDA with each process on its own GPU, `cuda:LOCAL_RANK`) and leaves it at the end. Without torchrun,
+or outside a session, the world is one process and every function here is the identity: no process group, no
+torch.distributed call, results bit for bit those of a plain run.
+
+- `shard(n)` / `share(n)`: this process's contiguous part of n items (sizes differ by at most one); `gather(array)`:
+  every process's part concatenated in rank order, on every process (so `gather(x[share(n)])` is x everywhere).
+- `on_main(fn)`: fn run by rank 0 alone, its result on every process; `main_first(fn)`: rank 0 first (it fills a
+  cache the others then read), then the others; `main_context(make)`: a context (a claimed run folder) entered by
+  rank 0 alone. An error raised by rank 0 in any of them is raised on every process, so none waits for a
+  collective that will never come.
+- `parallel(module, device)`: DistributedDataParallel over the group; `sum_all`, `broadcast`, `broadcast_buffers`.
+
+>>> shard(5), share(5), gather(np.arange(3)), on_main(lambda: "rank 0's")  # one process: identities
+(array([0, 1, 2, 3, 4]), slice(0, 5, None), array([0, 1, 2]), "rank 0's")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import pickle
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+T = TypeVar("T")
+TIMEOUT = datetime.timedelta(minutes=30)  # a collective waits this long for the others (rank 0 clusters alone)
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the group: `rank` of `size` processes, `local_rank` on its machine."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes the outputs (rank 0)."""
+        return self.rank == 0
+
+
+def launched() -> bool:
+    """Whether torchrun started several processes (WORLD_SIZE > 1 in the environment)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def active() -> bool:
+    """Whether a process group of more than one process is joined."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world() -> World:
+    """The joined group's rank and size; World() (rank 0 of 1) outside a session."""
+    if not active():
+        return World()
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _wants_cuda(device: str) -> bool:
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+
+
+def local_device(device: str = "auto") -> torch.device:
+    """The device this process computes on: "auto" is CUDA when present, else the CPU; with several processes
+    a CUDA device is this process's own GPU, `cuda:LOCAL_RANK`."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and launched():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return chosen
+
+
+@contextlib.contextmanager
+def session(device: str = "auto") -> Iterator[World]:
+    """Join torchrun's process group for one command and leave it at the end; one process: nothing to join."""
+    if not launched() or (dist.is_available() and dist.is_initialized()):
+        yield world()
+        return
+    backend = "nccl" if _wants_cuda(device) else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_device(device))
+    dist.init_process_group(backend, timeout=TIMEOUT)
+    try:
+        yield world()
+    finally:
+        dist.destroy_process_group()
+
+
+# -- who does what ----------------------------------------------------------------------------------
+def share(n: int) -> slice:
+    """This process's contiguous part of range(n), as np.array_split cuts it."""
+    w = world()
+    size, extra = divmod(n, w.size)
+    start = w.rank * size + min(w.rank, extra)
+    return slice(start, start + size + (w.rank < extra))
+
+
+def shard(indices: int | np.ndarray) -> np.ndarray:
+    """This process's contiguous part of `indices` (an array, or n for range(n))."""
+    indices = np.arange(indices) if isinstance(indices, int | np.integer) else np.asarray(indices)
+    return indices[share(len(indices))]
+
+
+def _comm_device() -> torch.device:
+    """Where tensors must be for the group's backend: the GPU for nccl, the CPU for gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def gather(array: np.ndarray) -> np.ndarray:
+    """Every process's `array` concatenated along the first axis in rank order, on every process.
+
+    Parts may differ in length (an empty part takes the others' shape); they travel as bytes, any dtype.
+    """
+    if not active():
+        return array
+    array = np.ascontiguousarray(array)
+    described: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(described, (array.shape, array.dtype.str))
+    longest = max(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in described)
+    device = _comm_device()
+    mine = torch.zeros(max(longest, 1), dtype=torch.uint8, device=device)
+    mine[:array.nbytes] = torch.from_numpy(array.reshape(-1).view(np.uint8)).to(device)
+    received = [torch.empty_like(mine) for _ in described]
+    dist.all_gather(received, mine)
+    parts = []
+    for (shape, dtype), data in zip(described, received, strict=True):
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        parts.append(data[:nbytes].cpu().numpy().view(dtype).reshape(shape))
+    filled = [p for p in parts if p.size] or parts[:1]
+    return np.concatenate(filled) if len(filled) > 1 else filled[0].copy()
+
+
+def broadcast(value: T) -> T:
+    """Rank 0's `value` (anything picklable) on every process."""
+    if not active():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def sum_all(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum of `tensor` over the processes (a new tensor; `tensor` itself when alone)."""
+    if not active():
+        return tensor
+    total = tensor.detach().clone()
+    dist.all_reduce(total)
+    return total
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def _portable(error: BaseException | None) -> BaseException | None:
+    """`error` if it pickles (ours do), else a RuntimeError with its message."""
+    if error is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def _share_outcome(error: BaseException | None) -> None:
+    """Tell every process whether rank 0's step failed; raise rank 0's error on the others."""
+    shared = broadcast(_portable(error))
+    if shared is not None and error is None:
+        raise shared
+
+
+def on_main(fn: Callable[..., T], *args, **kwargs) -> T:
+    """`fn(*args, **kwargs)` run by rank 0 alone; its result (picklable) or its error on every process."""
+    if not active():
+        return fn(*args, **kwargs)
+    result = None
+    if world().main:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as error:
+            _share_outcome(error)
+            raise
+    _share_outcome(None)
+    return broadcast(result)
+
+
+def main_first(fn: Callable[..., T], *args, **kwargs) -> T:
+    """`fn(*args, **kwargs)` on every process, rank 0 first: loading a set, it fills the decode cache that the
+    others then map. An error of rank 0's is raised on every process before they start."""
+    if not active():
+        return fn(*args, **kwargs)
+    if world().main:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as error:
+            _share_outcome(error)
+            raise
+        _share_outcome(None)
+        return result
+    _share_outcome(None)
+    return fn(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def main_context(make: Callable[[], contextlib.AbstractContextManager[T]]) -> Iterator[T | None]:
+    """The context `make()` entered by rank 0 alone (it yields its value there, None elsewhere); an error on
+    entering it is raised on every process. Used to claim a run folder once."""
+    with contextlib.ExitStack() as stack:
+        if not active():
+            yield stack.enter_context(make())
+            return
+        value = None
+        if world().main:
+            try:
+                value = stack.enter_context(make())
+            except Exception as error:
+                _share_outcome(error)
+                raise
+        _share_outcome(None)
+        yield value
+
+
+# -- models -----------------------------------------------------------------------------------------
+def parallel(module: nn.Module, device: torch.device) -> nn.Module:
+    """`module` wrapped in DistributedDataParallel (its gradients averaged over the processes in the backward
+    pass, rank 0's buffers sent to the others at each forward); `module` itself when alone."""
+    if not active():
+        return module
+    # Weights stored with unusual strides (ConvNeXt's 1 x 1 convolutions) make DDP warn at every backward that
+    # their gradients are copied into its buckets: a cost, not an error.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides", category=UserWarning)
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+
+def broadcast_buffers(module: nn.Module) -> None:
+    """Rank 0's buffers (batch-norm running statistics) into every process's copy of `module`."""
+    if not active():
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=0)

@@ -1,0 +1,152 @@
+"""Several processes under torchrun: the helpers alone, then `steelnb train` and `detect` on 2 CPU processes (gloo)
+against the same commands on one.
+
+The 2-process runs are launched as a user would, `python -m torch.distributed.run --standalone --nproc-per-node 2
+-m steelnb.cli ...`, in a subprocess with a timeout. Training uses ConvNeXt V2-atto: its layer norm makes the
+arithmetic independent of how a batch is cut (batch norm is not: see steelnb/method/train.py), so the 2-process run
+must end with the very assignments of the 1-process run, distances within float rounding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from steelnb import distributed
+from steelnb.cli import main
+from steelnb.method.model import TrainedRun
+from steelnb.method.train import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 300  # a launch takes ~20 s on 2 busy cores; a hang must fail, not block the suite
+TRAIN = ["train", "--profile", "ci", "--backbone", "convnextv2_atto", "--quiet"]
+DETECT = ["detect", "--dataset", "synthetic", "--max-side", "64", "--backbone", "resnet18", "--weights", "random",
+          "--device", "cpu", "--bank-images", "16", "--overlays", "2", "--quiet"]
+
+
+# -- the helpers ------------------------------------------------------------------------------------
+def test_one_process_is_the_identity():
+    assert not distributed.active() and distributed.world() == distributed.World(0, 1, 0)
+    array = np.arange(12).reshape(4, 3)
+    assert distributed.gather(array) is array
+    assert distributed.share(7) == slice(0, 7) and distributed.shard(np.array([5, 3])).tolist() == [5, 3]
+    assert distributed.on_main(lambda x: x + 1, 1) == 2 and distributed.main_first(lambda: "a") == "a"
+    assert distributed.broadcast({"a": 1}) == {"a": 1}
+    tensor = torch.ones(2)
+    assert distributed.sum_all(tensor) is tensor
+    module = torch.nn.Linear(2, 2)
+    assert distributed.parallel(module, torch.device("cpu")) is module
+    with distributed.session("cpu") as world:
+        assert world.main and world.size == 1
+    with distributed.main_context(lambda: open(os.devnull)) as handle:
+        assert not handle.closed
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 8, 13])
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_the_shares_cut_a_range_in_order_as_array_split_does(monkeypatch, n, size):
+    parts = []
+    for rank in range(size):
+        monkeypatch.setattr(distributed, "world", lambda rank=rank: distributed.World(rank, size, rank))
+        parts.append(distributed.shard(n))
+    assert [p.tolist() for p in parts] == [p.tolist() for p in np.array_split(np.arange(n), size)]
+
+
+def test_the_device_is_this_processs_gpu_under_torchrun(monkeypatch):
+    assert distributed.local_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert distributed.local_device("cuda") == torch.device("cuda", 3)  # needs no GPU to be named
+    assert distributed.local_device("cuda:0") == torch.device("cuda", 3)
+    assert distributed.local_device("cpu") == torch.device("cpu")
+
+
+# -- two processes ----------------------------------------------------------------------------------
+def torchrun(*args, processes: int = 2) -> subprocess.CompletedProcess:
+    """`steelnb ARGS` on `processes` CPU processes, as a user launches it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+               "-m", "steelnb.cli", *map(str, args)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=REPO)
+
+
+def succeeded(done: subprocess.CompletedProcess) -> bool:
+    if done.returncode:
+        print(done.stdout[-3000:], done.stderr[-6000:])
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> Path:
+    """The ci run trained by one process."""
+    out = tmp_path_factory.mktemp("one") / "run"
+    assert main([*TRAIN, "--out-dir", str(out)]) == 0
+    return out
+
+
+def _same_run(one: Path, two: Path) -> None:
+    """The same answer: assignments, distances within float rounding, the same history."""
+    a, b = pd.read_csv(one / "assignments.csv"), pd.read_csv(two / "assignments.csv")
+    assert a.path.tolist() == b.path.tolist()
+    assert (a.cluster == b.cluster).all()
+    np.testing.assert_allclose(a.distance, b.distance, atol=1e-4)
+    history_a, history_b = pd.read_csv(one / "history.csv"), pd.read_csv(two / "history.csv")
+    for column in ("epoch", "nmi_prev", "nmi", "acc", "reseeded"):
+        np.testing.assert_allclose(history_a[column], history_b[column])
+    np.testing.assert_allclose(history_a.loss, history_b.loss, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_train_on_two_processes_ends_with_the_assignments_of_one(one_process, tmp_path):
+    out = tmp_path / "two"
+    done = torchrun(*TRAIN, "--out-dir", out)
+    assert succeeded(done)
+    _same_run(one_process, out)
+    assert "on 2 processes" in done.stdout and done.stdout.count("report:") == 1  # rank 0 alone speaks
+    assert json.loads((out / "metrics.json").read_text())["run"]["processes"] == 2
+    assert not list(out.glob("*.partial")) and not (out / ".steelnb.lock").exists()
+    assert TrainedRun.load(out).centroids.shape[0] == 7
+    # Rank 0's refusal to claim a folder holding a run ends every process with its message, none left waiting.
+    again = torchrun(*TRAIN, "--out-dir", out)
+    assert again.returncode != 0 and "holds a finished run" in again.stderr
+
+
+@pytest.mark.slow
+def test_a_run_cut_on_one_process_resumes_on_two_to_the_same_end(one_process, tmp_path, monkeypatch):
+    out = tmp_path / "cut"
+    original = Trainer._run_epoch
+
+    def interrupt_at_epoch_1(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", interrupt_at_epoch_1)
+    assert main([*TRAIN, "--out-dir", str(out)]) == 130
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert succeeded(torchrun(*TRAIN, "--resume", "--out-dir", out))
+    _same_run(one_process, out)
+
+
+@pytest.mark.slow
+def test_detect_on_two_processes_scores_as_one(tmp_path):
+    assert main([*DETECT, "--out-dir", str(tmp_path / "one")]) == 0
+    done = torchrun(*DETECT, "--out-dir", tmp_path / "two")
+    assert succeeded(done)
+    one, two = (pd.read_csv(tmp_path / name / "scores.csv").sort_values("path") for name in ("one", "two"))
+    assert len(one) == len(two) == 600 and one.path.tolist() == two.path.tolist()
+    np.testing.assert_allclose(one.score, two.score, rtol=1e-3, atol=1e-5)  # float16 maps: an ulp may differ
+    assert (one["rank"].to_numpy() == two["rank"].to_numpy()).all()
+    metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("one", "two")]
+    assert metrics[1]["run"]["processes"] == 2 and metrics[0]["label_free"]["flagged"] == \
+        metrics[1]["label_free"]["flagged"]
+    assert len(list((tmp_path / "two" / "overlays").iterdir())) == 2
