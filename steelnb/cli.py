@@ -396,6 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     except (SteelnbError, FileNotFoundError, ValueError) as error:
         print(f"steelnb: error: {error}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as error:
+        if error.name != "faiss":
+            raise
+        print("steelnb: error: faiss is not installed: pip install 'steelnb[cpu]' (faiss-cpu), or on a CUDA "
+              "machine 'steelnb[gpu]' (faiss-gpu); only one of the two", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"steelnb: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130

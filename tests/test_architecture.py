@@ -44,7 +44,7 @@ INSIDE = {
         "run": {"config", "decision", "errors", "overlay", "scorers", "scoring"},
     },
     "method": {
-        "cluster": set(), "heads": set(), "losses": set(), "optim": set(), "runfiles": set(),
+        "cluster": set(), "heads": set(), "losses": set(), "optim": set(), "runfiles": {"cluster"},
         "config": {"cluster", "heads", "optim"},
         "inputs": {"config"},
         "model": {"cluster", "config"},

@@ -1,7 +1,8 @@
 """Feature preprocessing and every clusterer behind one function, `cluster`.
 
-Features -> PCA (whitening optional, off by default) -> L2-normalisation -> K-Means (scikit-learn or faiss), Mini-Batch
-K-Means (the paper's settings), BIRCH or spectral clustering, each a `Clusterer` of the registry `CLUSTERERS` with
+Features -> PCA (whitening optional, off by default) -> L2-normalisation -> K-Means (scikit-learn, faiss, or torch on
+the GPU), Mini-Batch K-Means (the paper's settings), BIRCH or spectral clustering, each a `Clusterer` of the registry
+`CLUSTERERS` with
 its options dataclass (a run records every option in its config.json: `TrainConfig.clusterer_options`). Every
 method ends the same way: centroids are the means of their members, an empty cluster is re-seeded with the point
 farthest from its centroid in the largest cluster, and each point's distance to its centroid is kept.
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
+import torch
 from sklearn.cluster import Birch, KMeans, MiniBatchKMeans, SpectralClustering
 from sklearn.decomposition import PCA
 
 from .. import validation
-from ..validation import Above, AtLeast, Options
+from ..validation import Above, AtLeast, ConfigError, Options
 
 
 @dataclass
@@ -103,7 +105,17 @@ class MiniBatchOptions(Options):
 
 @dataclass(frozen=True)
 class FaissOptions(Options):
-    """faiss k-means (on the GPU when faiss has one): `niter` Lloyd iterations, `nredo` restarts."""
+    """faiss k-means (on the GPU when faiss has one; where it has none but CUDA is there, `torch_kmeans` on the
+    GPU): `niter` Lloyd iterations, `nredo` restarts."""
+
+    niter: Annotated[int, AtLeast(1)] = 50
+    nredo: Annotated[int, AtLeast(1)] = 5
+
+
+@dataclass(frozen=True)
+class TorchOptions(Options):
+    """`torch_kmeans` (on the GPU when there is one): `niter` Lloyd iterations from greedy k-means++ seeds, `nredo`
+    restarts, the lowest inertia kept."""
 
     niter: Annotated[int, AtLeast(1)] = 50
     nredo: Annotated[int, AtLeast(1)] = 5
@@ -133,14 +145,120 @@ def _minibatch(points: np.ndarray, k: int, seed: int, batch_size: int, options: 
     return model.fit_predict(points)
 
 
+def faiss_build() -> dict:
+    """Which faiss is imported: its version, whether it is a GPU build and how many GPUs it sees, and every faiss
+    distribution installed (two, such as faiss-cpu beside faiss-gpu, share one module name: one shadows the other)."""
+    from importlib import metadata
+
+    installed = {}
+    for name in ("faiss-cpu", "faiss-gpu", "faiss-gpu-cu12", "faiss-gpu-cu11", "faiss"):
+        try:
+            installed[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        import faiss
+    except ImportError:
+        return {"version": None, "gpu_build": False, "gpus": 0, "installed": installed}
+    gpu_build = hasattr(faiss, "StandardGpuResources")
+    return {"version": faiss.__version__, "gpu_build": gpu_build, "gpus": faiss.get_num_gpus() if gpu_build else 0,
+            "installed": installed}
+
+
+def kmeans_engine(method: str = "faiss") -> str:
+    """What runs k-means for `method` ("faiss" or "torch") here: "faiss-gpu", "faiss-cpu", "torch-cuda" or
+    "torch-cpu". faiss without GPU support on a machine with CUDA gives way to the torch k-means on the GPU."""
+    cuda = torch.cuda.is_available()
+    if method == "torch":
+        return "torch-cuda" if cuda else "torch-cpu"
+    build = faiss_build()
+    if build["gpus"]:
+        return "faiss-gpu"
+    if cuda:
+        return "torch-cuda"
+    if build["version"] is None:
+        raise ConfigError("the faiss clusterer needs faiss, which is not installed: pip install 'steelnb[cpu]' "
+                          "(or [gpu] on a CUDA machine), or choose another clusterer (kmeans, torch)")
+    return "faiss-cpu"
+
+
 def _faiss(points: np.ndarray, k: int, seed: int, batch_size: int, options: FaissOptions) -> np.ndarray:
+    engine = kmeans_engine("faiss")
+    if engine == "torch-cuda":
+        return torch_kmeans(points, k, seed, options.niter, options.nredo, device="cuda")
     import faiss  # imported here: the other methods need only scikit-learn
 
-    use_gpu = hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
-    kmeans = faiss.Kmeans(points.shape[1], k, niter=options.niter, nredo=options.nredo, seed=seed, gpu=use_gpu,
-                          min_points_per_centroid=1, max_points_per_centroid=100000)
+    kmeans = faiss.Kmeans(points.shape[1], k, niter=options.niter, nredo=options.nredo, seed=seed,
+                          gpu=engine == "faiss-gpu", min_points_per_centroid=1, max_points_per_centroid=100000)
     kmeans.train(points)
     return kmeans.index.search(points, 1)[1][:, 0]
+
+
+def _torch(points: np.ndarray, k: int, seed: int, batch_size: int, options: TorchOptions) -> np.ndarray:
+    return torch_kmeans(points, k, seed, options.niter, options.nredo)
+
+
+CHUNK = 65536  # points per distance block in torch_kmeans: bounds its memory at CHUNK x k distances
+
+
+def _nearest(x: torch.Tensor, centroids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared distance to and index of the nearest centroid of every row of `x`, a block of rows at a time."""
+    norms = centroids.pow(2).sum(1)
+    found = [torch.addmm(norms, block, centroids.T, alpha=-2).add_(block.pow(2).sum(1, keepdim=True)).min(1)
+             for block in x.split(CHUNK)]
+    return torch.cat([f.values for f in found]).clamp_(min=0), torch.cat([f.indices for f in found])
+
+
+def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """Greedy k-means++ seeds (scikit-learn's): each new seed the best of 2 + log k candidates drawn in proportion
+    to the squared distance to the seeds so far. Draws on the CPU generator: the same seeds on any device."""
+    n, trials = len(x), 2 + int(np.log(k))
+    chosen = [int(torch.randint(n, (1,), generator=generator))]
+    closest = _nearest(x, x[chosen])[0]
+    for _ in range(1, k):
+        weights = closest.double().cpu()
+        if not weights.sum() > 0:  # fewer distinct points than seeds: any point will do
+            weights = torch.ones(n, dtype=torch.float64)
+        candidates = torch.multinomial(weights, trials, replacement=True, generator=generator)
+        options = torch.minimum(closest[None], torch.stack([_nearest(x, x[c:c + 1])[0] for c in candidates.tolist()]))
+        best = int(options.sum(1).argmin())
+        chosen.append(int(candidates[best]))
+        closest = options[best]
+    return x[chosen].clone()
+
+
+@torch.no_grad()
+def torch_kmeans(points: np.ndarray, k: int, seed: int = 0, niter: int = 50, nredo: int = 5,
+                 device: str | torch.device | None = None) -> np.ndarray:
+    """Lloyd's k-means in torch on `device` (default: CUDA when present, else the CPU): `nredo` runs from greedy
+    k-means++ seeds, each at most `niter` iterations (it stops when no point changes cluster), the run with the
+    lowest inertia kept. An emptied cluster keeps its centroid. Returns the labels (N,).
+
+    >>> points = np.array([[0, 0], [0, 0.1], [5, 5], [5, 5.1]], np.float32)
+    >>> labels = torch_kmeans(points, 2, seed=0, device="cpu")
+    >>> bool(labels[0] == labels[1] != labels[2] == labels[3])
+    True
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    x = torch.from_numpy(np.ascontiguousarray(points, np.float32)).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    best, best_inertia = None, float("inf")
+    for _ in range(nredo):
+        centroids = _kmeans_plus_plus(x, k, generator)
+        labels = None
+        for _ in range(niter):
+            new = _nearest(x, centroids)[1]
+            if labels is not None and torch.equal(new, labels):
+                break
+            labels = new
+            counts = torch.bincount(labels, minlength=k)
+            sums = torch.zeros_like(centroids).index_add_(0, labels, x)
+            centroids = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centroids)
+        distances, labels = _nearest(x, centroids)
+        inertia = float(distances.double().sum())
+        if inertia < best_inertia:
+            best, best_inertia = labels, inertia
+    return best.cpu().numpy()
 
 
 def _birch(points: np.ndarray, k: int, seed: int, batch_size: int, options: BirchOptions) -> np.ndarray:
@@ -164,7 +282,7 @@ class Clusterer:
 
 CLUSTERERS = {"kmeans": Clusterer(_kmeans, KMeansOptions), "faiss": Clusterer(_faiss, FaissOptions),
               "minibatch": Clusterer(_minibatch, MiniBatchOptions), "birch": Clusterer(_birch, BirchOptions),
-              "spectral": Clusterer(_spectral, SpectralOptions)}
+              "spectral": Clusterer(_spectral, SpectralOptions), "torch": Clusterer(_torch, TorchOptions)}
 METHODS = tuple(CLUSTERERS)
 
 

@@ -256,7 +256,7 @@ class Trainer:
             final = self.cluster(points, self.eval_clusters(), self.config.seed)
         normal_cluster = int(final.sizes.argmax())
         self._write_assignments(final, normal_cluster, points)
-        result = {"run": run_info(self.backbone, self.device, wall_s),
+        result = {"run": run_info(self.backbone, self.device, wall_s, self.config.clusterer),
                   "n_images": len(self.data), "eval_clusters": self.eval_clusters(), "normal_cluster": normal_cluster}
         if self.truth is not None:
             result["metrics"] = metrics.evaluate(self.truth, final.labels, normal_label=self.normal_label)

@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
 
 from steelnb.method import cluster as cluster_module
 from steelnb.method.cluster import (
@@ -10,7 +13,10 @@ from steelnb.method.cluster import (
     Preprocessor,
     cluster,
     clusterer_options,
+    faiss_build,
+    kmeans_engine,
     nearest_centroid,
+    torch_kmeans,
     uniform_label_sample,
 )
 from steelnb.metrics import evaluate
@@ -98,11 +104,12 @@ def test_uniform_sampler_balances_a_dominant_cluster():
 
 
 def test_the_registry_pairs_every_method_with_its_options():
-    assert METHODS == ("kmeans", "faiss", "minibatch", "birch", "spectral")
+    assert METHODS == ("kmeans", "faiss", "minibatch", "birch", "spectral", "torch")
     defaults = {name: clusterer_options(name).__dict__ for name in CLUSTERERS}
     assert defaults == {"kmeans": {"n_init": 10}, "faiss": {"niter": 50, "nredo": 5},
                         "minibatch": {"n_init": 3, "init_size_factor": 3, "reassignment_ratio": 0.01},
-                        "birch": {"threshold": 0.1}, "spectral": {"n_neighbors": 10}}
+                        "birch": {"threshold": 0.1}, "spectral": {"n_neighbors": 10},
+                        "torch": {"niter": 50, "nredo": 5}}
 
 
 def test_options_reach_the_clusterer_and_bad_ones_are_named(monkeypatch):
@@ -121,3 +128,37 @@ def test_options_reach_the_clusterer_and_bad_ones_are_named(monkeypatch):
         cluster(blobs()[0], 3, "birch", options={"n_init": 1})
     with pytest.raises(ConfigError, match=r"^clusterer_options.birch: threshold must be greater than 0"):
         cluster(blobs()[0], 3, "birch", options={"threshold": 0.0})
+
+
+# -- k-means in torch (the GPU's when faiss has none) ---------------------------------------------------
+@pytest.mark.parametrize(("k", "seed"), [(3, 0), (8, 1), (20, 2)])
+def test_torch_kmeans_finds_what_scikit_learn_finds_on_separated_blobs(k, seed):
+    points, truth = blobs(n_per=25, k=k, dim=24, seed=seed)
+    ours = torch_kmeans(points, k, seed=seed, device="cpu")
+    theirs = KMeans(k, n_init=10, random_state=seed).fit_predict(points)
+    assert adjusted_rand_score(theirs, ours) == 1.0 and adjusted_rand_score(truth, ours) == 1.0
+
+
+def test_torch_kmeans_is_seeded_and_copes_with_repeated_points():
+    points, _ = blobs(k=5)
+    assert (torch_kmeans(points, 5, seed=4) == torch_kmeans(points, 5, seed=4)).all()
+    repeated = np.repeat(np.eye(3, dtype=np.float32), 10, axis=0)  # 3 distinct points, 5 clusters asked
+    labels = torch_kmeans(repeated, 5, seed=0, niter=5, nredo=2)
+    assert labels.shape == (30,) and len(np.unique(labels)) == 3
+    assert (cluster(repeated, 5, "torch", seed=0).sizes > 0).all()  # cluster() re-seeds the empty ones
+
+
+def test_which_faiss_and_which_kmeans_engine_are_said():
+    build = faiss_build()
+    assert build["version"] is not None and not build["gpu_build"] and build["gpus"] == 0  # this CPU machine
+    assert set(build["installed"]) >= {"faiss-cpu"}
+    assert kmeans_engine("torch") == ("torch-cuda" if torch.cuda.is_available() else "torch-cpu")
+    assert kmeans_engine("faiss") == "faiss-cpu"
+
+
+def test_without_faiss_the_faiss_clusterer_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(cluster_module, "faiss_build",
+                        lambda: {"version": None, "gpu_build": False, "gpus": 0, "installed": {}})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"pip install 'steelnb\[cpu\]'"):
+        cluster(blobs()[0], 3, "faiss")
