@@ -408,7 +408,7 @@ def test_a_damaged_cache_entry_is_decoded_again(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
     folder = make_images(tmp_path / "set")
     assert run_cli(capsys, "data", "info", folder)[0] == 0
-    (entry,) = (tmp_path / "cache").glob("images-*.npz")
+    (entry,) = (tmp_path / "cache").glob("images-*.npy")
     entry.write_bytes(entry.read_bytes()[:100])
     code, out, _ = run_cli(capsys, "data", "info", folder)
     assert code == 0 and "set: 6 images" in out

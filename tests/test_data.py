@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -299,7 +298,7 @@ def test_cache_is_reused_and_invalidated_when_a_file_changes(classes: Path, tmp_
 
     monkeypatch.setattr(decode, "_decode_all", counting)
     first = folder.load(classes, image_size=16)
-    assert len(calls) == 1 and len(list((tmp_path / "cache").glob("images-*.npz"))) == 1
+    assert len(calls) == 1 and len(list((tmp_path / "cache").glob("images-*.npy"))) == 1
     second = folder.load(classes, image_size=16)
     assert len(calls) == 1, "decoded again although no file changed"
     np.testing.assert_array_equal(first.images, second.images)
@@ -333,21 +332,21 @@ def test_the_cache_is_pruned_to_its_budget_least_recently_used_first(classes: Pa
     monkeypatch.setenv("STEELNB_CACHE", str(cache))
     for size in (8, 12, 16):
         folder.load(classes, image_size=size)
-    entries = {int(np.load(p)["images"].shape[-1]): p for p in cache.glob("images-*.npz")}
+    entries = {int(np.load(p, mmap_mode="r").shape[-1]): p for p in cache.glob("images-*.npy")}
     assert sorted(entries) == [8, 12, 16]
     for age, size in enumerate((16, 8, 12)):  # 12 used last, 16 longest ago
         os.utime(entries[size], (time.time() - 100 + 10 * age,) * 2)
-    (cache / "images-x.123.tmp.npz").write_bytes(b"left by a killed process")
-    os.utime(cache / "images-x.123.tmp.npz", (time.time() - 7200,) * 2)
+    (cache / "images-x.123.tmp.npy").write_bytes(b"left by a killed process")
+    os.utime(cache / "images-x.123.tmp.npy", (time.time() - 7200,) * 2)
     budget = entries[8].stat().st_size + entries[12].stat().st_size
     deleted = decode.prune_cache(cache, budget)
-    assert sorted(p.name for p in deleted) == sorted([entries[16].name, "images-x.123.tmp.npz"])
+    assert sorted(p.name for p in deleted) == sorted([entries[16].name, "images-x.123.tmp.npy"])
     assert sorted(p.name for p in cache.iterdir()) == sorted([entries[8].name, entries[12].name])
     folder.load(classes, image_size=8)  # a hit marks the entry as used now
     assert entries[8].stat().st_mtime > entries[12].stat().st_mtime
     monkeypatch.setenv("STEELNB_CACHE_MAX_GB", "0")
     folder.load(classes, image_size=20)  # a new entry: all others go, the new one stays
-    assert len(list(cache.glob("images-*.npz"))) == 1
+    assert len(list(cache.glob("images-*.npy"))) == 1
     monkeypatch.setenv("STEELNB_CACHE_MAX_GB", "lots")
     with pytest.raises(DataError, match="STEELNB_CACHE_MAX_GB must be a number"):
         decode.cache_budget()
@@ -356,12 +355,67 @@ def test_the_cache_is_pruned_to_its_budget_least_recently_used_first(classes: Pa
 def test_a_cache_entry_without_source_modes_is_decoded_again(classes: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
     folder.load(classes, image_size=16)
-    entry = next((tmp_path / "cache").glob("images-*.npz"))
-    with np.load(entry) as cached:
-        images, meta = cached["images"], json.loads(str(cached["meta"]))
+    entry = next((tmp_path / "cache").glob("images-*.npy"))
+    images, meta = decode.read_entry(entry)
     del meta["source_modes"]  # an entry lacking modes (CACHE_VERSION 3 keys them): damaged, so decoded again
-    np.savez(entry, images=images, meta=np.array(json.dumps(meta)))
+    decode.write_entry(entry, np.array(images), meta)
     assert folder.load(classes, image_size=16).meta["source_modes"] == {"L": 5}
+
+
+def test_a_cache_entry_is_a_npy_file_mapped_not_read(classes: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    first = folder.load(classes, image_size=16)
+    (entry,) = (tmp_path / "cache").glob("images-*.npy")
+    assert isinstance(first.images, np.memmap) and Path(first.images.filename).resolve() == entry.resolve()
+    np.testing.assert_array_equal(np.load(entry), first.images)  # any .npy reader sees the images
+    np.testing.assert_array_equal(np.load(entry, mmap_mode="r"), first.images)
+    again = folder.load(classes, image_size=16)
+    assert isinstance(again.images, np.memmap)
+    # Everything that takes images from a set: slices stay maps, picks are copies in memory; writing to a
+    # set's images (copy-on-write) never reaches the cache.
+    assert isinstance(again.images[1:3], np.memmap) and type(again.images[[2, 0]]) is np.ndarray
+    picked = again.subset([4, 0])
+    np.testing.assert_array_equal(picked.images, first.images[[4, 0]])
+    again.images[0] = 255
+    assert (np.load(entry, mmap_mode="r")[0] == first.images[0]).all() and not (first.images[0] == 255).all()
+    assert torch_view_is_writable(again.images)
+
+
+def torch_view_is_writable(images: np.ndarray) -> bool:
+    """torch.from_numpy takes a mapped set without a warning (it is not read-only in memory)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return torch.from_numpy(images).shape == images.shape
+
+
+def test_a_colour_image_after_grayscale_ones_gives_three_channels_through_the_cache(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    gray = [save(tmp_path / "set" / f"{i}.png", noise(rng, (12, 12))) for i in range(3)]
+    save(tmp_path / "set" / "9.png", noise(rng, (12, 12, 3)))  # last in order: the stored grays are redone
+    (tmp_path / "set" / "5.png").write_bytes(b"")  # skipped in both passes
+    cached = folder.load(tmp_path / "set", image_size=12)
+    monkeypatch.setenv("STEELNB_CACHE", "off")
+    plain = folder.load(tmp_path / "set", image_size=12)
+    assert cached.images.shape == plain.images.shape == (4, 3, 12, 12)
+    np.testing.assert_array_equal(cached.images, plain.images)
+    assert cached.skipped == plain.skipped and len(cached.skipped) == 1
+    first = np.asarray(Image.open(gray[0]))
+    assert all((cached.images[0, c] == first).all() for c in range(3))
+
+
+def test_a_set_of_only_unreadable_files_caches_an_empty_entry(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    files = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path in files:
+        path.write_bytes(b"not an image")
+    for _ in range(2):  # written, then read back
+        images, kept, skipped, _ = decode.load_images(files, 8)
+        assert images.shape == (0, 1, 8, 8) and kept == [] and len(skipped) == 2
 
 
 def test_cache_keeps_the_skipped_list(classes: Path, tmp_path: Path, monkeypatch):

@@ -7,6 +7,13 @@ The documented form of every image: resized (bilinear, antialiased, aspect ratio
 8 bits per channel (16-bit sources are scaled by 255/65535), one channel when every source of the
 set is grayscale (an RGB file whose channels differ by less than 2 grey levels on average counts as
 grayscale, as NEU's JPEGs do), three channels otherwise (grayscale images are then repeated).
+
+The cache (`$STEELNB_CACHE`, default ~/.cache/steelnb; `off` for none) holds one entry per set and size, keyed by
+the files' paths and stats: a .npy file whose array `np.load(entry, mmap_mode="r")` opens, followed by the
+entry's meta (kept, skipped, sources) as JSON. It is written once, image by image as they are decoded, beside its
+name and renamed into place when whole, and the set is then read from it as a memory map: a pile larger than
+memory streams through in batches, and the processes of a torchrun job share one copy in the page cache. The
+least recently used entries are pruned to `$STEELNB_CACHE_MAX_GB` (default 4) gigabytes.
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ import contextlib
 import hashlib
 import json
 import os
+import struct
 import time
 import warnings
-import zipfile
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -30,7 +39,7 @@ from ..errors import SteelnbWarning
 from ..progress import progress
 from .errors import DataError
 
-CACHE_VERSION = 3  # 2: the key holds each file's inode and ctime; 3: entries hold the source modes
+CACHE_VERSION = 4  # 2: the key holds each file's inode and ctime; 3: entries hold the source modes; 4: a .npy, mapped
 DEFAULT_CACHE_GB = 4
 GRAY_TOLERANCE = 2.0  # mean |channel difference| below which an RGB file counts as grayscale
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
@@ -145,28 +154,134 @@ def _cache_key(paths: list[Path], shape: tuple[int, int]) -> str:
     return hashlib.sha1(json.dumps([CACHE_VERSION, size, entries]).encode()).hexdigest()[:20]
 
 
-def _decode_all(paths: list[Path], shape: tuple[int, int], workers: int) -> Decoded:
+class _Colour(Exception):
+    """A colour image after grayscale ones: the set is stored with three channels, decoded again."""
+
+
+def _in_order(pool: ThreadPoolExecutor, fn, items: list, window: int) -> Iterator:
+    """fn(item) of every item, in order, with at most `window` of them decoded ahead (bounded memory)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _decode_all(paths: list[Path], shape: tuple[int, int], workers: int, file: BinaryIO | None = None) -> Decoded:
+    """Decode `paths` one after another into memory or, given `file`, into a cache entry written there (its rows
+    streamed to disk as they come, so memory stays bounded whatever the set's size; the images returned are
+    then None: open the entry). A set is stored grayscale until a colour image shows up; then it is decoded
+    again with three channels (colour sets mostly show it at once)."""
+    try:
+        return _decode_pass(paths, shape, workers, 1, file)
+    except _Colour:
+        return _decode_pass(paths, shape, workers, 3, file)
+
+
+def _decode_pass(paths: list[Path], shape: tuple[int, int], workers: int, channels: int,
+                 file: BinaryIO | None) -> Decoded:
     def attempt(path: Path):
         try:
             return read_image(path, shape)
         except (UnreadableImage, OSError) as error:
             return error
 
+    rows = None if file is not None else np.empty((len(paths), channels, *shape), np.uint8)
+    if file is not None:
+        file.seek(0)
+        file.truncate()
+        file.write(_npy_header((len(paths), channels, *shape)))  # the final count replaces it at the end
+    kept, skipped, sizes, modes = [], [], Counter(), Counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(progress(pool.map(attempt, paths), f"decoding {len(paths)} images", len(paths), "image"))
-    kept = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
-    skipped = [(str(paths[i]), str(r)) for i, r in enumerate(results) if isinstance(r, Exception)]
-    gray = all(_is_gray(results[i][0]) for i in kept)
-    images = np.empty((len(kept), 1 if gray else 3, *shape), np.uint8)
-    for row, i in enumerate(kept):  # filled one by one: no float copy of the whole stack
-        images[row] = _gray(results[i][0]) if gray else results[i][0]
-    sources = {"source_sizes": dict(Counter(f"{results[i][1][1]}x{results[i][1][0]}" for i in kept)),
-               "source_modes": dict(Counter(results[i][2] for i in kept))}
-    return images, kept, skipped, sources
+        results = _in_order(pool, attempt, paths, window=4 * workers + 16)
+        for i, result in enumerate(progress(results, f"decoding {len(paths)} images", len(paths), "image")):
+            if isinstance(result, Exception):
+                skipped.append((str(paths[i]), str(result)))
+                continue
+            image, (height, width), mode = result
+            if channels == 1 and not _is_gray(image):
+                raise _Colour
+            image = _gray(image) if channels == 1 else np.broadcast_to(image, (3, *shape))
+            if file is not None:
+                file.write(np.ascontiguousarray(image).tobytes())
+            else:
+                rows[len(kept)] = image
+            kept.append(i)
+            sizes[f"{width}x{height}"] += 1
+            modes[mode] += 1
+    sources = {"source_sizes": dict(sizes), "source_modes": dict(modes)}
+    if file is None:
+        return rows[:len(kept)], kept, skipped, sources
+    _finish_entry(file, (len(kept), channels, *shape), {"kept": kept, "skipped": skipped, **sources})
+    return None, kept, skipped, sources
+
+
+# -- the cache entry: one .npy file that np.load(path, mmap_mode="r") opens, its meta after the array ------------
+HEADER_BYTES = 128  # a fixed .npy header (format 1.0), so the final count can be written over the first
+TRAILER = struct.Struct("<Q8s")  # after the array: the meta's JSON, then its length and this magic
+MAGIC = b"steelnb\x00"
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """A .npy 1.0 header for uint8 C-order `shape`, padded to HEADER_BYTES."""
+    text = repr({"descr": "|u1", "fortran_order": False, "shape": tuple(int(n) for n in shape)}).encode("latin1")
+    room = HEADER_BYTES - 10  # magic (6), version (2), header length (2)
+    if len(text) + 1 > room:
+        raise ValueError(f"shape {shape} does not fit a {HEADER_BYTES}-byte .npy header")
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", room) + text.ljust(room - 1) + b"\n"
+
+
+def _finish_entry(file: BinaryIO, shape: tuple[int, ...], meta: dict) -> None:
+    """End an entry whose rows are written: cut what a longer pass left, add the meta, write the final header."""
+    end = HEADER_BYTES + int(np.prod(shape))
+    file.seek(end)
+    file.truncate()
+    text = json.dumps(meta).encode()
+    file.write(text + TRAILER.pack(len(text), MAGIC))
+    file.seek(0)
+    file.write(_npy_header(shape))
+    file.flush()
+
+
+def write_entry(path: Path, images: np.ndarray, meta: dict) -> None:
+    """A cache entry holding `images` (uint8 (N, C, H, W)) and `meta` ({"kept", "skipped", "source_sizes",
+    "source_modes"}), written whole at `path` (an entry is otherwise written by the decoding, row by row)."""
+    with open(path, "wb") as file:
+        file.write(_npy_header(images.shape))
+        file.write(np.ascontiguousarray(images, np.uint8).tobytes())
+        _finish_entry(file, images.shape, meta)
+
+
+def read_entry(path: Path) -> tuple[np.ndarray, dict]:
+    """The images of a cache entry, memory-mapped copy-on-write (pages are read when touched; writing to the
+    array never reaches the file), and its meta. ValueError when the file is not a whole entry."""
+    with open(path, "rb") as file:
+        np.lib.format.read_magic(file)
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(file)
+        if file.tell() != HEADER_BYTES or dtype != np.uint8 or fortran_order or len(shape) != 4:
+            raise ValueError(f"{path}: not a steelnb cache entry")
+        end, size = HEADER_BYTES + int(np.prod(shape)), os.fstat(file.fileno()).st_size
+        if size < end + TRAILER.size:
+            raise ValueError(f"{path}: truncated")
+        file.seek(size - TRAILER.size)
+        length, magic = TRAILER.unpack(file.read(TRAILER.size))
+        if magic != MAGIC or end + length + TRAILER.size != size:
+            raise ValueError(f"{path}: truncated or not a steelnb cache entry")
+        file.seek(end)
+        meta = json.loads(file.read(length))
+    if not shape[0]:
+        return np.empty(shape, np.uint8), meta
+    return np.memmap(path, np.uint8, "c", HEADER_BYTES, shape), meta
 
 
 def load_images(paths: list[Path], size: ImageSize, cache_dir: Path | None = None, workers: int = 4) -> Decoded:
     """Decode `paths` to uint8 (N, C, H, W) of the shape `size` means, reusing the on-disk cache when nothing changed.
+
+    With the cache (the default) the images are a read-only-on-disk memory map of the cache entry (np.memmap,
+    copy-on-write): a set larger than memory is decoded once, row by row, and then read in whatever batches
+    its user takes. Without it they are an array in memory.
 
     Returns the images, the indices into `paths` that were kept, the (path, reason) of every skipped
     file and what the sources were: {"source_sizes": {"WxH": n}, "source_modes": {PIL mode: n}}. A cache
@@ -174,14 +289,42 @@ def load_images(paths: list[Path], size: ImageSize, cache_dir: Path | None = Non
     """
     shape = resolve_shape(size, paths)
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
-    cache_file = cache_dir / f"images-{_cache_key(paths, shape)}.npz" if cache_dir else None
-    cached = _read_cache(cache_file) if cache_file is not None else None
+    if cache_dir is None:
+        return _decode_all(paths, shape, workers)
+    cache_file = cache_dir / f"images-{_cache_key(paths, shape)}.npy"
+    cached = _read_cache(cache_file)
     if cached is not None:
         return cached
-    decoded = _decode_all(paths, shape, workers)
-    if cache_file is not None:
-        _write_cache(cache_file, decoded)
-    return decoded
+    return _decode_to_cache(paths, shape, workers, cache_file)
+
+
+def _unwritable(folder: Path, error: OSError) -> None:
+    warnings.warn(f"decode cache {folder} cannot be written ({error.strerror or error}); decoding without it. "
+                  "Set STEELNB_CACHE to a writable folder, or to off.", SteelnbWarning, stacklevel=4)
+
+
+def _decode_to_cache(paths: list[Path], shape: tuple[int, int], workers: int, cache_file: Path) -> Decoded:
+    """Decode into a new cache entry (written beside its name, renamed into place when whole), prune the cache to
+    its budget and open the entry; without a writable cache folder, decode into memory."""
+    partial = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.tmp.npy")
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "wb+") as file:
+            _decode_all(paths, shape, workers, file)
+        os.replace(partial, cache_file)
+    except OSError as error:  # a folder that cannot be written, or a disk that fills up
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        _unwritable(cache_file.parent, error)
+        return _decode_all(paths, shape, workers)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    prune_cache(cache_file.parent, cache_budget(), keep=cache_file)
+    opened = _read_cache(cache_file)
+    if opened is None:  # removed at once by another process's pruning: decode into memory
+        return _decode_all(paths, shape, workers)
+    return opened
 
 
 def cache_budget() -> int:
@@ -199,13 +342,12 @@ def cache_budget() -> int:
 def _read_cache(cache_file: Path) -> Decoded | None:
     """The decoded set stored in `cache_file`, or None when it is absent or damaged (a damaged one is removed)."""
     try:
-        with np.load(cache_file, allow_pickle=False) as cached:
-            meta = json.loads(str(cached["meta"]))
-            sources = {"source_sizes": meta["source_sizes"], "source_modes": meta["source_modes"]}
-            decoded = cached["images"], meta["kept"], [tuple(s) for s in meta["skipped"]], sources
+        images, meta = read_entry(cache_file)
+        sources = {"source_sizes": meta["source_sizes"], "source_modes": meta["source_modes"]}
+        decoded = images, meta["kept"], [tuple(s) for s in meta["skipped"]], sources
     except FileNotFoundError:
         return None
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+    except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error):
         with contextlib.suppress(OSError):
             cache_file.unlink()
         return None
@@ -214,36 +356,19 @@ def _read_cache(cache_file: Path) -> Decoded | None:
     return decoded
 
 
-def _write_cache(cache_file: Path, decoded: Decoded) -> None:
-    """Store `decoded`, then prune the cache to its budget; warn once and go on when the folder is not writable."""
-    images, kept, skipped, sources = decoded
-    partial = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        meta = json.dumps({"kept": kept, "skipped": skipped, **sources})
-        np.savez(partial, images=images, meta=np.array(meta))
-        os.replace(partial, cache_file)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        warnings.warn(f"decode cache {cache_file.parent} cannot be written ({error.strerror or error}); decoding "
-                      "without it. Set STEELNB_CACHE to a writable folder, or to off.", SteelnbWarning, stacklevel=3)
-        return
-    prune_cache(cache_file.parent, cache_budget(), keep=cache_file)
-
-
 def prune_cache(cache_dir: Path, budget: int, keep: Path | None = None) -> list[Path]:
     """Delete the least recently used entries until the cache holds at most `budget` bytes (never `keep`), and
     partial files left by a killed process over an hour ago; returns what was deleted."""
     now, deleted = time.time(), []
     entries = []
-    for path in cache_dir.glob("images-*.npz"):
+    for path in [*cache_dir.glob("images-*.npy"), *cache_dir.glob("images-*.npz")]:  # .npz: entries before version 4
         with contextlib.suppress(FileNotFoundError):  # another process may prune at the same time
             entries.append((path.stat(), path))
+    partial = (".tmp.npy", ".tmp.npz")
     for info, path in entries:
-        if path.name.endswith(".tmp.npz") and now - info.st_mtime > 3600:
+        if path.name.endswith(partial) and now - info.st_mtime > 3600:
             deleted.append(path)
-    entries = sorted((e for e in entries if not e[1].name.endswith(".tmp.npz")), key=lambda e: e[0].st_mtime)
+    entries = sorted((e for e in entries if not e[1].name.endswith(partial)), key=lambda e: e[0].st_mtime)
     total = sum(info.st_size for info, _ in entries)
     for info, path in entries:
         if total <= budget:

@@ -81,9 +81,10 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.backbone: Backbone = create_backbone(config.backbone, config.weights)
         self.backbone.model.to(self.device)
-        # The set on the device when it is there already (the CPU) or held in memory; a memory-mapped set (larger
-        # than memory) stays on disk and each batch is read from it (`batch`).
-        on_device = self.device.type == "cpu" or not isinstance(data.images, np.memmap)
+        # The set on the device: on the CPU a view of the array (of the decode cache's memory map: pages are read
+        # as batches touch them), on a GPU a copy when it takes under a quarter of the free memory; otherwise
+        # each batch is read from the host (`batch`).
+        on_device = self.device.type == "cpu" or data.images.nbytes < 0.25 * torch.cuda.mem_get_info(self.device)[0]
         self.images = torch.from_numpy(data.images).to(self.device) if on_device else None
         self.crop_features = CropFeatures(self.backbone.model)
         self.parallel_crop_features = distributed.parallel(self.crop_features, self.device)
