@@ -14,7 +14,7 @@ STAMP   := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[dev,cpu]"
 	$(VENV)/bin/python -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
 	touch $@
 
