@@ -8,10 +8,10 @@ torch.distributed call, results bit for bit those of a plain run.
 
 - `shard(n)` / `share(n)`: this process's contiguous part of n items (sizes differ by at most one); `gather(array)`:
   every process's part concatenated in rank order, on every process (so `gather(x[share(n)])` is x everywhere).
-- `on_main(fn)`: fn run by rank 0 alone, its result on every process; `main_first(fn)`: rank 0 first (it fills a
-  cache the others then read), then the others; `main_context(make)`: a context (a claimed run folder) entered by
-  rank 0 alone. An error raised by rank 0 in any of them is raised on every process, so none waits for a
-  collective that will never come.
+- `on_main(fn)`: fn run by rank 0 alone, its result on every process; `main_first(fn)`: each machine's first
+  process first (it fills the machine's decode cache, which the others then map), then the others;
+  `main_context(make)`: a context (a claimed run folder) entered by rank 0 alone. An error raised in the part run
+  first is raised on every process, so none waits for a collective that will never come.
 - `parallel(module, device)`: DistributedDataParallel over the group; `sum_all`, `broadcast`, `broadcast_buffers`.
 
 >>> shard(5), share(5), gather(np.arange(3)), on_main(lambda: "rank 0's")  # one process: identities
@@ -201,20 +201,26 @@ def on_main(fn: Callable[..., T], *args, **kwargs) -> T:
 
 
 def main_first(fn: Callable[..., T], *args, **kwargs) -> T:
-    """`fn(*args, **kwargs)` on every process, rank 0 first: loading a set, it fills the decode cache that the
-    others then map. An error of rank 0's is raised on every process before they start."""
+    """`fn(*args, **kwargs)` on every process, the first process of each machine (LOCAL_RANK 0) before the others:
+    loading a set, it fills the machine's decode cache, which the others then map. An error of a first process is
+    raised on every process before the others start."""
     if not active():
         return fn(*args, **kwargs)
-    if world().main:
+    first = world().local_rank == 0
+    result, error = None, None
+    if first:
         try:
             result = fn(*args, **kwargs)
-        except Exception as error:
-            _share_outcome(error)
-            raise
-        _share_outcome(None)
-        return result
-    _share_outcome(None)
-    return fn(*args, **kwargs)
+        except Exception as raised:
+            error = raised
+    outcomes: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(outcomes, _portable(error))
+    if error is not None:
+        raise error
+    failed = next((outcome for outcome in outcomes if outcome is not None), None)
+    if failed is not None:
+        raise failed
+    return result if first else fn(*args, **kwargs)
 
 
 @contextlib.contextmanager

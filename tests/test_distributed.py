@@ -85,6 +85,23 @@ def succeeded(done: subprocess.CompletedProcess) -> bool:
     return done.returncode == 0
 
 
+def test_the_helpers_across_two_processes():
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(REPO / "tests" / "two_processes.py")], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert succeeded(done)
+    found = sorted((json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")),
+                   key=lambda f: f["rank"])
+    assert [f["rank"] for f in found] == [0, 1] and {f["size"] for f in found} == {2}
+    expected = {n: (np.arange(n * 6, dtype=np.float16).reshape(n, 2, 3) + 0.5).tolist() for n in (5, 1)}
+    for f in found:
+        assert f["gather_5"] == expected[5] and f["gather_1"] == expected[1] and f["shares"] == [3, 2]
+        assert f["on_main"] == "from rank 0" and f["sum"] == 3.0
+        assert f["main_first_error"] == "no pile here (rank 0)" and f["on_main_error"] == "no pile here (rank 0)"
+        assert f["weight"] == [[0.0, 0.0, 0.0]] and f["grad"] == [[3.0, 3.0, 3.0]]  # (2 + 4) / 2
+    assert [f["first"] for f in found] == [0, 1]
+
+
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory) -> Path:
     """The ci run trained by one process."""
