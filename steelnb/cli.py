@@ -391,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warnings
     progress.set_quiet(args.quiet)
+    if distributed.launched() and args.command not in ("train", "detect"):
+        print(f"steelnb: error: only train and detect run on several processes; run steelnb {args.command} "
+              "without torchrun", file=sys.stderr)
+        return 2
     try:
         args.func(args)
     except (SteelnbError, FileNotFoundError, ValueError) as error:

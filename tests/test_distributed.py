@@ -69,6 +69,12 @@ def test_the_device_is_this_processs_gpu_under_torchrun(monkeypatch):
     assert distributed.local_device("cpu") == torch.device("cpu")
 
 
+def test_commands_that_do_not_shard_refuse_torchrun(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["data", "info", "synthetic", "--image-size", "16"]) == 2
+    assert "only train and detect run on several processes" in capsys.readouterr().err
+
+
 # -- two processes ----------------------------------------------------------------------------------
 def torchrun(*args, processes: int = 2) -> subprocess.CompletedProcess:
     """`steelnb ARGS` on `processes` CPU processes, as a user launches it."""
@@ -85,6 +91,7 @@ def succeeded(done: subprocess.CompletedProcess) -> bool:
     return done.returncode == 0
 
 
+@pytest.mark.slow
 def test_the_helpers_across_two_processes():
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                            str(REPO / "tests" / "two_processes.py")], capture_output=True, text=True,
