@@ -92,13 +92,12 @@ def succeeded(done: subprocess.CompletedProcess) -> bool:
 
 
 @pytest.mark.slow
-def test_the_helpers_across_two_processes():
+def test_the_helpers_across_two_processes(tmp_path):
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                           str(REPO / "tests" / "two_processes.py")], capture_output=True, text=True,
+                           str(REPO / "tests" / "two_processes.py"), str(tmp_path)], capture_output=True, text=True,
                           timeout=TIMEOUT_S, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert succeeded(done)
-    found = sorted((json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")),
-                   key=lambda f: f["rank"])
+    found = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [f["rank"] for f in found] == [0, 1] and {f["size"] for f in found} == {2}
     expected = {n: (np.arange(n * 6, dtype=np.float16).reshape(n, 2, 3) + 0.5).tolist() for n in (5, 1)}
     for f in found:

@@ -1,7 +1,9 @@
 """Run by tests/test_distributed.py under torchrun (2 processes, gloo): the helpers of steelnb.distributed across
-processes. Prints one JSON line per process."""
+processes. Each process writes what it found to OUT_DIR/rank<r>.json (OUT_DIR: the first argument)."""
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,4 +38,4 @@ with distributed.session("cpu") as world:
     model(torch.ones(2, 3) * (world.rank + 1)).sum().backward()
     found["weight"] = linear.weight.detach().tolist()
     found["grad"] = linear.weight.grad.tolist()  # the mean of the processes' gradients
-    print(json.dumps(found), flush=True)
+    (Path(sys.argv[1]) / f"rank{world.rank}.json").write_text(json.dumps(found))
