@@ -434,6 +434,210 @@ def test_cache_off_writes_nothing(classes: Path, tmp_path: Path, monkeypatch):
     assert not (tmp_path / "home").exists()
 
 
+# --- the cache entry: written image by image, damaged ones rebuilt, the pixels decoding gives -------
+
+
+def cache_entries(cache: Path) -> list[Path]:
+    return sorted(cache.glob("images-*"))
+
+
+def test_an_entry_is_written_image_by_image_beside_its_name(classes: Path, tmp_path: Path, monkeypatch):
+    """The decoding streams each image's row to the partial file as it comes (never the whole set in one write),
+    and the entry's name appears only when the file is whole."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STEELNB_CACHE", str(cache))
+    writes, names = [], []
+
+    class Recording:
+        def __init__(self, file):
+            self.file = file
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.file.__exit__(*exc)
+
+        def write(self, data):
+            writes.append(len(data))
+            names.append(sorted(p.name for p in cache.iterdir()))
+            return self.file.write(data)
+
+    monkeypatch.setattr(decode, "open", lambda *a, **k: Recording(open(*a, **k)), raising=False)  # noqa: SIM115
+    data = folder.load(classes, image_size=16)
+    row = 1 * 16 * 16
+    header, *rows, meta, final_header = writes
+    assert header == final_header == decode.HEADER_BYTES
+    assert rows == [row] * 5, "each image is one write of its own row"
+    assert meta > decode.TRAILER.size
+    assert all(len(n) == 1 and n[0].endswith(".tmp.npy") for n in names), "the entry's name appears only when whole"
+    (entry,) = cache_entries(cache)
+    assert entry.name.endswith(".npy") and ".tmp" not in entry.name
+    assert entry.stat().st_size == decode.HEADER_BYTES + 5 * row + meta
+    np.testing.assert_array_equal(np.load(entry), data.images)
+
+
+def test_an_interrupted_decoding_leaves_neither_an_entry_nor_a_partial_file(classes: Path, tmp_path: Path,
+                                                                             monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STEELNB_CACHE", str(cache))
+    real, calls = decode.read_image, []
+
+    def interrupted(path, shape):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, shape)
+
+    monkeypatch.setattr(decode, "read_image", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        folder.load(classes, image_size=16)
+    assert cache_entries(cache) == []
+    monkeypatch.setattr(decode, "read_image", real)
+    data = folder.load(classes, image_size=16)
+    assert len(data) == 5 and len(cache_entries(cache)) == 1
+
+
+def damage_entry(entry: Path, how: str) -> None:
+    """Damage a whole cache entry the way a crash, a full disk or another program could."""
+    raw = entry.read_bytes()
+    images, meta = decode.read_entry(entry)
+    end = decode.HEADER_BYTES + images.nbytes
+    if how == "empty":
+        entry.write_bytes(b"")
+    elif how == "header only":
+        entry.write_bytes(raw[:decode.HEADER_BYTES])
+    elif how == "rows cut":  # killed while writing: the header's count, half the rows, no meta
+        entry.write_bytes(raw[:decode.HEADER_BYTES + images.nbytes // 2])
+    elif how == "no meta":  # killed before the meta was written
+        entry.write_bytes(raw[:end])
+    elif how == "trailer cut":
+        entry.write_bytes(raw[:-3])
+    elif how == "bad magic":
+        entry.write_bytes(raw[:-8] + b"xxxxxxxx")
+    elif how == "meta not json":
+        length = len(raw) - end - decode.TRAILER.size
+        entry.write_bytes(raw[:end] + b"{" * length + raw[-decode.TRAILER.size:])
+    elif how == "fewer rows than kept":  # a whole file whose count disagrees with its meta
+        decode.write_entry(entry, np.array(images[:-1]), meta)
+    elif how == "plain npy":  # an ordinary .npy of another dtype at the entry's name
+        np.save(entry, np.zeros(images.shape, np.float32))
+    elif how == "three dimensions":
+        decode.write_entry(entry, np.array(images[:, 0]), meta)  # write_entry takes any uint8 array
+    else:
+        raise ValueError(how)
+
+
+@pytest.mark.parametrize("how", ["empty", "header only", "rows cut", "no meta", "trailer cut", "bad magic",
+                                 "meta not json", "fewer rows than kept", "plain npy", "three dimensions"])
+def test_a_partial_or_damaged_entry_is_decoded_again_not_trusted(classes: Path, tmp_path: Path, monkeypatch, how):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STEELNB_CACHE", str(cache))
+    first = folder.load(classes, image_size=16)
+    expected = np.array(first.images)
+    (entry,) = cache_entries(cache)
+    damage_entry(entry, how)
+    calls = []
+    real = decode._decode_all
+    monkeypatch.setattr(decode, "_decode_all", lambda *args: calls.append(1) or real(*args))
+    again = folder.load(classes, image_size=16)
+    assert calls == [1], "a damaged entry was trusted"
+    np.testing.assert_array_equal(again.images, expected)
+    assert again.paths == first.paths
+    images, meta = decode.read_entry(entry)  # rebuilt whole at the same name
+    np.testing.assert_array_equal(images, expected)
+    assert len(meta["kept"]) == len(images) == 5
+    assert cache_entries(cache) == [entry]
+
+
+def test_a_partial_file_left_by_another_process_is_never_read(classes: Path, tmp_path: Path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STEELNB_CACHE", str(cache))
+    plain = folder.load(classes, image_size=16)
+    (entry,) = cache_entries(cache)
+    entry.unlink()
+    stale = entry.with_name(f"{entry.stem}.999999.tmp.npy")  # a live writer's, or a killed one's
+    stale.write_bytes(decode._npy_header((5, 1, 16, 16)) + bytes(100))
+    data = folder.load(classes, image_size=16)
+    np.testing.assert_array_equal(data.images, plain.images)
+    assert entry.exists() and stale.exists()  # the other writer's file is left to it (pruned after an hour)
+
+
+@pytest.mark.parametrize("change", ["added", "removed", "renamed", "touched"])
+def test_any_change_to_the_set_is_another_key(classes: Path, tmp_path: Path, monkeypatch, change):
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    paths = sorted(classes.rglob("*.png"))
+    key = decode._cache_key(paths, (16, 16))
+    assert decode._cache_key(list(paths), (16, 16)) == key  # the same files, the same key
+    if change == "added":
+        paths.append(save(classes / "good" / "new.png", np.zeros((20, 20), np.uint8)))
+    elif change == "removed":
+        paths.pop()
+    elif change == "renamed":
+        paths[0] = paths[0].rename(paths[0].with_name("moved.png"))
+    else:
+        os.utime(paths[0], ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert decode._cache_key(paths, (16, 16)) != key
+    decode.load_images(paths, 16)
+    assert len(cache_entries(tmp_path / "cache")) == 1  # the entry of the changed set; the first was never made
+    monkeypatch.setattr(decode, "CACHE_VERSION", decode.CACHE_VERSION + 1)
+    assert decode._cache_key(paths, (16, 16)) != key  # a new entry format is a new key
+
+
+def test_pruning_takes_entries_of_the_former_format_and_their_partial_files(classes: Path, tmp_path: Path,
+                                                                            monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STEELNB_CACHE", str(cache))
+    folder.load(classes, image_size=16)
+    (entry,) = cache_entries(cache)
+    old = cache / "images-0123456789abcdef0123.npz"  # CACHE_VERSION 3: never read again, only pruned
+    np.savez(old, images=np.zeros((2, 1, 8, 8), np.uint8))
+    os.utime(old, (time.time() - 100,) * 2)
+    fresh_partial = cache / "images-x.42.tmp.npz"
+    fresh_partial.write_bytes(b"being written")
+    assert decode.prune_cache(cache, entry.stat().st_size + fresh_partial.stat().st_size) == [old]
+    assert decode.prune_cache(cache, 0, keep=entry) == []  # a recent partial file is another writer's
+    os.utime(fresh_partial, (time.time() - 7200,) * 2)
+    assert decode.prune_cache(cache, 0, keep=entry) == [fresh_partial]
+    assert cache_entries(cache) == [entry]
+
+
+@pytest.mark.parametrize("size", [16, (20, 12), decode.Fit(16, 4)])
+@pytest.mark.parametrize("kind", ["gray", "colour", "16-bit"])
+def test_the_cache_gives_the_pixels_decoding_gives(tmp_path: Path, monkeypatch, size, kind):
+    """Written (a miss), read back (a hit) and decoded without the cache: the same pixels, image by image the
+    documented form of each file (read_image)."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(6):
+        if kind == "16-bit":
+            pixels = rng.integers(0, 65536, (18, 26), dtype=np.uint16)
+        else:
+            pixels = noise(rng, (18, 26, 3) if kind == "colour" and i % 2 else (18, 26))
+        paths.append(save(tmp_path / "set" / f"{i}.png", pixels))
+    (tmp_path / "set" / "3b.png").write_bytes(b"broken")  # skipped between readable ones
+    paths = sorted(tmp_path.glob("set/*.png"))
+    monkeypatch.setenv("STEELNB_CACHE", str(tmp_path / "cache"))
+    written = decode.load_images(paths, size)
+    read = decode.load_images(paths, size)
+    monkeypatch.setenv("STEELNB_CACHE", "off")
+    plain = decode.load_images(paths, size)
+    assert isinstance(written[0], np.memmap) and isinstance(read[0], np.memmap)
+    assert type(plain[0]) is np.ndarray
+    for result in (written, read):
+        np.testing.assert_array_equal(result[0], plain[0])
+        assert result[1:] == plain[1:]
+    shape = decode.resolve_shape(size, paths)
+    channels = 3 if kind == "colour" else 1
+    assert plain[0].shape == (6, channels, *shape) and len(plain[2]) == 1
+    for row, index in zip(read[0], read[1], strict=True):
+        image = decode.read_image(paths[index], shape)[0]
+        np.testing.assert_array_equal(row, np.broadcast_to(image, row.shape))
+
+
 # --- ImageSet ----------------------------------------------------------------------------------
 
 

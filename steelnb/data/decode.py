@@ -343,6 +343,8 @@ def _read_cache(cache_file: Path) -> Decoded | None:
     """The decoded set stored in `cache_file`, or None when it is absent or damaged (a damaged one is removed)."""
     try:
         images, meta = read_entry(cache_file)
+        if len(meta["kept"]) != len(images):
+            raise ValueError(f"{cache_file}: {len(images)} images for {len(meta['kept'])} kept files")
         sources = {"source_sizes": meta["source_sizes"], "source_modes": meta["source_modes"]}
         decoded = images, meta["kept"], [tuple(s) for s in meta["skipped"]], sources
     except FileNotFoundError:
