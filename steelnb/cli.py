@@ -67,7 +67,7 @@ def read_config_file(path: str) -> dict:
     return values
 
 
-def build_config(args: argparse.Namespace, config_class: type = TrainConfig):
+def build_config(args: argparse.Namespace, config_class: type = TrainConfig, profile_part: str = "train"):
     """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value.
 
     >>> config = build_config(make_parser().parse_args(["train", "--profile", "ci", "--epochs", "1"]))
@@ -80,7 +80,7 @@ def build_config(args: argparse.Namespace, config_class: type = TrainConfig):
     """
     values, sources, layers = {}, {}, []
     if getattr(args, "profile", None):
-        layers.append((dict(get_profile(args.profile).train), f"profile {args.profile}"))
+        layers.append((dict(getattr(get_profile(args.profile), profile_part)), f"profile {args.profile}"))
     if args.config:
         layers.append((read_config_file(args.config), args.config))
     given = vars(args)
@@ -216,7 +216,7 @@ def cmd_detect(args: argparse.Namespace) -> None:
     from .detect import DETECT_FILES, DetectConfig, detect, load_pile, write_detection
     from .html_report import write_report
 
-    config = build_config(args, DetectConfig)
+    config = build_config(args, DetectConfig, profile_part="detect")
     with claim_run_folder(config.out_dir, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json") as out:
         data = load_pile(config)
         print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
@@ -309,6 +309,8 @@ def make_parser() -> argparse.ArgumentParser:
     find = commands.add_parser("detect", parents=[common],
                                help="find the defective images of a pile and where their defects are, no labels "
                                     "needed; writes scores.csv, overlays/ and report.html")
+    find.add_argument("--profile", choices=sorted(PROFILES), help="ci: a run of seconds (tiny model); cpu, paper: "
+                      "the defaults")
     find.add_argument("--config", help="JSON file of DetectConfig fields (e.g. a detect run's config.json)")
     find.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
     find.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
