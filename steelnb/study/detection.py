@@ -22,7 +22,7 @@ from sklearn.metrics import average_precision_score
 from ..baselines import PatchCore
 from ..baselines.common import detect as detect_with_normals
 from ..data import DataError, Fit, ImageSet, load_dataset, protocols
-from ..detect import DetectConfig, detect
+from ..detect import DetectConfig, Detection, detect
 from ..metrics import defect_scores_metrics
 from ..profiles import get_profile
 from .configs import profile_config
@@ -67,16 +67,18 @@ def _row(pile: ImageSet, label: str, uses_labels: bool, **values) -> dict:
     return {**dict.fromkeys(COLUMNS, np.nan), "pile": pile.name, "row": label, "uses_labels": uses_labels, **values}
 
 
-def detect_row(pile: ImageSet, config: DetectConfig, label: str) -> dict:
-    """`steelnb detect` with `config` on the whole pile (no label used), scored against its labels."""
+def detect_row(pile: ImageSet, config: DetectConfig, label: str) -> tuple[dict, Detection]:
+    """`steelnb detect` with `config` on the whole pile (no label used), scored against its labels: the row,
+    and the detection itself (to write its ranking and overlays)."""
     found = detect(config, pile)
     m, decision, calibrated = found.metrics, found.metrics["label_free"], found.metrics.get("calibrated", {})
-    return _row(pile, label, False, backbone=config.backbone, weights=m["run"]["weights"], strides=config.strides,
-                auroc=m.get("auroc"), ap=m.get("ap"), **{k: decision.get(k) for k in ("acc", "mdr", "fdr", "eacc")},
-                flagged=decision["flagged"], calibrated_acc=calibrated.get("acc"),
-                calibrated_mdr=calibrated.get("mdr"), calibrated_fdr=calibrated.get("fdr"),
-                peak_in_defect=m.get("localisation", {}).get("peak_in_defect"), n_scored=len(pile),
-                s_per_image=m["run"]["s_per_image"])
+    row = _row(pile, label, False, backbone=config.backbone, weights=m["run"]["weights"], strides=config.strides,
+               auroc=m.get("auroc"), ap=m.get("ap"), **{k: decision.get(k) for k in ("acc", "mdr", "fdr", "eacc")},
+               flagged=decision["flagged"], calibrated_acc=calibrated.get("acc"),
+               calibrated_mdr=calibrated.get("mdr"), calibrated_fdr=calibrated.get("fdr"),
+               peak_in_defect=m.get("localisation", {}).get("peak_in_defect"), n_scored=len(pile),
+               s_per_image=m["run"]["s_per_image"])
+    return row, found
 
 
 def patchcore_row(pile: ImageSet, config: DetectConfig, coreset_ratio: float = 0.01, max_fit: int = 100,
