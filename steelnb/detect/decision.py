@@ -33,12 +33,21 @@ def _logs(scores: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(scores, np.finfo(np.float64).tiny))
 
 
+def _threshold(log_threshold: float, scores: np.ndarray) -> float:
+    """exp(`log_threshold`), raised to the largest score whose log lies at or below it: exp(log(s)) may round
+    below s, and a score on the threshold must not be called defective."""
+    scores = np.asarray(scores, np.float64)
+    below = scores[_logs(scores) <= log_threshold]
+    threshold = float(np.exp(log_threshold))
+    return max(threshold, float(below.max())) if below.size else threshold
+
+
 def mad_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, the median (above it = defective)."""
     logs = _logs(scores)
     median = np.median(logs)
     spread = MAD_TO_STD * np.median(np.abs(logs - median))
-    return float(np.exp(median + cutoff * spread))
+    return _threshold(median + cutoff * spread, scores)
 
 
 def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> float:
@@ -52,7 +61,7 @@ def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> flo
     upper_likelier = mixture.predict_proba(grid[:, None])[:, upper] > 0.5
     if not upper_likelier.any() or upper_likelier.all():
         return mad_threshold(scores, cutoff)
-    return float(np.exp(grid[np.argmax(upper_likelier)]))
+    return _threshold(grid[np.argmax(upper_likelier)], scores)
 
 
 def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
@@ -62,7 +71,7 @@ def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     if len(upper) < 2 or upper[-1] == upper[0]:
         return mad_threshold(scores, cutoff)
     widest = int(np.argmax(np.diff(upper)))
-    return float(np.exp((upper[widest] + upper[widest + 1]) / 2))
+    return _threshold((upper[widest] + upper[widest + 1]) / 2, scores)
 
 
 RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold}
