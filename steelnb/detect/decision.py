@@ -4,7 +4,9 @@ Label-free rules (`label_free_threshold`), all on log scores, all assuming that 
 pile** (under half of it, and few enough not to shift its bulk): the defect-free images then form the bulk of
 the score distribution and defects its upper tail.
 - `mad`: robust z-score, threshold = exp(median + cutoff x 1.4826 x MAD) (cutoff 3 by default: an image
-  is defective when its log score lies more than three robust standard deviations above the median);
+  is defective when its log score lies more than three robust standard deviations above the median); when
+  over half the pile shares one score (MAD 0), 1.2533 x the mean absolute deviation stands in for the spread
+  (Iglewicz and Hoaglin's modified z-score), so that a tiny excess over that score is no defect;
 - `gmm`: a two-component Gaussian mixture, the threshold where the upper component becomes the likelier one
   (falls back to `mad` when the mixture does not separate two groups);
 - `gap`: the widest gap between consecutive log scores in the upper half of the pile.
@@ -26,6 +28,7 @@ from sklearn.mixture import GaussianMixture
 from ..method.predict import calibrate_threshold
 
 MAD_TO_STD = 1.4826  # MAD x this = standard deviation, for normal data
+MEAN_AD_TO_STD = 1.2533  # mean absolute deviation x this = standard deviation, for normal data
 
 
 def _logs(scores: np.ndarray) -> np.ndarray:
@@ -43,10 +46,13 @@ def _threshold(log_threshold: float, scores: np.ndarray) -> float:
 
 
 def mad_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
-    """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, the median (above it = defective)."""
+    """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, 1.2533 x the mean absolute deviation
+    from the median instead; with that 0 too (every score equal), the median: nothing is defective."""
     logs = _logs(scores)
     median = np.median(logs)
     spread = MAD_TO_STD * np.median(np.abs(logs - median))
+    if spread == 0:
+        spread = MEAN_AD_TO_STD * np.mean(np.abs(logs - median))
     return _threshold(median + cutoff * spread, scores)
 
 

@@ -57,6 +57,14 @@ def test_more_than_half_sharing_one_score_still_finds_clear_defects():
     assert flagged(scores, "mad") == {15, 16}
 
 
+def test_more_than_half_sharing_one_score_does_not_make_a_tiny_excess_a_defect():
+    """Five identical images scored by the bank get one of two nearly equal scores (their halves' banks hold
+    different patch samples): MAD is 0, and an excess of 0.1 % is no defect."""
+    scores = np.array([1.0, 1.0, 1.0, 1.001, 1.001])
+    assert flagged(scores, "mad") == set()
+    assert flagged(scores, "gmm") == set()  # too few distinct values for a mixture: the mad rule
+
+
 def test_the_cutoff_moves_the_mad_threshold():
     scores, _ = bulk_and_outliers(0)
     thresholds = [label_free_threshold(scores, "mad", cutoff) for cutoff in (1.0, 3.0, 6.0)]
