@@ -87,3 +87,18 @@ def test_the_run_records_what_it_ran_on():
     assert metrics["n_images"] == 3 and metrics["image_shape"] == [1, 64, 32] and metrics["grid"] == [8, 4]
     assert metrics["method"] == "self" and metrics["run"]["backbone"] == "resnet18"
     assert metrics["run"]["weights"] == "random" and metrics["run"]["s_per_image"] > 0
+
+
+@pytest.mark.parametrize("tile", [64, 96, 128])
+def test_a_tile_down_to_its_least_works(tile):
+    """--tile 64 to 128 (64 and 96 cut these 128-px images into tiles): the overlap shrinks with the tile."""
+    images = plant(texture(6, SIZE, seed=1), 4, 40, 70, SIDE, 255)
+    whole = detect(config(method="self"), pile(images))
+    tiled = detect(config(method="self", tile=tile), pile(images))
+    assert tiled.maps.shape == whole.maps.shape and tiled.table.at[4, "rank"] == 1
+
+
+@pytest.mark.parametrize("tile, strides", [(100, "8,16"), (80, "8,32")])
+def test_a_tile_off_the_coarsest_stride_is_refused_by_name(tile, strides):
+    with pytest.raises(DetectError, match=f"--tile {tile} must be a multiple of"):
+        detect(config(method="self", tile=tile, strides=strides), pile(texture(2, SIZE)))
