@@ -16,6 +16,7 @@ from steelnb.data import UNKNOWN, ImageSet
 
 # What every detection test runs with: a small real backbone with random weights, on the CPU.
 FAST = {"backbone": "resnet18", "weights": "random", "device": "cpu"}
+FAST_FLAGS = ["--backbone", "resnet18", "--weights", "random", "--device", "cpu", "--max-side", "64"]  # the same
 
 
 @pytest.fixture(scope="package", autouse=True)
