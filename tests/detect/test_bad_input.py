@@ -224,6 +224,19 @@ def test_a_bad_value_in_a_config_file_names_the_file_and_the_field(tmp_path, cap
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "must hold one JSON object of DetectConfig fields, not a list"),
+    ('{"method": "self",}', "not valid JSON"),
+])
+def test_a_config_file_that_is_not_a_json_object_is_named(tmp_path, capsys, text, message):
+    config = tmp_path / "config.json"
+    config.write_text(text)
+    code, _, err = run_cli(capsys, "detect", "--config", config, "--out-dir", tmp_path / "run")
+    assert code == 2
+    one_line_error(err, str(config), message)
+    assert not (tmp_path / "run").exists()
+
+
 # --- run folders ----------------------------------------------------------------------------------
 
 
