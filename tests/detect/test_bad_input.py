@@ -201,6 +201,15 @@ def test_a_tile_off_the_coarsest_stride_names_the_flag(tmp_path, capsys, pile):
     assert not out.exists()
 
 
+def test_a_gpu_this_machine_lacks_is_named_not_a_traceback(tmp_path, capsys, monkeypatch, pile):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    out = tmp_path / "run"
+    code, _, err = detect_cli(capsys, pile, out, "--device", "cuda")
+    assert code == 2
+    one_line_error(err, "--device cuda: no CUDA GPU is available on this machine", "--device cpu")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("flag, value", [("--method", "nope"), ("--rule", "median")])
 def test_an_unknown_choice_is_refused_by_the_parser(capsys, flag, value):
     with pytest.raises(SystemExit) as exit_:
