@@ -50,7 +50,7 @@ def copy_tree(source: Path, target: Path) -> Path:
 def test_a_pile_of_one_image_with_the_bank_names_the_method_that_works(tmp_path, capsys):
     one = save_pngs(tmp_path / "one", texture(1, 64))
     out = tmp_path / "run"
-    code, _, err = detect_cli(capsys, one, out)
+    code, _, err = detect_cli(capsys, one, out, "--method", "bank")
     assert code == 2
     one_line_error(err, "the bank method needs at least 2 images, the pile has 1", "use --method self")
     assert not out.exists()  # the run made the folder and took it away again

@@ -29,7 +29,8 @@ def images():
 def flat_run(tmp_path_factory, images) -> Path:
     folder = save_pngs(tmp_path_factory.mktemp("flat") / "pile", images)
     out = folder.parent / "run"
-    assert main(["detect", "--dataset", str(folder), "--out-dir", str(out), *FAST_FLAGS, "--overlays", "3"]) == 0
+    assert main(["detect", "--dataset", str(folder), "--out-dir", str(out), *FAST_FLAGS, "--method", "bank",
+                 "--overlays", "3"]) == 0
     return out
 
 

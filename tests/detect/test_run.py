@@ -33,6 +33,20 @@ def test_a_planted_defect_is_ranked_first_flagged_and_found_at_its_place(method,
     assert result.maps.shape == (12, SIZE // 8, SIZE // 8)
 
 
+@pytest.mark.parametrize("target, top, left, value", [(3, 40, 70, 255), (9, 100, 8, 10)])
+def test_the_shipped_settings_find_a_planted_defect_at_its_place(target, top, left, value):
+    """DetectConfig's defaults (method, backbone and its offline ImageNet weights, feature levels, smoothing), only
+    the image size and the device chosen: what a user of `steelnb detect` gets."""
+    images = plant(texture(12, SIZE, seed=target), target, top, left, SIDE, value)
+    result = detect(DetectConfig(max_side=SIZE, device="cpu", seed=target), pile(images))
+    table = result.table
+    assert table.at[target, "rank"] == 1 and table.at[target, "defective"] == 1
+    cell = SIZE / result.maps.shape[1]
+    peak_y, peak_x = table.at[target, "peak_y"] * SIZE, table.at[target, "peak_x"] * SIZE
+    assert top - cell <= peak_y <= top + SIDE + cell and left - cell <= peak_x <= left + SIDE + cell, \
+        (peak_y, peak_x)
+
+
 def test_a_pile_of_one_image_needs_the_self_method():
     one = pile(texture(1, 64))
     for method in ("bank", "mutual"):
