@@ -49,8 +49,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type = Trai
                             choices=choices, metavar=name.upper(), help=f"(default {default!r})")
 
 
-def read_config_file(path: str) -> dict:
-    """The JSON object of a --config file; ConfigError naming the file when it cannot be read or parsed."""
+def read_config_file(path: str, kind: str = "config") -> dict:
+    """The JSON object of a --config file of `kind` (TrainConfig, DetectConfig) fields; ConfigError naming the file
+    when it cannot be read or parsed."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -63,7 +64,7 @@ def read_config_file(path: str) -> dict:
         where = f"line {error.lineno}, column {error.colno}"
         raise ConfigError(f"{path}: not valid JSON ({error.msg} at {where})") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: must hold one JSON object of config fields, not a {type(values).__name__}")
+        raise ConfigError(f"{path}: must hold one JSON object of {kind} fields, not a {type(values).__name__}")
     return values
 
 
@@ -82,7 +83,7 @@ def build_config(args: argparse.Namespace, config_class: type = TrainConfig, pro
     if getattr(args, "profile", None):
         layers.append((dict(getattr(get_profile(args.profile), profile_part)), f"profile {args.profile}"))
     if args.config:
-        layers.append((read_config_file(args.config), args.config))
+        layers.append((read_config_file(args.config, config_class.__name__), args.config))
     given = vars(args)
     for name in (f.name for f in fields(config_class) if f.name in given):
         layers.append(({name: given[name]}, f"flag --{name.replace('_', '-')}"))

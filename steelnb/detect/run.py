@@ -48,6 +48,7 @@ from .scoring import image_scores, peaks, smooth
 # Every file a detection run writes into its folder (the run-folder policy of steelnb.runfolder).
 DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "report.html", "report_files")
 OVERLAYS = "overlays"
+OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 
 
 @dataclass
@@ -75,13 +76,14 @@ def load_pile(config: DetectConfig) -> ImageSet:
 def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     """Score every image of the pile (`data`, else the one `config` names) without using any label."""
     started = time.perf_counter()
+    tile, overlap = _tiling(config)
     data = load_pile(config) if data is None else data
     if len(data) == 0:
         raise DetectError(f"{data.name}: the pile holds no image")
     loaded = time.perf_counter()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, config.tile,
+    extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, tile, overlap,
                               device=device)
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
@@ -101,6 +103,15 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
                        **{k: round(v, 3) for k, v in seconds.items()}},
                **_decision_metrics(data, table, threshold, config)}
     return Detection(table, maps, metrics, threshold)
+
+
+def _tiling(config: DetectConfig) -> tuple[int, int]:
+    """The tile and the overlap of neighbouring tiles, in pixels; DetectError when --tile is off the coarsest stride."""
+    align = max(config.stride_list)
+    if config.tile % align:
+        raise DetectError(f"--tile {config.tile} must be a multiple of the coarsest stride, {align} "
+                          f"(--strides {config.strides})")
+    return config.tile, min(OVERLAP, config.tile // 2 // align * align)
 
 
 def _score_maps(data: ImageSet, extractor: PatchFeatures, scorer, batch_size: int) -> np.ndarray:
