@@ -54,6 +54,9 @@ class DetectConfig:
 
     def __post_init__(self) -> None:
         validation.check(self)
+        if self.tile % max(self.stride_list):
+            raise validation.ConfigError(f"--tile {self.tile} must be a multiple of the coarsest stride, "
+                                         f"{max(self.stride_list)} (--strides {self.strides})", "tile")
 
     @property
     def stride_list(self) -> tuple[int, ...]:

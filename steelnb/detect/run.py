@@ -7,7 +7,7 @@
 
 No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the
 decisions' ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's
-uint8 images, one float16 map per image and the scorer's references; patch features exist one batch at a time.
+uint8 images, one float32 map per image and the scorer's references; patch features exist one batch at a time.
 
 >>> config = DetectConfig(dataset="synthetic", max_side=64, method="self", backbone="resnet18", weights="random",
 ...                       device="cpu")
@@ -106,23 +106,20 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
 
 
 def _tiling(config: DetectConfig) -> tuple[int, int]:
-    """The tile and the overlap of neighbouring tiles, in pixels; DetectError when --tile is off the coarsest stride."""
+    """The tile and the overlap of neighbouring tiles, in pixels (DetectConfig keeps tiles on the coarsest stride)."""
     align = max(config.stride_list)
-    if config.tile % align:
-        raise DetectError(f"--tile {config.tile} must be a multiple of the coarsest stride, {align} "
-                          f"(--strides {config.strides})")
     return config.tile, min(OVERLAP, config.tile // 2 // align * align)
 
 
 def _score_maps(data: ImageSet, extractor: PatchFeatures, scorer, batch_size: int) -> np.ndarray:
-    """float16 (N, h, w) anomaly maps of every image, a batch at a time."""
+    """float32 (N, h, w) anomaly maps of every image, a batch at a time."""
     maps = None
     starts = range(0, len(data), batch_size)
     for start in progress(starts, f"scoring {len(data)} images", total=len(starts), unit="batch"):
         index = np.arange(start, min(start + batch_size, len(data)))
         batch = scorer.maps(extractor(data.images[index]), index).numpy()
         if maps is None:
-            maps = np.empty((len(data), *batch.shape[1:]), np.float16)
+            maps = np.empty((len(data), *batch.shape[1:]), np.float32)
         maps[index] = batch
     return maps
 

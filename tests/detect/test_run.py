@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from steelnb.detect import DetectConfig, DetectError, detect
+from steelnb.validation import ConfigError
 from tests.detect.conftest import FAST, pile, plant, texture
 
 SIZE, SIDE = 128, 16  # pixels: the images, the planted square
@@ -114,5 +115,5 @@ def test_a_tile_down_to_its_least_works(tile):
 
 @pytest.mark.parametrize("tile, strides", [(100, "8,16"), (80, "8,32")])
 def test_a_tile_off_the_coarsest_stride_is_refused_by_name(tile, strides):
-    with pytest.raises(DetectError, match=f"--tile {tile} must be a multiple of"):
-        detect(config(method="self", tile=tile, strides=strides), pile(texture(2, SIZE)))
+    with pytest.raises(ConfigError, match=f"--tile {tile} must be a multiple of"):
+        config(method="self", tile=tile, strides=strides)  # refused with the config, before any image is read
