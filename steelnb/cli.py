@@ -49,8 +49,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type = Trai
                             choices=choices, metavar=name.upper(), help=f"(default {default!r})")
 
 
-def read_config_file(path: str) -> dict:
-    """The JSON object of a --config file; ConfigError naming the file when it cannot be read or parsed."""
+def read_config_file(path: str, kind: str = "config") -> dict:
+    """The JSON object of a --config file of `kind` (TrainConfig, DetectConfig) fields; ConfigError naming the file
+    when it cannot be read or parsed."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -63,11 +64,11 @@ def read_config_file(path: str) -> dict:
         where = f"line {error.lineno}, column {error.colno}"
         raise ConfigError(f"{path}: not valid JSON ({error.msg} at {where})") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: must hold one JSON object of config fields, not a {type(values).__name__}")
+        raise ConfigError(f"{path}: must hold one JSON object of {kind} fields, not a {type(values).__name__}")
     return values
 
 
-def build_config(args: argparse.Namespace, config_class: type = TrainConfig):
+def build_config(args: argparse.Namespace, config_class: type = TrainConfig, profile_part: str = "train"):
     """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value.
 
     >>> config = build_config(make_parser().parse_args(["train", "--profile", "ci", "--epochs", "1"]))
@@ -80,9 +81,9 @@ def build_config(args: argparse.Namespace, config_class: type = TrainConfig):
     """
     values, sources, layers = {}, {}, []
     if getattr(args, "profile", None):
-        layers.append((dict(get_profile(args.profile).train), f"profile {args.profile}"))
+        layers.append((dict(getattr(get_profile(args.profile), profile_part)), f"profile {args.profile}"))
     if args.config:
-        layers.append((read_config_file(args.config), args.config))
+        layers.append((read_config_file(args.config, config_class.__name__), args.config))
     given = vars(args)
     for name in (f.name for f in fields(config_class) if f.name in given):
         layers.append(({name: given[name]}, f"flag --{name.replace('_', '-')}"))
@@ -234,7 +235,7 @@ def cmd_detect(args: argparse.Namespace) -> None:
     from .detect import DETECT_FILES, DetectConfig, detect, load_pile, write_detection
     from .html_report import write_report
 
-    config = build_config(args, DetectConfig)
+    config = build_config(args, DetectConfig, profile_part="detect")
     out = Path(config.out_dir)
     # Under torchrun every process scores its shard of the pile; rank 0 alone claims the folder and writes.
     with distributed.session(config.device) as world, distributed.main_context(
@@ -334,6 +335,8 @@ def make_parser() -> argparse.ArgumentParser:
     find = commands.add_parser("detect", parents=[common],
                                help="find the defective images of a pile and where their defects are, no labels "
                                     "needed; writes scores.csv, overlays/ and report.html")
+    find.add_argument("--profile", choices=sorted(PROFILES), help="ci: a run of seconds (tiny model); cpu, paper: "
+                      "the defaults")
     find.add_argument("--config", help="JSON file of DetectConfig fields (e.g. a detect run's config.json)")
     find.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
     find.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")

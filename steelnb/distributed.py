@@ -73,10 +73,11 @@ def _wants_cuda(device: str) -> bool:
     return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
-def local_device(device: str = "auto") -> torch.device:
+def local_device(device: str | torch.device = "auto") -> torch.device:
     """The device this process computes on: "auto" is CUDA when present, else the CPU; with several processes
-    a CUDA device is this process's own GPU, `cuda:LOCAL_RANK`."""
-    if device == "auto":
+    a CUDA device is this process's own GPU, `cuda:LOCAL_RANK`. (Commands check first that the machine has the
+    device asked for: `backbones.resolve_device`.)"""
+    if isinstance(device, str) and device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     chosen = torch.device(device)
     if chosen.type == "cuda" and launched():

@@ -34,7 +34,7 @@ ROOMS = {
     "profiles": {"backbones"},
     "plots": set(),
     "html_report": {"runfolder", "plots"},
-    "study": {"data", "method", "baselines", "backbones", "metrics", "profiles", "plots"},
+    "study": {"data", "method", "baselines", "backbones", "metrics", "profiles", "plots", "detect"},
     "cli": {"errors", "validation", "progress", "runfolder", "metrics", "data", "method", "detect", "profiles",
             "html_report", "distributed"},
 }
@@ -59,6 +59,7 @@ INSIDE = {
         "runs": {"configs", "datasets", "tables"},
         "figures": {"tables"},
         "readme": {"paper", "records", "tables"},
+        "detection": {"configs", "runs"},
     },
 }
 

@@ -7,7 +7,7 @@
 
 No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the
 decisions' ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's
-uint8 images, one float16 map per image and the scorer's references; patch features exist one batch at a time.
+uint8 images, one float32 map per image and the scorer's references; patch features exist one batch at a time.
 
 >>> config = DetectConfig(dataset="synthetic", max_side=64, method="self", backbone="resnet18", weights="random",
 ...                       device="cpu")
@@ -31,7 +31,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from .. import distributed
-from ..backbones import create_backbone
+from ..backbones import create_backbone, resolve_device
 from ..data import READERS, Fit, ImageSet, load_dataset
 from ..data.masks import defect_masks
 from ..method.runfiles import run_info
@@ -49,6 +49,7 @@ from .scoring import image_scores, peaks, smooth
 # Every file a detection run writes into its folder (the run-folder policy of steelnb.runfolder).
 DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "report.html", "report_files")
 OVERLAYS = "overlays"
+OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 
 
 @dataclass
@@ -76,13 +77,14 @@ def load_pile(config: DetectConfig) -> ImageSet:
 def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     """Score every image of the pile (`data`, else the one `config` names) without using any label."""
     started = time.perf_counter()
+    tile, overlap = _tiling(config)
     data = load_pile(config) if data is None else data
     if len(data) == 0:
         raise DetectError(f"{data.name}: the pile holds no image")
     loaded = time.perf_counter()
-    device = distributed.local_device(config.device)  # under torchrun: this process's own GPU
+    device = distributed.local_device(resolve_device(config.device))  # under torchrun: this process's own GPU
     torch.manual_seed(config.seed)
-    extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, config.tile,
+    extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, tile, overlap,
                               device=device)
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
@@ -104,8 +106,14 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     return Detection(table, maps, metrics, threshold)
 
 
+def _tiling(config: DetectConfig) -> tuple[int, int]:
+    """The tile and the overlap of neighbouring tiles, in pixels (DetectConfig keeps tiles on the coarsest stride)."""
+    align = max(config.stride_list)
+    return config.tile, min(OVERLAP, config.tile // 2 // align * align)
+
+
 def _score_maps(data: ImageSet, extractor: PatchFeatures, scorer, batch_size: int) -> np.ndarray:
-    """float16 (N, h, w) anomaly maps of every image, a batch at a time. Under torchrun each process maps its
+    """float32 (N, h, w) anomaly maps of every image, a batch at a time. Under torchrun each process maps its
     shard of the pile (against the same prepared references) and the maps are gathered on every process."""
     mine = distributed.shard(len(data))
     maps = None
@@ -114,9 +122,9 @@ def _score_maps(data: ImageSet, extractor: PatchFeatures, scorer, batch_size: in
         index = mine[start:start + batch_size]
         batch = scorer.maps(extractor(data.images[index]), index).numpy()
         if maps is None:
-            maps = np.empty((len(mine), *batch.shape[1:]), np.float16)
+            maps = np.empty((len(mine), *batch.shape[1:]), np.float32)
         maps[start:start + len(index)] = batch
-    return distributed.gather(np.empty((0,), np.float16) if maps is None else maps)
+    return distributed.gather(np.empty((0,), np.float32) if maps is None else maps)
 
 
 def _table(data: ImageSet, scores: np.ndarray, threshold: float, peak: np.ndarray) -> pd.DataFrame:

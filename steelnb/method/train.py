@@ -37,7 +37,7 @@ from sklearn.decomposition import PCA
 from torch import nn
 
 from .. import distributed, metrics
-from ..backbones import Backbone, create_backbone, extract_features
+from ..backbones import Backbone, create_backbone, extract_features, resolve_device
 from ..data import ImageSet
 from ..errors import SteelnbError
 from ..progress import phase, progress
@@ -77,7 +77,7 @@ class Trainer:
         if config.batch_size < self.world.size:
             raise ConfigError(f"--batch-size {config.batch_size} cannot be shared by {self.world.size} processes: "
                               "raise it to at least the number of processes")
-        self.device = distributed.local_device(config.device)
+        self.device = distributed.local_device(resolve_device(config.device))  # ValueError naming a missing GPU
         torch.manual_seed(config.seed)
         self.backbone: Backbone = create_backbone(config.backbone, config.weights)
         self.backbone.model.to(self.device)
