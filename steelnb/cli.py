@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -135,17 +137,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = build_config(args)
     config.dataset_options = {**config.dataset_options, **folder_options(config.dataset, args.normal_class)}
     # Under torchrun every process trains its shard; rank 0 alone claims the folder, prints and writes.
-    with distributed.session(config.device) as world, distributed.main_context(
-            lambda: claim_run_folder(config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume,
-                                     resume_file="checkpoint.pt", finished_file="model.pt")):
-        _quiet_unless_main(world)
+    with processes_of_one_run(config.device, lambda: claim_run_folder(
+            config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume, resume_file="checkpoint.pt",
+            finished_file="model.pt")) as world:
         data = distributed.main_first(prepare_data, config)
-        if world.main:
-            print(f"{data.name}: {len(data)} images{skipped_note(data, Path(config.out_dir) / 'skipped.csv')}; "
-                  f"backbone {config.backbone} ({config.weights}); {config.epochs} epochs{processes(world)} -> "
-                  f"{config.out_dir}")
-            if "normal_class_note" in data.meta:
-                print(data.meta["normal_class_note"])
+        announce(world, data, f"{data.name}: {len(data)} images"
+                 f"{skipped_note(data, Path(config.out_dir) / 'skipped.csv')}; backbone {config.backbone} "
+                 f"({config.weights}); {config.epochs} epochs{processes(world)} -> {config.out_dir}")
         result = train(config, data, resume=args.resume)
         if not world.main:
             return
@@ -155,10 +153,23 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"report: {report.resolve()} (open it in a browser)")
 
 
-def _quiet_unless_main(world: distributed.World) -> None:
-    """Under torchrun only rank 0 reports progress."""
-    if not world.main:
-        progress.set_quiet(True)
+@contextlib.contextmanager
+def processes_of_one_run(device: str, claim: Callable[[], contextlib.AbstractContextManager]) \
+        -> Iterator[distributed.World]:
+    """The command's processes (one, or torchrun's) joined for one run: rank 0 alone claims the run folder
+    (`claim()`) and reports progress."""
+    with distributed.session(device) as world, distributed.main_context(claim):
+        if not world.main:
+            progress.set_quiet(True)
+        yield world
+
+
+def announce(world: distributed.World, data: ImageSet, line: str) -> None:
+    """What a run is about to do, and the set's defect-free class note, printed once (by rank 0)."""
+    if world.main:
+        print(line)
+        if "normal_class_note" in data.meta:
+            print(data.meta["normal_class_note"])
 
 
 def processes(world: distributed.World) -> str:
@@ -237,17 +248,13 @@ def cmd_detect(args: argparse.Namespace) -> None:
 
     config = build_config(args, DetectConfig, profile_part="detect")
     out = Path(config.out_dir)
-    # Under torchrun every process scores its shard of the pile; rank 0 alone claims the folder and writes.
-    with distributed.session(config.device) as world, distributed.main_context(
-            lambda: claim_run_folder(out, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json")):
-        _quiet_unless_main(world)
+    # Under torchrun every process scores its shard of the pile; rank 0 alone claims the folder, prints and writes.
+    with processes_of_one_run(config.device, lambda: claim_run_folder(
+            out, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json")) as world:
         data = distributed.main_first(load_pile, config)
-        if world.main:
-            print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
-                  f"{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with {config.backbone} "
-                  f"({config.weights}){processes(world)} -> {out}")
-            if "normal_class_note" in data.meta:
-                print(data.meta["normal_class_note"])
+        announce(world, data, f"{data.name}: {len(data)} images at {data.images.shape[-2]} x "
+                 f"{data.images.shape[-1]}{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with "
+                 f"{config.backbone} ({config.weights}){processes(world)} -> {out}")
         detection = detect(config, data)
         if not world.main:
             return

@@ -1,4 +1,4 @@
-"""Shared fixtures: a private decode cache for the whole run, and the real data sets when present."""
+"""Shared fixtures: a private decode cache for the whole run, the real data sets when present, a training cut short."""
 
 from __future__ import annotations
 
@@ -26,3 +26,22 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"real data sets not found at {root} (set STEELNB_DATA)")
     return root
+
+
+@pytest.fixture
+def interrupt_training(monkeypatch):
+    """interrupt_training(k): training stops as epoch k starts (KeyboardInterrupt, as a user's Ctrl-C), after epoch
+    k - 1's checkpoint; interrupt_training(None): it runs through again."""
+    from steelnb.method.train import Trainer
+
+    original = Trainer._run_epoch
+
+    def cut(at: int | None) -> None:
+        def run_epoch(self, epoch):
+            if epoch == at:
+                raise KeyboardInterrupt
+            original(self, epoch)
+
+        monkeypatch.setattr(Trainer, "_run_epoch", original if at is None else run_epoch)
+
+    return cut

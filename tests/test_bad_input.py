@@ -225,22 +225,15 @@ def test_a_run_interrupted_before_its_first_checkpoint_leaves_the_folder_as_it_w
     assert list(out.iterdir()) == []
 
 
-def test_a_run_interrupted_after_an_epoch_is_resumed_to_the_end(tmp_path, gray, capsys, monkeypatch):
+def test_a_run_interrupted_after_an_epoch_is_resumed_to_the_end(tmp_path, gray, capsys, interrupt_training):
     out = tmp_path / "run"
-    original = Trainer._run_epoch
-
-    def interrupt_at_epoch_1(self, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "_run_epoch", interrupt_at_epoch_1)
+    interrupt_training(1)
     argv = ["train", *FAST, "--epochs", "2", "--dataset", gray, "--out-dir", out]
     code, _, err = run_cli(capsys, *argv)
     assert code == 130
     assert "rerun with --resume" in err and str(out / "checkpoint.pt") in err
     assert not (out / "model.pt").exists() and (out / "checkpoint.pt").exists()
-    monkeypatch.setattr(Trainer, "_run_epoch", original)
+    interrupt_training(None)
     assert run_cli(capsys, *argv, "--resume")[0] == 0
     assert run_files(out) == set(RUN_FILES)
 

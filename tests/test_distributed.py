@@ -23,7 +23,6 @@ import torch
 from steelnb import distributed
 from steelnb.cli import main
 from steelnb.method.model import TrainedRun
-from steelnb.method.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 300  # a launch takes ~20 s on 2 busy cores; a hang must fail, not block the suite
@@ -144,16 +143,9 @@ def test_train_on_two_processes_ends_with_the_assignments_of_one(one_process, tm
 
 
 @pytest.mark.slow
-def test_a_run_cut_on_one_process_resumes_on_two_to_the_same_end(one_process, tmp_path, monkeypatch):
+def test_a_run_cut_on_one_process_resumes_on_two_to_the_same_end(one_process, tmp_path, interrupt_training):
     out = tmp_path / "cut"
-    original = Trainer._run_epoch
-
-    def interrupt_at_epoch_1(self, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "_run_epoch", interrupt_at_epoch_1)
+    interrupt_training(1)
     assert main([*TRAIN, "--out-dir", str(out)]) == 130
     assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
     assert succeeded(torchrun(*TRAIN, "--resume", "--out-dir", out))
