@@ -58,8 +58,8 @@ def train_row(out: Path, args: argparse.Namespace, processes: int, threads: int)
 
 def detect_row(out: Path, args: argparse.Namespace, processes: int, threads: int) -> dict:
     wall = run(["detect", "--dataset", "synthetic", "--max-side", str(args.detect_side), "--backbone", "resnet18",
-                "--weights", "random", "--bank-images", "32", "--overlays", "0", "--device", args.device,
-                "--out-dir", str(out), "--overwrite"], processes, threads)
+                "--weights", "random", "--method", "bank", "--bank-images", "32", "--overlays", "0",
+                "--device", args.device, "--out-dir", str(out), "--overwrite"], processes, threads)
     metrics = json.loads((out / "metrics.json").read_text())
     n, seconds = metrics["n_images"], metrics["run"]
     return {"command": "detect", "processes": processes, "threads": threads, "images": n,

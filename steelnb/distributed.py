@@ -70,7 +70,9 @@ def world() -> World:
 
 
 def _wants_cuda(device: str) -> bool:
-    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    """Whether the group should be nccl's: a CUDA device asked for (or "auto") and present. Without CUDA, "cuda" joins
+    gloo, and the command then names the missing GPU in one line on every process (`backbones.resolve_device`)."""
+    return (device.startswith("cuda") or device == "auto") and torch.cuda.is_available()
 
 
 def local_device(device: str | torch.device = "auto") -> torch.device:

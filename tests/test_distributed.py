@@ -68,6 +68,13 @@ def test_the_device_is_this_processs_gpu_under_torchrun(monkeypatch):
     assert distributed.local_device("cpu") == torch.device("cpu")
 
 
+def test_the_group_is_nccls_only_where_cuda_is(monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert not any(map(distributed._wants_cuda, ["cuda", "cuda:1", "auto", "cpu"]))  # the command names the GPU
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert [distributed._wants_cuda(d) for d in ["cuda", "cuda:1", "auto", "cpu"]] == [True, True, True, False]
+
+
 def test_commands_that_do_not_shard_refuse_torchrun(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["data", "info", "synthetic", "--image-size", "16"]) == 2
