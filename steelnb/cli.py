@@ -1,4 +1,4 @@
-"""The `steelnb` command: data info, train, predict, detect, bench, report."""
+"""The `steelnb` command: data info, train, predict, detect, inspect, bench, report."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
 from .detect.config import DetectConfig
 from .errors import SteelnbError, SteelnbWarning
+from .inspection.config import TypesConfig
 from .method.config import TrainConfig
 from .method.inputs import decision_absent, prepare_data, skipped_table
 from .method.runfiles import RUN_FILES
@@ -67,8 +68,11 @@ def read_config_file(path: str) -> dict:
     return values
 
 
-def build_config(args: argparse.Namespace, config_class: type = TrainConfig):
+def build_config(args: argparse.Namespace, config_class: type = TrainConfig, profile_part: str | None = "train",
+                 profile: str | None = None):
     """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value.
+
+    The profile (`profile`, else --profile) contributes its table `profile_part` ("train", "detect"; None: none).
 
     >>> config = build_config(make_parser().parse_args(["train", "--profile", "ci", "--epochs", "1"]))
     >>> config.epochs, config.backbone, config.clusterer  # the flag over the ci profile over the defaults
@@ -79,9 +83,10 @@ def build_config(args: argparse.Namespace, config_class: type = TrainConfig):
     steelnb.validation.ConfigError: flag --epochs: epochs must be at least 1, got 0
     """
     values, sources, layers = {}, {}, []
-    if getattr(args, "profile", None):
-        layers.append((dict(get_profile(args.profile).train), f"profile {args.profile}"))
-    if args.config:
+    profile = profile or getattr(args, "profile", None)
+    if profile and profile_part:
+        layers.append((dict(getattr(get_profile(profile), profile_part)), f"profile {profile}"))
+    if getattr(args, "config", None):
         layers.append((read_config_file(args.config), args.config))
     given = vars(args)
     for name in (f.name for f in fields(config_class) if f.name in given):
@@ -249,6 +254,50 @@ def detect_summary(metrics: dict, out: Path) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from .detect import load_pile
+    from .html_report import write_report
+    from .inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
+
+    types_config = build_config(args, TypesConfig, profile_part=None)
+    config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
+    with claim_run_folder(config.out_dir, INSPECT_FILES, overwrite=args.overwrite, finished_file="metrics.json") as out:
+        data = load_pile(config)
+        print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
+              f"{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with {config.backbone} "
+              f"({config.weights}), then the types with the joint method (profile {types_config.profile}) -> {out}")
+        if "normal_class_note" in data.meta:
+            print(data.meta["normal_class_note"])
+        inspection = inspect_pile(config, types_config, data)
+        write_inspection(inspection, config, types_config, out)
+        report = write_report(out)
+    print(inspect_summary(inspection.metrics, out))
+    print(f"report: {report.resolve()} (open it in a browser)")
+
+
+def inspect_summary(metrics: dict, out: Path) -> str:
+    """A few lines a person reads after an inspection; metrics.json holds everything."""
+    stage = metrics["type_stage"]
+    lines = detect_summary(metrics, out).splitlines()[:-1]
+    if stage["k"]:
+        lines.append(f"types: {stage['k']} among {stage['grouped']} flagged images ({stage['how']}); "
+                     f"sizes {stage['sizes']}")
+    else:
+        lines.append(f"types: {stage['how']}")
+    scored = [f"{name} ACC {metrics[key]['acc']:.3f}, NMI {metrics[key]['nmi']:.3f}"
+              for key, name in (("two_cluster", "2 clusters (the decision)"),
+                                ("five_cluster", "defect-free + types"), ("types", "types"))
+              if isinstance(metrics.get(key), dict)]
+    if scored:
+        types = metrics.get("types")
+        among = (f" (types among the {types['n']} truly defective flagged images; "
+                 f"{types['false_alarms']} flagged defect-free)") if isinstance(types, dict) else ""
+        lines.append("against the labels: " + "; ".join(scored) + among)
+    lines.append(f"per image: {out / 'scores.csv'}; per type: {out / 'types.csv'} and {out / 'galleries'}; "
+                 f"all numbers: {out / 'metrics.json'}")
+    return "\n".join(lines)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from .html_report import write_report
 
@@ -315,8 +364,19 @@ def make_parser() -> argparse.ArgumentParser:
     _add_config_flags(find, DetectConfig, skip=("normal_class",))
     find.set_defaults(func=cmd_detect)
 
+    survey = commands.add_parser("inspect", parents=[common],
+                                 help="detect the defective images of a pile, then group them into defect types "
+                                      "with the joint method; writes scores.csv, types.csv, galleries/, report.html")
+    survey.add_argument("dataset", metavar="PILE", help="an image folder or a named set (synthetic, ksdd, ...)")
+    survey.add_argument("--out-dir", required=True, help="the run folder to write (new or empty)")
+    survey.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    survey.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
+    _add_config_flags(survey, DetectConfig, skip=("normal_class", "dataset", "out_dir"))
+    _add_config_flags(survey, TypesConfig)
+    survey.set_defaults(func=cmd_inspect)
+
     report = commands.add_parser("report", parents=[common], help="(re)write RUN_DIR/report.html from its files")
-    report.add_argument("run_dir", help="a train (or detect) run's folder")
+    report.add_argument("run_dir", help="a train, detect or inspect run's folder")
     report.set_defaults(func=cmd_report)
     return parser
 

@@ -1,8 +1,10 @@
 """Run profiles as data: `ci` (seconds, tiny subsets), `cpu` (2 laptop cores), `paper` (a GPU, the paper's settings).
 
 `train` holds the TrainConfig overrides of one full run (`steelnb train --profile NAME`); `sweep` holds
-further overrides for the many short runs of an ablation or stability notebook; the rest sizes the
-experiments. Timings of the `cpu` profile are in the README.
+further overrides for the many short runs of an ablation or stability notebook; `detect` the DetectConfig
+overrides of the detection stage of `steelnb inspect --profile NAME` and of the notebooks' detect-then-group rows
+(only sizes and the device: the method is detection's own default); the rest sizes the experiments. Timings of
+the `cpu` profile are in the README.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class Profile:
     name: str
     train: dict = field(default_factory=dict)
     sweep: dict = field(default_factory=dict)
+    detect: dict = field(default_factory=dict)
     max_per_class: int | None = None  # cap images per class in experiment data sets (None: all)
     backbones: tuple[str, ...] = PAPER_BACKBONES  # rows of the backbone tables
     ablation_backbone: str = "resnet34"  # the paper's backbone for the clusterer / batch / optimiser ablations
@@ -43,6 +46,7 @@ PROFILES = {
                    backbone="resnet18", pca_dim=32, extractor_every=2, clusterer="kmeans", max_per_class=12,
                    device="cpu"),
         sweep=dict(epochs=1, steps_per_epoch=2),
+        detect=dict(max_side=128, overlays=4, device="cpu"),
         max_per_class=8, backbones=("resnet18",), ablation_backbone="resnet18", repeats=2, seeds=(0, 1),
     ),
     "cpu": Profile(
