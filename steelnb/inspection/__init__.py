@@ -6,6 +6,8 @@ flagged images around their anomaly peaks and clusters the crops into defect typ
 """
 
 from .config import TypesConfig
-from .run import INSPECT_FILES, Inspection, inspect_pile, write_inspection
+from .evaluation import pipeline_scores
+from .run import INSPECT_FILES, Inspection, detect_pile, inspect_pile, truth_of, write_inspection
 
-__all__ = ["INSPECT_FILES", "Inspection", "TypesConfig", "inspect_pile", "write_inspection"]
+__all__ = ["INSPECT_FILES", "Inspection", "TypesConfig", "detect_pile", "inspect_pile", "pipeline_scores", "truth_of",
+           "write_inspection"]

@@ -1,7 +1,8 @@
 """How many defect types: the number chosen from the data when the user gives none (`--types`).
 
 Both rules look over k = min_types .. max_types (capped at the number of points less one) on the points the type
-stage clusters (the trained features of the crops, after the method's PCA and L2 normalisation):
+stage starts from (the crops' features under the profile's starting weights, after the method's PCA and L2
+normalisation; `grouping.choose_at_start` says why not the trained ones):
 
 - `silhouette` (default): cluster into k with the method's own clusterer for every k; keep the k whose clustering
   has the largest mean silhouette (Euclidean on the L2-normalised points; ties: the smaller k). It judges the
@@ -80,8 +81,9 @@ def eigengaps(points: np.ndarray, ks: list[int]) -> list[float]:
 
 
 def choose_types(points: np.ndarray, low: int, high: int, rule: str = "silhouette",
-                 clusterer: Clusterer = _kmeans) -> TypeChoice:
-    """The number of types in `points` by `rule` over low..high; ValueError when fewer than 3 points."""
+                 clusterer: Clusterer = _kmeans, of: str = "") -> TypeChoice:
+    """The number of types in `points` by `rule` over low..high (`of`: what the points are, for `how`);
+    ValueError when there are too few points."""
     ks = candidates(len(points), low, high)
     if not ks:
         raise ValueError(f"choosing the number of types over {low}..{high} needs at least {low + 1} images, "
@@ -97,5 +99,5 @@ def choose_types(points: np.ndarray, low: int, high: int, rule: str = "silhouett
     table = pd.DataFrame({"k": ks, "score": scores})
     valid = table.dropna()
     k = int(valid.k.iloc[int(np.argmax(valid.score.to_numpy()))]) if len(valid) else ks[0]
-    how = f"{rule}: k = {k} of {ks[0]}..{ks[-1]}, the {what} (type_choice.csv)"
+    how = f"{rule}: k = {k} of {ks[0]}..{ks[-1]}, the {what}{f' of {of}' if of else ''} (type_choice.csv)"
     return TypeChoice(k, table, how)

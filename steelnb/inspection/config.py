@@ -20,7 +20,7 @@ class TypesConfig:
     settings are the profile's (`steelnb.profiles`, its `train` table); the seed and device are the detection's.
 
     >>> TypesConfig(types=4).crop_share
-    0.4
+    0.75
     >>> TypesConfig(min_types=5, max_types=3)
     Traceback (most recent call last):
     ...
@@ -31,7 +31,7 @@ class TypesConfig:
     min_types: Annotated[int, AtLeast(2)] = 2  # the range the choice looks over
     max_types: Annotated[int, AtLeast(2)] = 8
     type_choice: Annotated[str, OneOf(CHOICES)] = "silhouette"  # silhouette | eigengap (see choice.py)
-    crop_share: Annotated[float, Above(0), AtMost(1)] = 0.4  # crop side as a share of the image's shorter side
+    crop_share: Annotated[float, Above(0), AtMost(1)] = 0.75  # crop side: this share of the shorter side (crops.py)
     profile: Annotated[str, OneOf(tuple(PROFILES))] = "cpu"  # the joint method's settings: ci | cpu | paper
     gallery: Annotated[int, AtLeast(1)] = 12  # crops per type in its gallery
 

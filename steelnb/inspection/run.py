@@ -53,7 +53,8 @@ class Inspection:
 
     table:    detection's table (path, score, rank, defective, peak_y, peak_x, truth / label where known) with
               `type` (-1 where not grouped) and `type_distance` (to its type's centre, lower = more typical);
-    pile:     the images detection scored (sides made multiples of its grid, see `fit_sides`);
+    pile:     the images detection scored (sides made multiples of its grid, see `fit_sides`; the crops are cut
+              from the images as given, at the same fractions);
     grouped:  indices (into the pile) of the images grouped, in the order of `crops`;
     crops:    uint8 (M, C, S, S), the defect region of each grouped image;
     grouping: the type stage's answer, None when nothing was flagged;
@@ -97,14 +98,20 @@ def truth_of(data: ImageSet) -> tuple[np.ndarray | None, np.ndarray | None, int 
     return labels, defective, normal
 
 
+def detect_pile(detect_config: DetectConfig, data: ImageSet | None = None) -> tuple[ImageSet, Detection]:
+    """The first stage alone: the pile (sides fitted to detection's grid, `fit_sides`) and its detection."""
+    data = load_pile(detect_config) if data is None else data
+    pile = fit_sides(data, max(32, *detect_config.stride_list))
+    return pile, detect(detect_config, pile)
+
+
 def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: ImageSet | None = None,
                  only_flagged: bool = True) -> Inspection:
     """Detect, then group: the pile `data` (else the one `detect_config` names). `only_flagged=False` groups
     every image, flagged or not (the type stage alone, e.g. on a pile known to be all defective)."""
     started = time.perf_counter()
     data = load_pile(detect_config) if data is None else data
-    pile = fit_sides(data, max(32, *detect_config.stride_list))
-    detection = detect(detect_config, pile)
+    pile, detection = detect_pile(detect_config, data)
     table = detection.table.copy()
     decision = table["defective"].to_numpy()
     grouped = np.flatnonzero(decision == 1) if only_flagged else np.arange(len(pile))
@@ -114,14 +121,14 @@ def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: I
     grouping = None
     if len(grouped):
         with phase(f"cropping {len(grouped)} images around their anomaly peaks"):
-            crops = defect_crops(pile.images[grouped], table["peak_y"].to_numpy()[grouped],
+            crops = defect_crops(data.images[grouped], table["peak_y"].to_numpy()[grouped],
                                  table["peak_x"].to_numpy()[grouped], types_config.crop_share, size)
         crop_set = ImageSet(f"{pile.name}-crops", crops, np.full(len(grouped), UNKNOWN, np.int64),
                             np.full(len(grouped), UNKNOWN, np.int8), (), tuple(pile.paths[i] for i in grouped))
         grouping = group_types(crop_set, types_config, detect_config.seed, detect_config.device)
         types[grouped], distances[grouped] = grouping.types, grouping.distances
     table["type"], table["type_distance"] = types, distances.round(5)
-    height, width = pile.images.shape[-2:]
+    height, width = data.images.shape[-2:]
     stage = grouping.record() if grouping else {"k": 0, "how": NOTHING_FLAGGED, "sizes": []}
     stage.update(grouped=len(grouped), only_flagged=only_flagged,
                  crop={"side_px": crop_side(height, width, types_config.crop_share),

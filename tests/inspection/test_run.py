@@ -38,7 +38,7 @@ def test_only_the_flagged_images_are_cropped_and_grouped(grouped):
     assert set(found.table["type"].iloc[flagged]) <= {0, 1}
     assert (found.table["type"].drop(index=flagged) == -1).all()
     assert found.metrics["type_stage"]["how"] == "given: 2 types"
-    assert found.metrics["type_stage"]["crop"] == {"side_px": 26, "share_of_shorter_side": 0.4, "resized_to": 64}
+    assert found.metrics["type_stage"]["crop"] == {"side_px": 48, "share_of_shorter_side": 0.75, "resized_to": 64}
 
 
 def test_the_folder_holds_every_image_type_and_crop_and_a_gallery_per_type(grouped):
