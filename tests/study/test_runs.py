@@ -73,3 +73,36 @@ def test_history_with_final_and_prune_run(tmp_path):
     assert runs.prune_run(tmp_path, keep=("model.pt",)) == 5
     assert runs.prune_run(tmp_path) == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
+
+
+def test_pipeline_rows_answer_both_protocols_without_training_on_labels(monkeypatch):
+    monkeypatch.delenv("STEELNB_DATA", raising=False)
+    two = datasets.study_set("2-cluster", None, "ci")  # the synthetic stand-in: defect / defect-free
+    row = runs.pipeline_row("ci", two.data, "defect")
+    assert row["method"] == runs.PIPELINE and row["types"] == 0 and row["n_images"] == len(two.data)
+    assert 0 <= row["acc"] <= 1 and row["mdr"] + row["fdr"] <= 1 and row["note"] == ""
+    five = datasets.study_set("5-cluster", None, "ci")
+    row = runs.pipeline_row("ci", five.data, "classes", types=4)
+    assert row["method"].endswith("types given") and "types:" in row["weights"]
+    assert row["types"] in (0, *range(1, 5))  # 0: nothing flagged, else at most the flagged count
+    assert all(0 <= row[m] <= 1 for m in ("acc", "nmi", "mdr", "fdr"))
+
+
+def test_pipeline_stability_rows_draw_what_the_joint_methods_rows_draw(monkeypatch):
+    monkeypatch.delenv("STEELNB_DATA", raising=False)
+    rows = runs.pipeline_stability_rows("II", None, "ci", repeats=2)
+    assert rows.experiment.tolist() == ["II", "II"] and rows.seed.tolist() == [0, 1]
+    assert (rows.method == runs.PIPELINE).all() and rows[["acc", "nmi", "mdr", "fdr"]].notna().all().all()
+
+
+def test_the_severstal_smoke_test_says_why_when_severstal_is_not_there(tmp_path):
+    table, why = runs.severstal_smoke("ci", tmp_path)
+    assert table is None and "no severstal/ folder" in why
+
+
+def test_the_severstal_smoke_test_runs_on_the_real_sample(shared_data):
+    if not (shared_data / "severstal").is_dir():
+        pytest.skip("no real Severstal sample")
+    table, why = runs.severstal_smoke("ci", shared_data)
+    assert why == "" and table.protocol.tolist() == ["2 clusters (the decision)", "defect-free + types"]
+    assert (table.n_images == 37).all() and table.image_shape.iloc[0] == "32x128"  # 1600 x 256 at its own aspect
