@@ -39,6 +39,21 @@ def test_a_pile_without_labels_or_without_defect_free_images_says_what_is_not_sc
     assert neu_like["types"]["n"] == 3 and round(neu_like["types"]["acc"], 3) == 0.667
 
 
+def test_the_decision_is_scored_as_named_not_matched_to_the_majority():
+    labels = np.array([0, 1, 1, 2, 2])  # mostly defective, nothing flagged: all called defect-free
+    scores = pipeline_scores(labels, (labels > 0).astype(int), 0, np.zeros(5, int), np.full(5, -1))
+    assert scores["two_cluster"]["acc"] == 0.2 and scores["two_cluster"]["mdr"] == 0.8
+    assert scores["five_cluster"]["acc"] == 0.2 and scores["five_cluster"]["fdr"] == 0.0
+
+
+def test_types_are_matched_to_defect_classes_only():
+    labels = np.array([0, 0, 0, 1, 2])
+    decision = np.array([1, 1, 0, 1, 1])  # two false alarms form type 0 with no truly defective image
+    types = np.array([0, 0, -1, 1, 2])
+    five = pipeline_scores(labels, (labels > 0).astype(int), 0, decision, types)["five_cluster"]
+    assert five["acc"] == 3 / 5 and five["fdr"] == 2 / 5 and five["mdr"] == 0.0
+
+
 def test_nothing_flagged_leaves_the_types_unscored():
     labels = np.array([0, 0, 1, 2])
     scores = pipeline_scores(labels, (labels > 0).astype(int), 0, np.zeros(4, int), np.full(4, -1))
