@@ -90,14 +90,14 @@ def choose_types(points: np.ndarray, low: int, high: int, rule: str = "silhouett
                          f"got {len(points)}")
     if rule == "silhouette":
         scores = silhouettes(points, ks, clusterer)
-        what = "largest mean silhouette of the clusterings"
+        what = "largest mean silhouette"
     elif rule == "eigengap":
         scores = eigengaps(points, ks)
-        what = f"largest eigengap of the normalised Laplacian of a {NEIGHBOURS}-nearest-neighbour graph"
+        what = f"largest eigengap of a {NEIGHBOURS}-nearest-neighbour graph's Laplacian"
     else:
         raise ValueError(f"unknown rule {rule!r}; choose silhouette or eigengap")
     table = pd.DataFrame({"k": ks, "score": scores})
     valid = table.dropna()
     k = int(valid.k.iloc[int(np.argmax(valid.score.to_numpy()))]) if len(valid) else ks[0]
-    how = f"{rule}: k = {k} of {ks[0]}..{ks[-1]}, the {what}{f' of {of}' if of else ''} (type_choice.csv)"
+    how = f"{rule}: k = {k} of {ks[0]}..{ks[-1]}, the {what}{f' on {of}' if of else ''} (type_choice.csv)"
     return TypeChoice(k, table, how)

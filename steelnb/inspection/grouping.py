@@ -129,7 +129,7 @@ def choose_at_start(crops: ImageSet, config: TypesConfig, settings: TrainConfig)
                        settings.clusterer_options[settings.clusterer]).labels
 
     return choose_types(points, config.min_types, config.max_types, config.type_choice, clusterer,
-                        f"the crops' features before training ({backbone.weights} {settings.backbone})")
+                        "the crops' features before training")
 
 
 def settings_record(grouping: Grouping) -> dict | None:
