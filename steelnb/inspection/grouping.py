@@ -88,10 +88,9 @@ def group_types(crops: ImageSet, config: TypesConfig, seed: int = 0, device: str
         how = f"{given} types asked for, but only {n} images were flagged: {n} types"
         given = n
     else:
-        how = f"given: {given} types" if given is not None else ""
+        how = f"given: {given} type{'s' * (given != 1)}" if given is not None else ""
     if n == 1 or given == 1:
-        reason = "one flagged image" if n == 1 else how
-        return Grouping(np.zeros(n, np.int64), np.zeros(n), 1, f"{reason}: one type")
+        return Grouping(np.zeros(n, np.int64), np.zeros(n), 1, "one flagged image: one type" if n == 1 else how)
     if given is None and not candidates(n, config.min_types, config.max_types):
         return Grouping(np.zeros(n, np.int64), np.zeros(n), 1,
                         f"{n} flagged images are too few to choose among {config.min_types}..{config.max_types} "

@@ -103,3 +103,16 @@ def test_sides_are_fitted_to_the_detection_grid_only_when_needed():
     fitted = fit_sides(odd, 32)
     assert fitted.images.shape[-2:] == (64, 64) and fitted.meta["resized_for_detection"] == [72, 72]
     assert fit_sides(fitted, 32) is fitted
+
+
+def test_one_type_asked_for_needs_no_training():
+    from steelnb.data import UNKNOWN, ImageSet
+    from steelnb.inspection.grouping import group_types
+
+    crops = ImageSet("crops", np.zeros((4, 1, 32, 32), np.uint8), np.full(4, UNKNOWN), np.full(4, UNKNOWN, np.int8),
+                     (), tuple("abcd"))
+    found = group_types(crops, TypesConfig(types=1, profile="ci"))
+    assert found.k == 1 and found.types.tolist() == [0, 0, 0, 0] and found.how == "given: 1 type"
+    assert found.history is None and found.train_config is None
+    few = group_types(crops.subset([0, 1]), TypesConfig(profile="ci"))
+    assert few.k == 1 and few.how.startswith("2 flagged images are too few to choose among 2..8")
