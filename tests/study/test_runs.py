@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,3 +108,24 @@ def test_the_severstal_smoke_test_runs_on_the_real_sample(shared_data):
     table, why = runs.severstal_smoke("ci", shared_data)
     assert why == "" and table.protocol.tolist() == ["2 clusters (the decision)", "defect-free + types"]
     assert (table.n_images == 37).all() and table.image_shape.iloc[0] == "32x128"  # 1600 x 256 at its own aspect
+
+
+def test_a_2_cluster_pipeline_row_scores_the_detection_decision_as_named(monkeypatch):
+    data = protocols.defect_vs_normal(synthetic.load(image_size=32, n_images=8, defect_rate=0.5, seed=0))
+    truth = data.defective.astype(int)
+    decision = truth.copy()
+    decision[np.flatnonzero(truth == 1)[0]] = 0  # one defect missed
+    decision[np.flatnonzero(truth == 0)[0]] = 1  # one false alarm
+
+    def fake_detect_pile(config, pile):
+        table = pd.DataFrame({"defective": decision})
+        found = {"run": {"weights": "w", "backbone": "b"}, "label_free": {"flagged": int(decision.sum())}}
+        return pile, SimpleNamespace(table=table, metrics=found)
+
+    monkeypatch.setattr(runs, "detect_pile", fake_detect_pile)
+    row = runs.pipeline_row("ci", data, "defect")
+    # named, not matched: 1 = defective; 6 of 8 right, 1 missed defect and 1 false alarm (shares of all images)
+    assert row["acc"] == pytest.approx(6 / 8) and row["mdr"] == pytest.approx(1 / 8)
+    assert row["fdr"] == pytest.approx(1 / 8) and row["flagged"] == 4 and row["types"] == 0
+    decision[:] = 1 - truth  # every answer wrong: a matched score would call this perfect, a named one 0
+    assert runs.pipeline_row("ci", data, "defect")["acc"] == pytest.approx(0.0)
