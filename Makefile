@@ -6,11 +6,12 @@ PYTHON  ?= python3
 PROFILE ?= cpu
 DATASET ?= synthetic
 DATA    ?= $(STEELNB_DATA)
-OUT     ?= runs/$(notdir $(DATASET))-$(PROFILE)
+OUT     ?= runs/detect-$(notdir $(DATASET))-$(PROFILE)
+TRAIN_OUT ?= runs/$(notdir $(DATASET))-$(PROFILE)
 OVERWRITE ?=
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint reproduce
+.PHONY: run train test lint reproduce
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +19,15 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
 	touch $@
 
+# The main job: which images of a pile are defective, and where (the built-in synthetic pile at 256 px by default).
 run: $(STAMP)
-	$(VENV)/bin/steelnb train --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) --out-dir $(OUT) $(if $(OVERWRITE),--overwrite)
+	$(VENV)/bin/steelnb detect --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) \
+		$(if $(filter synthetic,$(DATASET)),--max-side 256) --out-dir $(OUT) $(if $(OVERWRITE),--overwrite)
+
+# The paper's joint method: the pile clustered (into defect types, or defect / defect-free).
+train: $(STAMP)
+	$(VENV)/bin/steelnb train --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) \
+		--out-dir $(TRAIN_OUT) $(if $(OVERWRITE),--overwrite)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check steelnb tests benchmarks

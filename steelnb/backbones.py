@@ -46,10 +46,17 @@ class Backbone:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> CUDA when present, else CPU."""
+    """"auto" -> CUDA when present, else CPU; ValueError naming `device` when this machine lacks it."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA GPU is available on this machine; use --device cpu or auto")
+    if chosen.type == "cuda" and (chosen.index or 0) >= (count := torch.cuda.device_count()):
+        raise ValueError(f"--device {device}: this machine has {count} CUDA GPUs (cuda:0 to cuda:{count - 1})")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: Apple's MPS is not available on this machine; use --device cpu or auto")
+    return chosen
 
 
 def device_name(device: str | torch.device = "auto") -> str:

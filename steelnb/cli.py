@@ -50,8 +50,17 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type = Trai
                             choices=choices, metavar=name.upper(), help=f"(default {default!r})")
 
 
-def read_config_file(path: str) -> dict:
-    """The JSON object of a --config file; ConfigError naming the file when it cannot be read or parsed."""
+def _add_detect_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """The flags `steelnb detect` and `steelnb inspect` share: --overwrite, --normal-class and one per
+    `DetectConfig` field (except `skip`)."""
+    parser.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    parser.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
+    _add_config_flags(parser, DetectConfig, skip=("normal_class", *skip))
+
+
+def read_config_file(path: str, kind: str = "config") -> dict:
+    """The JSON object of a --config file of `kind` (TrainConfig, DetectConfig) fields; ConfigError naming the file
+    when it cannot be read or parsed."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -64,7 +73,7 @@ def read_config_file(path: str) -> dict:
         where = f"line {error.lineno}, column {error.colno}"
         raise ConfigError(f"{path}: not valid JSON ({error.msg} at {where})") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: must hold one JSON object of config fields, not a {type(values).__name__}")
+        raise ConfigError(f"{path}: must hold one JSON object of {kind} fields, not a {type(values).__name__}")
     return values
 
 
@@ -87,7 +96,7 @@ def build_config(args: argparse.Namespace, config_class: type = TrainConfig, pro
     if profile and profile_part:
         layers.append((dict(getattr(get_profile(profile), profile_part)), f"profile {profile}"))
     if getattr(args, "config", None):
-        layers.append((read_config_file(args.config), args.config))
+        layers.append((read_config_file(args.config, config_class.__name__), args.config))
     given = vars(args)
     for name in (f.name for f in fields(config_class) if f.name in given):
         layers.append(({name: given[name]}, f"flag --{name.replace('_', '-')}"))
@@ -217,18 +226,26 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(format_report(report))
 
 
+def load_announced(config, out: Path, then: str = "") -> ImageSet:
+    """The pile of a detect or inspect run (`DetectConfig` `config`), said in a line; its skipped files listed."""
+    from .detect import load_pile
+
+    data = load_pile(config)
+    print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
+          f"{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with {config.backbone} "
+          f"({config.weights}){then} -> {out}")
+    if "normal_class_note" in data.meta:
+        print(data.meta["normal_class_note"])
+    return data
+
+
 def cmd_detect(args: argparse.Namespace) -> None:
-    from .detect import DETECT_FILES, DetectConfig, detect, load_pile, write_detection
+    from .detect import DETECT_FILES, DetectConfig, detect, write_detection
     from .html_report import write_report
 
-    config = build_config(args, DetectConfig)
+    config = build_config(args, DetectConfig, profile_part="detect")
     with claim_run_folder(config.out_dir, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json") as out:
-        data = load_pile(config)
-        print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
-              f"{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with {config.backbone} "
-              f"({config.weights}) -> {out}")
-        if "normal_class_note" in data.meta:
-            print(data.meta["normal_class_note"])
+        data = load_announced(config, out)
         detection = detect(config, data)
         write_detection(detection, data, config, out)
         report = write_report(out)
@@ -255,19 +272,13 @@ def detect_summary(metrics: dict, out: Path) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
-    from .detect import load_pile
     from .html_report import write_report
     from .inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
 
     types_config = build_config(args, TypesConfig, profile_part=None)
     config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
     with claim_run_folder(config.out_dir, INSPECT_FILES, overwrite=args.overwrite, finished_file="metrics.json") as out:
-        data = load_pile(config)
-        print(f"{data.name}: {len(data)} images at {data.images.shape[-2]} x {data.images.shape[-1]}"
-              f"{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with {config.backbone} "
-              f"({config.weights}), then the types with the joint method (profile {types_config.profile}) -> {out}")
-        if "normal_class_note" in data.meta:
-            print(data.meta["normal_class_note"])
+        data = load_announced(config, out, f", then the types with the joint method (profile {types_config.profile})")
         inspection = inspect_pile(config, types_config, data)
         write_inspection(inspection, config, types_config, out)
         report = write_report(out)
@@ -358,10 +369,10 @@ def make_parser() -> argparse.ArgumentParser:
     find = commands.add_parser("detect", parents=[common],
                                help="find the defective images of a pile and where their defects are, no labels "
                                     "needed; writes scores.csv, overlays/ and report.html")
+    find.add_argument("--profile", choices=sorted(PROFILES), help="ci: a run of seconds (tiny model); cpu, paper: "
+                      "the defaults")
     find.add_argument("--config", help="JSON file of DetectConfig fields (e.g. a detect run's config.json)")
-    find.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
-    find.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
-    _add_config_flags(find, DetectConfig, skip=("normal_class",))
+    _add_detect_flags(find)
     find.set_defaults(func=cmd_detect)
 
     survey = commands.add_parser("inspect", parents=[common],
@@ -369,9 +380,7 @@ def make_parser() -> argparse.ArgumentParser:
                                       "with the joint method; writes scores.csv, types.csv, galleries/, report.html")
     survey.add_argument("dataset", metavar="PILE", help="an image folder or a named set (synthetic, ksdd, ...)")
     survey.add_argument("--out-dir", required=True, help="the run folder to write (new or empty)")
-    survey.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
-    survey.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
-    _add_config_flags(survey, DetectConfig, skip=("normal_class", "dataset", "out_dir"))
+    _add_detect_flags(survey, skip=("dataset", "out_dir"))
     _add_config_flags(survey, TypesConfig)
     survey.set_defaults(func=cmd_inspect)
 

@@ -2,9 +2,9 @@
 
 `train` holds the TrainConfig overrides of one full run (`steelnb train --profile NAME`); `sweep` holds
 further overrides for the many short runs of an ablation or stability notebook; `detect` the DetectConfig
-overrides of the detection stage of `steelnb inspect --profile NAME` and of the notebooks' detect-then-group rows
-(only sizes and the device: the method is detection's own default); the rest sizes the experiments. Timings of
-the `cpu` profile are in the README.
+overrides of detection (notebook 08, `steelnb detect --profile NAME`, and the detection stage of `steelnb inspect
+--profile NAME` and of the notebooks' detect-then-group rows); the rest sizes the experiments. Timings of the `cpu`
+profile are in the README.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Profile:
     train: dict = field(default_factory=dict)
     sweep: dict = field(default_factory=dict)
     detect: dict = field(default_factory=dict)
+    detect_cap: int | None = None  # cap images per class of a detection pile (None: the whole pile)
     max_per_class: int | None = None  # cap images per class in experiment data sets (None: all)
     backbones: tuple[str, ...] = PAPER_BACKBONES  # rows of the backbone tables
     ablation_backbone: str = "resnet34"  # the paper's backbone for the clusterer / batch / optimiser ablations
@@ -46,7 +47,9 @@ PROFILES = {
                    backbone="resnet18", pca_dim=32, extractor_every=2, clusterer="kmeans", max_per_class=12,
                    device="cpu"),
         sweep=dict(epochs=1, steps_per_epoch=2),
-        detect=dict(max_side=128, overlays=4, device="cpu"),
+        detect=dict(max_side=64, backbone="resnet18", weights="random", bank_images=8, references=4, overlays=2,
+                    device="cpu"),
+        detect_cap=8,
         max_per_class=8, backbones=("resnet18",), ablation_backbone="resnet18", repeats=2, seeds=(0, 1),
     ),
     "cpu": Profile(

@@ -64,6 +64,7 @@ INSIDE = {
         "runs": {"configs", "datasets", "tables"},
         "figures": {"tables"},
         "readme": {"paper", "records", "tables"},
+        "detection": {"configs", "runs"},
     },
 }
 

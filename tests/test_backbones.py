@@ -1,10 +1,19 @@
 """Every backbone of the paper and of the CPU runs builds from timm and extracts pooled features."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
-from steelnb.backbones import PAPER_BACKBONES, SMALL_BACKBONES, create_backbone, device_name, extract_features
+from steelnb.backbones import (
+    PAPER_BACKBONES,
+    SMALL_BACKBONES,
+    create_backbone,
+    device_name,
+    extract_features,
+    resolve_device,
+)
 from steelnb.study.records import environment
 
 
@@ -42,3 +51,19 @@ def test_device_name_says_what_ran():
     assert device_name("cpu") == "cpu" and environment("cpu")["device"] == "cpu"
     if torch.cuda.is_available():
         assert device_name("auto") == torch.cuda.get_device_name(0)
+
+
+@pytest.mark.parametrize("asked, gpus, message", [
+    ("cuda", 0, "--device cuda: no CUDA GPU is available on this machine"),
+    ("cuda:0", 0, "--device cuda:0: no CUDA GPU is available on this machine"),
+    ("cuda:2", 2, "--device cuda:2: this machine has 2 CUDA GPUs (cuda:0 to cuda:1)"),
+    ("mps", 0, "--device mps: Apple's MPS is not available on this machine"),
+])
+def test_a_device_this_machine_lacks_is_a_clear_error(monkeypatch, asked, gpus, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        resolve_device(asked)
+    assert resolve_device("auto") == torch.device("cuda" if gpus else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")

@@ -319,6 +319,14 @@ def test_a_missing_config_file_is_named(tmp_path, capsys):
     one_line_error(err, f"--config {tmp_path / 'nope.json'}: no such file")
 
 
+def test_a_gpu_this_machine_lacks_is_named_not_a_traceback(tmp_path, gray, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    code, _, err = run_cli(capsys, "train", *FAST, "--device", "cuda", "--dataset", gray, "--out-dir", tmp_path / "run")
+    assert code == 2
+    one_line_error(err, "--device cuda: no CUDA GPU is available on this machine")
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_unknown_choice_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--optimizer", "adamax"])

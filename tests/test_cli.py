@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from steelnb.cli import build_config, main, make_parser
+from steelnb.profiles import get_profile
 
 
 def test_data_info_prints_counts_and_defect_rate(capsys):
@@ -178,7 +179,8 @@ def test_inspect_takes_a_folder_to_types_galleries_and_a_report(tmp_path, capsys
     page = (out / "report.html").read_text()
     assert "Defect types" in page and "galleries/type_00.png" in page and "crops/" in page
     config = json.loads((out / "config.json").read_text())
-    assert config["max_side"] == 128 and config["types"]["profile"] == "ci"  # the ci profile's detection sizes
+    assert config["max_side"] == get_profile("ci").detect["max_side"]  # the ci profile's detection sizes
+    assert config["types"]["profile"] == "ci"
     # The folder is claimed like any run folder: a second run needs --overwrite.
     assert main(["inspect", str(folder), "--out-dir", str(out), "--profile", "ci", "--quiet"]) == 2
     assert "--overwrite" in capsys.readouterr().err
@@ -203,8 +205,11 @@ def test_inspect_bad_piles_are_one_line_errors(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing"), *run]) == 2
     assert "unknown data set" in capsys.readouterr().err
     single = image_folder(tmp_path / "single", {"": 1})
-    assert main(["inspect", str(single), *run]) == 2
+    assert main(["inspect", str(single), *run, "--method", "bank"]) == 2
     err = capsys.readouterr().err
     assert "at least 2 images" in err and err.count("\n") == 1
+    assert main(["inspect", str(single), *run]) == 0  # the default scorer (self) takes a pile of one
+    assert "types: no image was flagged defective" in capsys.readouterr().out  # said, and stopped cleanly
+    assert (tmp_path / "run" / "report.html").is_file() and not (tmp_path / "run" / "galleries").exists()
     with pytest.raises(SystemExit):
         main(["inspect", "--out-dir", str(tmp_path / "run")])  # no pile

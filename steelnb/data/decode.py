@@ -67,7 +67,8 @@ def resolve_shape(size: ImageSize, paths: list[Path]) -> tuple[int, int]:
         shapes = [s for s in map(_header_shape, paths) if s is not None]
         height, width = np.median(np.array(shapes or [(size.max_side, size.max_side)], np.float64), axis=0)
         factor = min(1.0, size.max_side / max(height, width))
-        return tuple(max(size.multiple, round(side * factor / size.multiple) * size.multiple)
+        longest = max(size.multiple, size.max_side // size.multiple * size.multiple)  # rounding must not pass it
+        return tuple(min(longest, max(size.multiple, round(side * factor / size.multiple) * size.multiple))
                      for side in (height, width))
     if isinstance(size, tuple):
         return int(size[0]), int(size[1])

@@ -20,26 +20,26 @@ class DetectConfig:
 
     Every field is checked on creation against its annotation (see `steelnb.validation`).
 
-    >>> DetectConfig(method="self").strides
-    '8,16'
+    >>> DetectConfig(method="bank", strides="8,16").stride_list
+    (8, 16)
     """
 
     dataset: Annotated[str, NonEmpty] = "synthetic"  # a named set (ksdd, dagm, ...) or an image folder
     data_root: str | None = None
     normal_class: str | None = None  # the defect-free sub-folder of a labelled folder (labels score only)
     max_side: Annotated[int, AtLeast(32)] = 512  # images read at their own aspect, the longer side at most this
-    backbone: Annotated[str, NonEmpty] = "efficientnet_lite0"
+    backbone: Annotated[str, NonEmpty] = "efficientnet_lite2"
     weights: Annotated[str, NonEmpty] = "offline"  # random | timm | offline | path to a state dict
-    strides: Annotated[str, STRIDES] = "8,16"  # feature levels, by stride; the finest is the map's grid
+    strides: Annotated[str, STRIDES] = "16"  # feature levels, by stride; the finest is the map's grid
     tile: Annotated[int, AtLeast(64)] = 1024  # images larger than this (pixels a side) are cut into tiles
-    method: Annotated[str, OneOf(METHODS)] = "bank"  # bank: the pile's own memory bank | self | mutual (MuSc)
+    method: Annotated[str, OneOf(METHODS)] = "self"  # self: own image | bank: the pile's memory bank | mutual (MuSc)
     bank_images: Annotated[int, AtLeast(2)] = 256  # bank: reference images drawn from the pile (two halves)
     bank_share: Share = 0.03  # bank: share of each reference image's patches kept
     denoise: Annotated[float, AtLeast(0), Below(1)] = 0.0  # bank: share of bank patches dropped as outliers (SoftPatch)
     self_radius: Annotated[int, AtLeast(1)] = 6  # self: cells around a patch that it may not match
     references: Annotated[int, AtLeast(1)] = 24  # mutual: other images each image is scored against
     mutual_band: Share = 0.3  # mutual: mean of the lowest share of per-image distances
-    sigma: Annotated[float, AtLeast(0)] = 1.0  # Gaussian smoothing of the map, in cells
+    sigma: Annotated[float, AtLeast(0)] = 0.0  # Gaussian smoothing of the map, in cells
     top_share: Share = 0.01  # image score: mean of the top share of its map's cells
     rule: Annotated[str, OneOf(RULES)] = "mad"  # the label-free decision (see decision.py)
     cutoff: Annotated[float, Above(0)] = 3.0  # mad: robust z of the log score above which = defective
@@ -54,6 +54,9 @@ class DetectConfig:
 
     def __post_init__(self) -> None:
         validation.check(self)
+        if self.tile % max(self.stride_list):
+            raise validation.ConfigError(f"--tile {self.tile} must be a multiple of the coarsest stride, "
+                                         f"{max(self.stride_list)} (--strides {self.strides})", "tile")
 
     @property
     def stride_list(self) -> tuple[int, ...]:

@@ -4,7 +4,9 @@ Label-free rules (`label_free_threshold`), all on log scores, all assuming that 
 pile** (under half of it, and few enough not to shift its bulk): the defect-free images then form the bulk of
 the score distribution and defects its upper tail.
 - `mad`: robust z-score, threshold = exp(median + cutoff x 1.4826 x MAD) (cutoff 3 by default: an image
-  is defective when its log score lies more than three robust standard deviations above the median);
+  is defective when its log score lies more than three robust standard deviations above the median); when
+  over half the pile shares one score (MAD 0), 1.2533 x the mean absolute deviation stands in for the spread
+  (Iglewicz and Hoaglin's modified z-score), so that a tiny excess over that score is no defect;
 - `gmm`: a two-component Gaussian mixture, the threshold where the upper component becomes the likelier one
   (falls back to `mad` when the mixture does not separate two groups);
 - `gap`: the widest gap between consecutive log scores in the upper half of the pile.
@@ -26,6 +28,7 @@ from sklearn.mixture import GaussianMixture
 from ..method.predict import calibrate_threshold
 
 MAD_TO_STD = 1.4826  # MAD x this = standard deviation, for normal data
+MEAN_AD_TO_STD = 1.2533  # mean absolute deviation x this = standard deviation, for normal data
 
 
 def _logs(scores: np.ndarray) -> np.ndarray:
@@ -33,12 +36,24 @@ def _logs(scores: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(scores, np.finfo(np.float64).tiny))
 
 
+def _threshold(log_threshold: float, scores: np.ndarray) -> float:
+    """exp(`log_threshold`), raised to the largest score whose log lies at or below it: exp(log(s)) may round
+    below s, and a score on the threshold must not be called defective."""
+    scores = np.asarray(scores, np.float64)
+    below = scores[_logs(scores) <= log_threshold]
+    threshold = float(np.exp(log_threshold))
+    return max(threshold, float(below.max())) if below.size else threshold
+
+
 def mad_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
-    """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, the median (above it = defective)."""
+    """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, 1.2533 x the mean absolute deviation
+    from the median instead; with that 0 too (every score equal), the median: nothing is defective."""
     logs = _logs(scores)
     median = np.median(logs)
     spread = MAD_TO_STD * np.median(np.abs(logs - median))
-    return float(np.exp(median + cutoff * spread))
+    if spread == 0:
+        spread = MEAN_AD_TO_STD * np.mean(np.abs(logs - median))
+    return _threshold(median + cutoff * spread, scores)
 
 
 def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> float:
@@ -52,7 +67,7 @@ def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> flo
     upper_likelier = mixture.predict_proba(grid[:, None])[:, upper] > 0.5
     if not upper_likelier.any() or upper_likelier.all():
         return mad_threshold(scores, cutoff)
-    return float(np.exp(grid[np.argmax(upper_likelier)]))
+    return _threshold(grid[np.argmax(upper_likelier)], scores)
 
 
 def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
@@ -62,7 +77,7 @@ def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     if len(upper) < 2 or upper[-1] == upper[0]:
         return mad_threshold(scores, cutoff)
     widest = int(np.argmax(np.diff(upper)))
-    return float(np.exp((upper[widest] + upper[widest + 1]) / 2))
+    return _threshold((upper[widest] + upper[widest + 1]) / 2, scores)
 
 
 RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold}

@@ -7,7 +7,7 @@
 
 No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the
 decisions' ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's
-uint8 images, one float16 map per image and the scorer's references; patch features exist one batch at a time.
+uint8 images, one float32 map per image and the scorer's references; patch features exist one batch at a time.
 
 >>> config = DetectConfig(dataset="synthetic", max_side=64, method="self", backbone="resnet18", weights="random",
 ...                       device="cpu")
@@ -48,6 +48,7 @@ from .scoring import image_scores, peaks, smooth
 # Every file a detection run writes into its folder (the run-folder policy of steelnb.runfolder).
 DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "report.html", "report_files")
 OVERLAYS = "overlays"
+OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 
 
 @dataclass
@@ -75,13 +76,14 @@ def load_pile(config: DetectConfig) -> ImageSet:
 def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     """Score every image of the pile (`data`, else the one `config` names) without using any label."""
     started = time.perf_counter()
+    tile, overlap = _tiling(config)
     data = load_pile(config) if data is None else data
     if len(data) == 0:
         raise DetectError(f"{data.name}: the pile holds no image")
     loaded = time.perf_counter()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, config.tile,
+    extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, tile, overlap,
                               device=device)
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
@@ -103,15 +105,21 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     return Detection(table, maps, metrics, threshold)
 
 
+def _tiling(config: DetectConfig) -> tuple[int, int]:
+    """The tile and the overlap of neighbouring tiles, in pixels (DetectConfig keeps tiles on the coarsest stride)."""
+    align = max(config.stride_list)
+    return config.tile, min(OVERLAP, config.tile // 2 // align * align)
+
+
 def _score_maps(data: ImageSet, extractor: PatchFeatures, scorer, batch_size: int) -> np.ndarray:
-    """float16 (N, h, w) anomaly maps of every image, a batch at a time."""
+    """float32 (N, h, w) anomaly maps of every image, a batch at a time."""
     maps = None
     starts = range(0, len(data), batch_size)
     for start in progress(starts, f"scoring {len(data)} images", total=len(starts), unit="batch"):
         index = np.arange(start, min(start + batch_size, len(data)))
         batch = scorer.maps(extractor(data.images[index]), index).numpy()
         if maps is None:
-            maps = np.empty((len(data), *batch.shape[1:]), np.float16)
+            maps = np.empty((len(data), *batch.shape[1:]), np.float32)
         maps[index] = batch
     return maps
 

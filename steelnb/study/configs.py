@@ -57,7 +57,7 @@ def pipeline_configs(profile: str, name: str, seed: int = 0, types: int | None =
 
     >>> detect, types = pipeline_configs("ci", "synthetic", types=4)
     >>> detect.max_side, detect.device, types.types, types.profile
-    (128, 'cpu', 4, 'ci')
+    (64, 'cpu', 4, 'ci')
     """
     values = {**get_profile(profile).detect, "dataset": name, "seed": seed, **detect_overrides}
     return DetectConfig.from_dict(values, source=f"profile {profile}"), TypesConfig(types=types, profile=profile)

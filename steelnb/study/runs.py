@@ -163,18 +163,21 @@ JOINT_METHOD = "joint method (Bai et al. 2024)"
 PIPELINE = "detect, then group (steelnb inspect)"
 
 
-def pipeline_row(profile: str, data: ImageSet, labels: str, seed: int = 0, types: int | None = None) -> dict:
+def pipeline_row(profile: str, data: ImageSet, labels: str, seed: int = 0, types: int | None = None,
+                 **detect_overrides) -> dict:
     """One detect-then-group run on `data`, no label used, scored as the protocol of `labels` asks:
 
     "defect" (2 clusters): the detection's label-free decision is the answer (no type stage runs);
     "classes" (defect-free + types): the images left unflagged are one cluster, each type of the flagged
     images another; `types` given (the protocol's number of defect classes) or None, chosen from the data.
 
+    `detect_overrides`: DetectConfig fields over the profile's `detect` table (a test's lower cutoff).
+
     Columns: method, backbone and weights (detection's; the type stage's weights after it), the metrics
     (`METRICS`, NaN where the protocol cannot be scored: `note` says why), flagged, types, types_how,
     s_per_image (both stages), seed, n_images.
     """
-    detect_config, types_config = pipeline_configs(profile, data.name, seed, types)
+    detect_config, types_config = pipeline_configs(profile, data.name, seed, types, **detect_overrides)
     started = time.perf_counter()
     if labels == "defect":
         pile, detection = detect_pile(detect_config, data)

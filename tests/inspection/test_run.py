@@ -82,6 +82,15 @@ def test_a_pile_where_every_image_is_defective_is_grouped_whole():
     assert found.metrics["types"]["n"] == 14 and found.metrics["types"]["false_alarms"] == 0
 
 
+def test_an_all_defective_pile_inspected_as_any_pile_groups_what_detection_flags():
+    everything = pile(n=12, rate=1.0, seed=4)
+    found = inspect_pile(DetectConfig(**{**FAST, "cutoff": 0.1}), TypesConfig(types=2, profile="ci"), everything)
+    flagged = np.flatnonzero(found.table["defective"] == 1)
+    assert found.grouped.tolist() == flagged.tolist() and len(flagged) >= 2
+    assert found.metrics["two_cluster"] == "not scored: every image of the pile is defective"
+    assert found.metrics["types"]["n"] == len(flagged) and found.metrics["types"]["false_alarms"] == 0
+
+
 def test_the_number_of_types_is_chosen_when_not_given():
     found = inspect_pile(DetectConfig(**{**FAST, "cutoff": 0.1}), TypesConfig(profile="ci", max_types=4),
                          pile(n=16, rate=0.5, seed=3))

@@ -8,11 +8,15 @@ score does not depend on how many other images share the defect, and a pile of o
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import Tensor
 
-CHUNK = 4096  # query patches per distance block: bounds memory at CHUNK x patches floats
+from ...errors import SteelnbWarning
+
+BLOCK = 1 << 24  # query x patch distances computed at once (64 MiB of float32): bounds memory at any image size
 
 
 class SelfSimilarity:
@@ -27,14 +31,19 @@ class SelfSimilarity:
     def maps(self, features: Tensor, index: np.ndarray) -> Tensor:
         b, h, w, d = features.shape
         radius = min(self.radius, (max(h, w) - 1) // 2)  # a tiny grid keeps some patches to compare with
-        rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        if radius < self.radius:
+            warnings.warn(f"self: the {h} x {w} grid is too small for --self-radius {self.radius} (used {radius}); "
+                          "read the images larger (--max-side) or take finer --strides", SteelnbWarning, stacklevel=2)
+        rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.int16), torch.arange(w, dtype=torch.int16),
+                                    indexing="ij")
         rows, cols = rows.flatten(), cols.flatten()
+        chunk = max(1, BLOCK // (h * w))
         out = torch.empty(b, h * w)
         for image in range(b):
             flat = features[image].reshape(h * w, d).float().cpu()
             norms = flat.pow(2).sum(1)
-            for start in range(0, h * w, CHUNK):
-                query = slice(start, start + CHUNK)
+            for start in range(0, h * w, chunk):
+                query = slice(start, start + chunk)
                 squared = (norms[query, None] + norms[None] - 2 * flat[query] @ flat.T).clamp_(min=0)
                 near = ((rows[query, None] - rows[None]).abs() <= radius) & \
                        ((cols[query, None] - cols[None]).abs() <= radius)

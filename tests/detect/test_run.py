@@ -1,0 +1,119 @@
+"""`detect`: a planted defect found at its known place, piles at the edges (one image, identical images, all
+defective), what the run measures where labels are known, and the settings it refuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from steelnb.detect import DetectConfig, DetectError, detect
+from steelnb.validation import ConfigError
+from tests.detect.conftest import FAST, pile, plant, texture
+
+SIZE, SIDE = 128, 16  # pixels: the images, the planted square
+
+
+def config(**settings) -> DetectConfig:
+    return DetectConfig(**{**FAST, "max_side": SIZE, **settings})
+
+
+@pytest.mark.parametrize("method", ["self", "bank", "mutual"])
+@pytest.mark.parametrize("target, top, left, value", [(3, 40, 70, 255), (9, 100, 8, 10)])
+def test_a_planted_defect_is_ranked_first_flagged_and_found_at_its_place(method, target, top, left, value):
+    images = plant(texture(12, SIZE, seed=target), target, top, left, SIDE, value)
+    result = detect(config(method=method, seed=target), pile(images))
+    table = result.table
+    assert table.at[target, "rank"] == 1
+    assert table.at[target, "defective"] == 1
+    if method != "mutual":  # the mutual scores of 12 images are too close for the decision to flag it alone
+        assert table["defective"].sum() == 1
+    cell = SIZE / result.maps.shape[1]  # pixels per map cell: the peak may miss by one
+    peak_y, peak_x = table.at[target, "peak_y"] * SIZE, table.at[target, "peak_x"] * SIZE
+    assert top - cell <= peak_y <= top + SIDE + cell and left - cell <= peak_x <= left + SIDE + cell, \
+        (peak_y, peak_x)
+    assert result.maps.shape == (12, SIZE // 8, SIZE // 8)
+
+
+@pytest.mark.parametrize("target, top, left, value", [(3, 40, 70, 255), (9, 100, 8, 10)])
+def test_the_shipped_settings_find_a_planted_defect_at_its_place(target, top, left, value):
+    """DetectConfig's defaults (method, backbone and its offline ImageNet weights, feature levels, smoothing), only
+    the image size and the device chosen: what a user of `steelnb detect` gets."""
+    images = plant(texture(12, SIZE, seed=target), target, top, left, SIDE, value)
+    result = detect(DetectConfig(max_side=SIZE, device="cpu", seed=target), pile(images))
+    table = result.table
+    assert table.at[target, "rank"] == 1 and table.at[target, "defective"] == 1
+    cell = SIZE / result.maps.shape[1]
+    peak_y, peak_x = table.at[target, "peak_y"] * SIZE, table.at[target, "peak_x"] * SIZE
+    assert top - cell <= peak_y <= top + SIDE + cell and left - cell <= peak_x <= left + SIDE + cell, \
+        (peak_y, peak_x)
+
+
+def test_a_pile_of_one_image_needs_the_self_method():
+    one = pile(texture(1, 64))
+    for method in ("bank", "mutual"):
+        with pytest.raises(DetectError, match="at least 2 images, the pile has 1; use --method self"):
+            detect(config(method=method, max_side=64), one)
+    result = detect(config(method="self", max_side=64), one)
+    assert result.table["rank"].tolist() == [1] and result.table["defective"].tolist() == [0]
+
+
+@pytest.mark.parametrize("method", ["bank", "self", "mutual"])
+@pytest.mark.parametrize("n", [2, 5])
+def test_identical_images_flag_nothing(method, n):
+    same = np.repeat(texture(1, 64), n, axis=0)
+    result = detect(config(method=method, max_side=64, batch_size=3), pile(same))
+    assert result.table["defective"].sum() == 0
+    assert np.isfinite(result.table["score"]).all() and sorted(result.table["rank"]) == list(range(1, n + 1))
+
+
+def test_a_pile_that_is_all_defective_runs_and_is_not_scored():
+    images = texture(6, 64)
+    for i in range(6):
+        images = plant(images, i, 8 * i, 40 - 4 * i, 12, 250)
+    result = detect(config(method="self", max_side=64), pile(images, defective=np.ones(6)))
+    assert result.metrics["scored"] == "not scored: every image of pile is defective"
+    assert "auroc" not in result.metrics and result.metrics["defect_rate"] == 1.0
+
+
+def test_labels_only_measure_the_answer():
+    """The same pile with and without its flags: the same scores and decisions; with them, the numbers."""
+    images = texture(12, 64, seed=5)
+    for i in (2, 7):
+        images = plant(images, i, 20, 20, 12, 250)
+    truth = np.isin(np.arange(12), (2, 7)).astype(int)
+    blind = detect(config(method="bank", max_side=64), pile(images))
+    known = detect(config(method="bank", max_side=64, calibration_share=0.5), pile(images, defective=truth))
+    for column in ("score", "rank", "defective", "peak_y", "peak_x"):
+        assert blind.table[column].tolist() == known.table[column].tolist()
+    assert "truth" not in blind.table and known.table["truth"].tolist() == truth.tolist()
+    assert blind.metrics["scored"].startswith("not scored: pile has no defect")
+    metrics = known.metrics
+    assert metrics["auroc"] == 1.0 and metrics["ap"] == 1.0
+    assert metrics["label_free"]["mdr"] == 0.0 and metrics["label_free"]["flagged"] == 2
+    assert metrics["everything_defect_free"] == {"acc": 10 / 12, "mdr": 2 / 12, "fdr": 0.0, "eacc": 10 / 12}
+    calibrated = metrics["calibrated"]  # chosen on half of each class: 1 defective and 5 defect-free images
+    assert (calibrated["n_calibration"], calibrated["n_scored"], calibrated["target_mdr"]) == (6, 6, 0.05)
+    assert {"acc", "mdr", "fdr", "eacc", "threshold"} <= set(calibrated)
+
+
+def test_the_run_records_what_it_ran_on():
+    result = detect(config(method="self", max_side=64), pile(texture(3, (64, 32))))
+    metrics = result.metrics
+    assert metrics["n_images"] == 3 and metrics["image_shape"] == [1, 64, 32] and metrics["grid"] == [8, 4]
+    assert metrics["method"] == "self" and metrics["run"]["backbone"] == "resnet18"
+    assert metrics["run"]["weights"] == "random" and metrics["run"]["s_per_image"] > 0
+
+
+@pytest.mark.parametrize("tile", [64, 96, 128])
+def test_a_tile_down_to_its_least_works(tile):
+    """--tile 64 to 128 (64 and 96 cut these 128-px images into tiles): the overlap shrinks with the tile."""
+    images = plant(texture(6, SIZE, seed=1), 4, 40, 70, SIDE, 255)
+    whole = detect(config(method="self"), pile(images))
+    tiled = detect(config(method="self", tile=tile), pile(images))
+    assert tiled.maps.shape == whole.maps.shape and tiled.table.at[4, "rank"] == 1
+
+
+@pytest.mark.parametrize("tile, strides", [(100, "8,16"), (80, "8,32")])
+def test_a_tile_off_the_coarsest_stride_is_refused_by_name(tile, strides):
+    with pytest.raises(ConfigError, match=f"--tile {tile} must be a multiple of"):
+        config(method="self", tile=tile, strides=strides)  # refused with the config, before any image is read
