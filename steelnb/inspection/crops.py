@@ -9,9 +9,10 @@ Why 0.75. On a strip (Severstal's 1600 x 256) it is a 192 px square of the 1600 
 image it keeps most of the image, and there it has to: NEU's images are close-ups in which the defect is the
 texture, and their types are told apart less well the tighter the crop. Measured with k-means on ImageNet
 EfficientNet-Lite0 features of the crops (224 px, PCA 64 + L2, no training; 100 NEU images per class read at
-192 px, peaks from `steelnb detect`'s defaults): ACC 0.888 at share 0.375, 0.900 at 0.4, 0.918 at 0.5, 0.928 at
-0.6, 0.942 at 0.75, 0.952 at 1.0, 0.953 on the whole images; on the synthetic set (the flagged images of 300 at
-256 px): 0.889 at 0.4, 0.981 at 0.6, 1.00 on whole images. A pile of small defects on large square images may be
+192 px, peaks from `steelnb detect`'s defaults of the time): ACC 0.888 at share 0.375, 0.900 at 0.4, 0.918 at
+0.5, 0.928 at 0.6, 0.942 at 0.75, 0.952 at 1.0, 0.953 on the whole images; on the synthetic set of the previous
+generator (the flagged images of 300 at 256 px; not measured again since its defects became small and local):
+0.889 at 0.4, 0.981 at 0.6, 1.00 on whole images. A pile of small defects on large square images may be
 grouped better with a smaller share: `--crop-share`.
 
 >>> import numpy as np

@@ -113,8 +113,8 @@ def choose_at_start(crops: ImageSet, config: TypesConfig, settings: TrainConfig)
     and weights (seeded as the run seeds them), PCA and L2 as the method's first clustering, its clusterer.
 
     Not on the trained features: the training pulls the crops towards its `n_clusters` pseudo-labels, and on the
-    synthetic set the silhouette then grew with k to the end of the range (8 chosen for 6 types, cpu profile),
-    where on the starting features it found the 6 types.
+    synthetic set (the previous generator's) the silhouette then grew with k to the end of the range (8 chosen
+    for 6 types, cpu profile), where on the starting features it found the 6 types.
     """
     torch.manual_seed(settings.seed)
     backbone = create_backbone(settings.backbone, settings.weights)
