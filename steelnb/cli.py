@@ -239,18 +239,29 @@ def load_announced(config, out: Path, then: str = "") -> ImageSet:
     return data
 
 
-def cmd_detect(args: argparse.Namespace) -> None:
-    from .detect import DETECT_FILES, DetectConfig, detect, write_detection
+def pile_run(config, files: tuple[str, ...], overwrite: bool, work, then: str = "") -> None:
+    """A detect or inspect run: claim `config.out_dir` (`files` its own), read the pile (`load_announced`), let
+    `work(data, out)` score and write it and return its summary, write report.html; print the summary."""
     from .html_report import write_report
 
+    with claim_run_folder(config.out_dir, files, overwrite=overwrite, finished_file="metrics.json") as out:
+        summary = work(load_announced(config, out, then), out)
+        report = write_report(out)
+    print(summary)
+    print(f"report: {report.resolve()} (open it in a browser)")
+
+
+def cmd_detect(args: argparse.Namespace) -> None:
+    from .detect import DETECT_FILES, DetectConfig, detect, write_detection
+
     config = build_config(args, DetectConfig, profile_part="detect")
-    with claim_run_folder(config.out_dir, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json") as out:
-        data = load_announced(config, out)
+
+    def work(data: ImageSet, out: Path) -> str:
         detection = detect(config, data)
         write_detection(detection, data, config, out)
-        report = write_report(out)
-    print(detect_summary(detection.metrics, out))
-    print(f"report: {report.resolve()} (open it in a browser)")
+        return detect_summary(detection.metrics, out)
+
+    pile_run(config, DETECT_FILES, args.overwrite, work)
 
 
 def detect_summary(metrics: dict, out: Path) -> str:
@@ -272,18 +283,18 @@ def detect_summary(metrics: dict, out: Path) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
-    from .html_report import write_report
     from .inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
 
     types_config = build_config(args, TypesConfig, profile_part=None)
     config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
-    with claim_run_folder(config.out_dir, INSPECT_FILES, overwrite=args.overwrite, finished_file="metrics.json") as out:
-        data = load_announced(config, out, f", then the types with the joint method (profile {types_config.profile})")
+
+    def work(data: ImageSet, out: Path) -> str:
         inspection = inspect_pile(config, types_config, data)
         write_inspection(inspection, config, types_config, out)
-        report = write_report(out)
-    print(inspect_summary(inspection.metrics, out))
-    print(f"report: {report.resolve()} (open it in a browser)")
+        return inspect_summary(inspection.metrics, out)
+
+    pile_run(config, INSPECT_FILES, args.overwrite, work,
+             f", then the types with the joint method (profile {types_config.profile})")
 
 
 def inspect_summary(metrics: dict, out: Path) -> str:
