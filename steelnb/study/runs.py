@@ -222,9 +222,10 @@ def pipeline_stability_rows(kind: str, data_root: str | Path | None, profile: st
 
 
 def severstal_smoke(profile: str, data_root: str | Path | None, seed: int = 0) -> tuple[pd.DataFrame | None, str]:
-    """Detect-then-group on the real Severstal images under the data root, all of them, read at their own aspect
-    (the profile's `detect` max_side), the number of types chosen from the data: a smoke test of the pipeline on
-    real strips where the sample is too small for the paper's protocols. (None, why) when Severstal is not there.
+    """Detect-then-group on the real Severstal images under the data root, all of them, the longer side at the
+    profile's `detect` max_side (each side fitted up to detection's grid), the number of types chosen from the
+    data: a smoke test of the pipeline on real strips where the sample is too small for the paper's protocols.
+    (None, why) when Severstal is not there.
 
     One row per protocol ("2 clusters", "defect-free + types") with the metrics, flagged, types, seconds.
     """
