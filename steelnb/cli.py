@@ -1,4 +1,4 @@
-"""The `steelnb` command: data info, train, predict, detect, bench, report."""
+"""The `steelnb` command: data info, train, predict, detect, inspect, bench, report."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
 from .detect.config import DetectConfig
 from .errors import SteelnbError, SteelnbWarning
+from .inspection.config import TypesConfig
 from .method.config import TrainConfig
 from .method.inputs import decision_absent, prepare_data, skipped_table
 from .method.runfiles import RUN_FILES
@@ -51,6 +52,14 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type = Trai
                             choices=choices, metavar=name.upper(), help=f"(default {default!r})")
 
 
+def _add_detect_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """The flags `steelnb detect` and `steelnb inspect` share: --overwrite, --normal-class and one per
+    `DetectConfig` field (except `skip`)."""
+    parser.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    parser.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
+    _add_config_flags(parser, DetectConfig, skip=("normal_class", *skip))
+
+
 def read_config_file(path: str, kind: str = "config") -> dict:
     """The JSON object of a --config file of `kind` (TrainConfig, DetectConfig) fields; ConfigError naming the file
     when it cannot be read or parsed."""
@@ -70,8 +79,11 @@ def read_config_file(path: str, kind: str = "config") -> dict:
     return values
 
 
-def build_config(args: argparse.Namespace, config_class: type = TrainConfig, profile_part: str = "train"):
+def build_config(args: argparse.Namespace, config_class: type = TrainConfig, profile_part: str | None = "train",
+                 profile: str | None = None):
     """Dataclass defaults <- profile <- --config file <- explicit flags; an error names the source of the value.
+
+    The profile (`profile`, else --profile) contributes its table `profile_part` ("train", "detect"; None: none).
 
     >>> config = build_config(make_parser().parse_args(["train", "--profile", "ci", "--epochs", "1"]))
     >>> config.epochs, config.backbone, config.clusterer  # the flag over the ci profile over the defaults
@@ -82,9 +94,10 @@ def build_config(args: argparse.Namespace, config_class: type = TrainConfig, pro
     steelnb.validation.ConfigError: flag --epochs: epochs must be at least 1, got 0
     """
     values, sources, layers = {}, {}, []
-    if getattr(args, "profile", None):
-        layers.append((dict(getattr(get_profile(args.profile), profile_part)), f"profile {args.profile}"))
-    if args.config:
+    profile = profile or getattr(args, "profile", None)
+    if profile and profile_part:
+        layers.append((dict(getattr(get_profile(profile), profile_part)), f"profile {profile}"))
+    if getattr(args, "config", None):
         layers.append((read_config_file(args.config, config_class.__name__), args.config))
     given = vars(args)
     for name in (f.name for f in fields(config_class) if f.name in given):
@@ -242,26 +255,41 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(format_report(report))
 
 
-def cmd_detect(args: argparse.Namespace) -> None:
-    from .detect import DETECT_FILES, DetectConfig, detect, load_pile, write_detection
+def pile_run(config, files: tuple[str, ...], overwrite: bool, score, write, then: str = "") -> None:
+    """A detect or inspect run (`DetectConfig` `config`): its processes joined (one, or torchrun's: rank 0 alone
+    claims `config.out_dir`, `files` its own, prints and writes), the pile read and announced, `score(data)` on
+    every process, then on rank 0 `write(result, data, out)` writes the run's files and returns its summary;
+    report.html last, the summary printed."""
+    from .detect import load_pile
     from .html_report import write_report
 
-    config = build_config(args, DetectConfig, profile_part="detect")
     out = Path(config.out_dir)
-    # Under torchrun every process scores its shard of the pile; rank 0 alone claims the folder, prints and writes.
     with processes_of_one_run(config.device, lambda: claim_run_folder(
-            out, DETECT_FILES, overwrite=args.overwrite, finished_file="metrics.json")) as world:
+            out, files, overwrite=overwrite, finished_file="metrics.json")) as world:
         data = distributed.main_first(load_pile, config)
         announce(world, data, f"{data.name}: {len(data)} images at {data.images.shape[-2]} x "
                  f"{data.images.shape[-1]}{skipped_note(data, out / 'skipped.csv')}; {config.method} scoring with "
-                 f"{config.backbone} ({config.weights}){processes(world)} -> {out}")
-        detection = detect(config, data)
+                 f"{config.backbone} ({config.weights}){then}{processes(world)} -> {out}")
+        result = score(data)
         if not world.main:
             return
-        write_detection(detection, data, config, out)
+        summary = write(result, data, out)
         report = write_report(out)
-    print(detect_summary(detection.metrics, out))
+    print(summary)
     print(f"report: {report.resolve()} (open it in a browser)")
+
+
+def cmd_detect(args: argparse.Namespace) -> None:
+    from .detect import DETECT_FILES, detect, write_detection
+
+    config = build_config(args, DetectConfig, profile_part="detect")
+
+    def write(detection, data: ImageSet, out: Path) -> str:
+        write_detection(detection, data, config, out)
+        return detect_summary(detection.metrics, out)
+
+    # Under torchrun every process scores its shard of the pile; rank 0 alone claims the folder, prints and writes.
+    pile_run(config, DETECT_FILES, args.overwrite, lambda data: detect(config, data), write)
 
 
 def detect_summary(metrics: dict, out: Path) -> str:
@@ -280,6 +308,43 @@ def detect_summary(metrics: dict, out: Path) -> str:
         lines.append(metrics.get("scored", ""))
     lines.append(f"ranking: {out / 'scores.csv'}; overlays: {out / 'overlays'}; all numbers: {out / 'metrics.json'}")
     return "\n".join(line for line in lines if line)
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from .inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
+
+    types_config = build_config(args, TypesConfig, profile_part=None)
+    config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
+
+    def write(inspection, data: ImageSet, out: Path) -> str:
+        write_inspection(inspection, config, types_config, out)
+        return inspect_summary(inspection.metrics, out)
+
+    pile_run(config, INSPECT_FILES, args.overwrite, lambda data: inspect_pile(config, types_config, data), write,
+             f", then the types with the joint method (profile {types_config.profile})")
+
+
+def inspect_summary(metrics: dict, out: Path) -> str:
+    """A few lines a person reads after an inspection; metrics.json holds everything."""
+    stage = metrics["type_stage"]
+    lines = detect_summary(metrics, out).splitlines()[:-1]
+    if stage["k"]:
+        lines.append(f"types: {stage['k']} among {stage['grouped']} flagged images ({stage['how']}); "
+                     f"sizes {stage['sizes']}")
+    else:
+        lines.append(f"types: {stage['how']}")
+    scored = [f"{name} ACC {metrics[key]['acc']:.3f}, NMI {metrics[key]['nmi']:.3f}"
+              for key, name in (("two_cluster", "2 clusters (the decision)"),
+                                ("five_cluster", "defect-free + types"), ("types", "types"))
+              if isinstance(metrics.get(key), dict)]
+    if scored:
+        types = metrics.get("types")
+        among = (f" (types among the {types['n']} truly defective flagged images; "
+                 f"{types['false_alarms']} flagged defect-free)") if isinstance(types, dict) else ""
+        lines.append("against the labels: " + "; ".join(scored) + among)
+    lines.append(f"per image: {out / 'scores.csv'}; per type: {out / 'types.csv'} and {out / 'galleries'}; "
+                 f"all numbers: {out / 'metrics.json'}")
+    return "\n".join(lines)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -345,13 +410,20 @@ def make_parser() -> argparse.ArgumentParser:
     find.add_argument("--profile", choices=sorted(PROFILES), help="ci: a run of seconds (tiny model); cpu, paper: "
                       "the defaults")
     find.add_argument("--config", help="JSON file of DetectConfig fields (e.g. a detect run's config.json)")
-    find.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
-    find.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
-    _add_config_flags(find, DetectConfig, skip=("normal_class",))
+    _add_detect_flags(find)
     find.set_defaults(func=cmd_detect)
 
+    survey = commands.add_parser("inspect", parents=[common],
+                                 help="detect the defective images of a pile, then group them into defect types "
+                                      "with the joint method; writes scores.csv, types.csv, galleries/, report.html")
+    survey.add_argument("dataset", metavar="PILE", help="an image folder or a named set (synthetic, ksdd, ...)")
+    survey.add_argument("--out-dir", required=True, help="the run folder to write (new or empty)")
+    _add_detect_flags(survey, skip=("dataset", "out_dir"))
+    _add_config_flags(survey, TypesConfig)
+    survey.set_defaults(func=cmd_inspect)
+
     report = commands.add_parser("report", parents=[common], help="(re)write RUN_DIR/report.html from its files")
-    report.add_argument("run_dir", help="a train (or detect) run's folder")
+    report.add_argument("run_dir", help="a train, detect or inspect run's folder")
     report.set_defaults(func=cmd_report)
     return parser
 

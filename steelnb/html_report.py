@@ -6,7 +6,9 @@
 - `assignments.csv` (a train run) -> a gallery per cluster, most typical image first, the 2-D feature map
   (its `map_x`, `map_y`) and a table of every image;
 - `scores.csv` (a detection run: path, score, rank, defective, truth, overlay) -> the ranking with its
-  anomaly-map overlays, top-ranked first, and a table of every image.
+  anomaly-map overlays, top-ranked first, and a table of every image;
+- `types.csv` (an inspection: per defect type its count and gallery) with scores.csv's `type`, `type_distance`
+  and `crop` -> a gallery per type of its crops, most typical first, and how the number of types came about.
 
 Pictures live in `report_files/` next to the page: `images/NNNNN.png` (thumbnail of row NNNNN of
 assignments.csv, written by `save_thumbnails`, e.g. at the end of `steelnb train`) and `feature_map.png`;
@@ -38,7 +40,9 @@ THUMBNAIL_SIDE = 128
 GALLERY_SIZE = 12  # images shown per cluster
 RANKING_SIZE = 24  # top-ranked images shown with their overlays
 HEADLINE = ("acc", "nmi", "ari", "mdr", "fdr", "eacc", "auroc", "ap", "image_auroc", "image_ap", "wall_s")
-GROUPS = {"metrics": "matched to the labels", "decision": "label-free decision", "run": "run"}  # card captions
+GROUPS = {"metrics": "matched to the labels", "decision": "label-free decision", "run": "run",
+          "two_cluster": "2 clusters: the decision", "five_cluster": "defect-free + types",
+          "types": "types of the flagged defective"}  # card captions
 
 
 def thumbnail_path(row: int) -> str:
@@ -297,6 +301,30 @@ def _ranking(run_dir: Path, scores: pd.DataFrame) -> str:
     return f'{note}<div class="gallery ranking">{"".join(figures)}</div>'
 
 
+def _types(run_dir: Path, types: pd.DataFrame, scores: pd.DataFrame | None, metrics: dict) -> str:
+    """A gallery per defect type: its crops (scores.csv's `crop`), closest to the type's centre first."""
+    stage = metrics.get("type_stage", {})
+    parts = [f'<p class="note">{_e(stage.get("how", ""))}. Each flagged image is cropped around its anomaly peak; '
+             f"up to {GALLERY_SIZE} crops per type, the most typical first; the caption is the image's label where "
+             "known, else its file name. The montage of each type is linked beside its heading.</p>"]
+    if types.empty or scores is None or "crop" not in scores:
+        return parts[0]
+    for _, row in types.iterrows():
+        heading = f"type {int(row['type'])} · {int(row['count'])} images ({float(row['share']):.0%})"
+        if "majority" in row and isinstance(row["majority"], str):
+            heading += f" · mostly {row['majority']} ({float(row['majority_share']):.0%})"
+        members = scores[scores["type"] == row["type"]].sort_values("type_distance", kind="stable")
+        figures = [_figure(r["crop"], _e(r["label"] if "label" in r and isinstance(r["label"], str)
+                                         else Path(str(r["path"])).name))
+                   for _, r in members.head(GALLERY_SIZE).iterrows()
+                   if isinstance(r["crop"], str) and (run_dir / r["crop"]).is_file()]
+        gallery = row.get("gallery")
+        link = (f' <a href="{_href(gallery)}">montage</a>' if isinstance(gallery, str) and (run_dir / gallery).is_file()
+                else "")
+        parts.append(f'<h3>{_e(heading)}{link}</h3><div class="gallery">{"".join(figures)}</div>')
+    return "".join(parts)
+
+
 def _history(history: pd.DataFrame) -> str:
     return ('<p class="note">history.csv: loss, agreement of the pseudo-labels with the previous epoch\'s '
             "(nmi_prev) and, where labels exist, the answer's NMI / ACC; seconds per phase.</p>"
@@ -320,8 +348,10 @@ def _title(run_dir: Path, config: dict, metrics: dict) -> str:
 def _sections(run_dir: Path, config: dict, metrics: dict) -> list[tuple[str, str]]:
     """(title, content) of every section the run folder's files allow, in page order."""
     assignments, scores = _csv(run_dir / "assignments.csv"), _csv(run_dir / "scores.csv")
-    history = _csv(run_dir / "history.csv")
+    history, types = _csv(run_dir / "history.csv"), _csv(run_dir / "types.csv")
     sections = [("Results", _results(metrics))] if metrics else []
+    if types is not None:
+        sections.append(("Defect types", _types(run_dir, types, scores, metrics)))
     if scores is not None:
         overlays = [o if isinstance(o, str) and (run_dir / o).is_file() else None
                     for o in (scores["overlay"] if "overlay" in scores else [None] * len(scores))]

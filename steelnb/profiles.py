@@ -2,8 +2,9 @@
 
 `train` holds the TrainConfig overrides of one full run (`steelnb train --profile NAME`); `sweep` holds
 further overrides for the many short runs of an ablation or stability notebook; `detect` the DetectConfig
-overrides of detection (notebook 08, `steelnb detect --profile NAME`); the rest sizes the experiments.
-Timings of the `cpu` profile are in the README.
+overrides of detection (notebook 08, `steelnb detect --profile NAME`, and the detection stage of `steelnb inspect
+--profile NAME` and of the notebooks' detect-then-group rows); the rest sizes the experiments. Timings of the `cpu`
+profile are in the README.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The import directions of docs/ARCHITECTURE.md hold, and its tables list the rooms the tree has.
 
 ROOMS and INSIDE mirror the doc's tables: a room (a top-level module or package of steelnb) may import of ours only
-what its row names ("method.cluster": that module of a package alone); a module of method/ or study/ only the
-sibling modules its row names. Imports inside functions count as well.
+what its row names ("method.cluster": that module of a package alone); a module of method/, study/, detect/ or
+inspection/ only the sibling modules its row names. Imports inside functions count as well.
 """
 
 from __future__ import annotations
@@ -31,14 +31,20 @@ ROOMS = {
     "baselines": {"data", "views", "backbones", "patches", "metrics", "method.cluster"},
     "detect": {"errors", "validation", "progress", "runfolder", "metrics", "data", "backbones", "patches",
                "distributed", "method.runfiles", "method.predict"},
+    "inspection": {"validation", "progress", "runfolder", "metrics", "data", "backbones", "method", "detect",
+                   "plots", "profiles"},
     "profiles": {"backbones"},
     "plots": set(),
     "html_report": {"runfolder", "plots"},
-    "study": {"data", "method", "baselines", "backbones", "metrics", "profiles", "plots", "detect"},
-    "cli": {"errors", "validation", "progress", "runfolder", "metrics", "data", "method", "detect", "profiles",
-            "html_report", "distributed"},
+    "study": {"data", "method", "baselines", "backbones", "metrics", "profiles", "plots", "detect", "inspection"},
+    "cli": {"errors", "validation", "progress", "runfolder", "metrics", "data", "method", "detect", "inspection",
+            "profiles", "html_report", "distributed"},
 }
 INSIDE = {
+    "inspection": {
+        "config": set(), "crops": set(), "choice": set(), "evaluation": set(), "grouping": {"choice", "config"},
+        "run": {"config", "crops", "evaluation", "grouping"},
+    },
     "detect": {
         "config": set(), "errors": set(), "scoring": set(), "decision": set(), "overlay": set(),
         "run": {"config", "decision", "errors", "overlay", "scorers", "scoring"},
@@ -144,7 +150,7 @@ def _doc_tables() -> dict[str, dict[str, set[str]]]:
     return tables
 
 
-@pytest.mark.parametrize("table", ["rooms", "method", "study", "detect"])
+@pytest.mark.parametrize("table", ["rooms", "method", "study", "detect", "inspection"])
 def test_the_architecture_doc_lists_the_same_rooms_and_imports(table):
     documented = _doc_tables()[table]
     expected = ROOMS if table == "rooms" else INSIDE[table]

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from steelnb.cli import build_config, main, make_parser
+from steelnb.profiles import get_profile
 
 
 def test_data_info_prints_counts_and_defect_rate(capsys):
@@ -147,3 +148,68 @@ def test_predict_scores_its_decision_where_the_folder_names_a_defect_free_class(
     assert main(["predict", "--run", str(run), "--dataset", str(folder), "--normal-class", "",
                  "--out", str(tmp_path / "p.csv")]) == 0
     assert "against the folder's" not in capsys.readouterr().out
+
+
+def synthetic_folder(root, n=24, rate=0.35, size=96):
+    """root/good/ and root/<defect type>/ of synthetic steel PNGs: a small labelled pile."""
+    from steelnb.data import load_dataset
+
+    data = load_dataset("synthetic", image_size=size, n_images=n, defect_rate=rate, seed=1)
+    for i, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
+        folder = root / ("good" if label == 0 else data.class_names[label])
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[0]).save(folder / f"{i:03}.png")
+    return root
+
+
+def test_inspect_takes_a_folder_to_types_galleries_and_a_report(tmp_path, capsys):
+    folder, out = synthetic_folder(tmp_path / "pile"), tmp_path / "run"
+    # The ci profile trains the types briefly; a low cutoff makes sure a few images are flagged to group.
+    assert main(["inspect", str(folder), "--out-dir", str(out), "--profile", "ci", "--types", "2", "--cutoff", "1",
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "then the types with the joint method (profile ci)" in printed
+    assert "types: 2 among" in printed and "defect-free + types ACC" in printed and "report:" in printed
+    for name in ("scores.csv", "types.csv", "metrics.json", "config.json", "report.html", "galleries", "crops",
+                 "overlays", "type_history.csv"):
+        assert (out / name).exists(), name
+    scores = pd.read_csv(out / "scores.csv", keep_default_na=False, na_values=[""])
+    flagged = scores[scores.defective == 1]
+    assert len(flagged) >= 2 and set(flagged.type) <= {0, 1} and all((out / c).is_file() for c in flagged.crop)
+    page = (out / "report.html").read_text()
+    assert "Defect types" in page and "galleries/type_00.png" in page and "crops/" in page
+    config = json.loads((out / "config.json").read_text())
+    assert config["max_side"] == get_profile("ci").detect["max_side"]  # the ci profile's detection sizes
+    assert config["types"]["profile"] == "ci"
+    # The folder is claimed like any run folder: a second run needs --overwrite.
+    assert main(["inspect", str(folder), "--out-dir", str(out), "--profile", "ci", "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--types", "0"], "flag --types: types must be at least 1, got 0"),
+    (["--min-types", "5", "--max-types", "3"], "min_types (5) must not exceed max_types (3)"),
+    (["--crop-share", "1.5"], "flag --crop-share: crop_share must be at most 1"),
+    (["--max-side", "8"], "flag --max-side: max_side must be at least 32"),
+])
+def test_inspect_bad_settings_are_one_line_errors(tmp_path, capsys, flags, message):
+    folder = image_folder(tmp_path / "pile", {"": 3})
+    assert main(["inspect", str(folder), "--out-dir", str(tmp_path / "run"), "--profile", "ci", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def test_inspect_bad_piles_are_one_line_errors(tmp_path, capsys):
+    run = ["--out-dir", str(tmp_path / "run"), "--profile", "ci", "--quiet"]
+    assert main(["inspect", str(tmp_path / "missing"), *run]) == 2
+    assert "unknown data set" in capsys.readouterr().err
+    single = image_folder(tmp_path / "single", {"": 1})
+    assert main(["inspect", str(single), *run, "--method", "bank"]) == 2
+    err = capsys.readouterr().err
+    assert "at least 2 images" in err and err.count("\n") == 1
+    assert main(["inspect", str(single), *run]) == 0  # the default scorer (self) takes a pile of one
+    assert "types: no image was flagged defective" in capsys.readouterr().out  # said, and stopped cleanly
+    assert (tmp_path / "run" / "report.html").is_file() and not (tmp_path / "run" / "galleries").exists()
+    with pytest.raises(SystemExit):
+        main(["inspect", "--out-dir", str(tmp_path / "run")])  # no pile

@@ -280,7 +280,10 @@ class Trainer:
     def _write_assignments(self, final: Clustering, normal_cluster: int, points: np.ndarray) -> None:
         """assignments.csv: one row per image, with `map_x`, `map_y` (2-D PCA of the clustered features, the
         report's feature map)."""
-        coords = PCA(2, random_state=self.config.seed).fit_transform(points)
+        coords = np.zeros((len(points), 2))
+        dims = min(2, *points.shape)  # a tiny run (2 images: 1 PCA dimension) keeps its map flat
+        if dims:
+            coords[:, :dims] = PCA(dims, random_state=self.config.seed).fit_transform(points)
         table = pd.DataFrame({"path": self.data.paths, "cluster": final.labels, "distance": final.distances,
                               "predicted_defective": (final.labels != normal_cluster).astype(int),
                               "map_x": coords[:, 0].round(5), "map_y": coords[:, 1].round(5)})

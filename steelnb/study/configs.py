@@ -1,10 +1,13 @@
-"""The TrainConfig of each experiment's runs, from a profile: `profile_config` (a profile's full run on any data),
-`study_config` (the runs of an experiment on its StudySet, full or short `sweep` settings)."""
+"""The configs of each experiment's runs, from a profile: `profile_config` (a profile's full run on any data),
+`study_config` (the runs of an experiment on its StudySet, full or short `sweep` settings), `pipeline_configs`
+(detect, then group: the DetectConfig and TypesConfig of the notebooks' `steelnb inspect` rows)."""
 
 from __future__ import annotations
 
 import warnings
 
+from ..detect import DetectConfig
+from ..inspection import TypesConfig
 from ..method.config import TrainConfig
 from ..profiles import get_profile
 from .datasets import StudySet
@@ -44,3 +47,17 @@ def study_config(profile: str, study: StudySet, seed: int = 0, sweep: bool = Fal
     values = {**base, "dataset": study.data.name, "labels": study.labels, "n_clusters": n_clusters,
               "eval_clusters": study.n_clusters, "seed": seed, **overrides}
     return TrainConfig.from_dict(values)
+
+
+def pipeline_configs(profile: str, name: str, seed: int = 0, types: int | None = None,
+                     **detect_overrides) -> tuple[DetectConfig, TypesConfig]:
+    """Detect, then group, as `steelnb inspect --profile PROFILE` runs it on the pile `name`: detection with the
+    profile's `detect` sizes (its method, backbone and weights are detection's defaults) and `seed`, then the
+    type stage with the profile's training settings, `types` given or (None) chosen from the data.
+
+    >>> detect, types = pipeline_configs("ci", "synthetic", types=4)
+    >>> detect.max_side, detect.device, types.types, types.profile
+    (64, 'cpu', 4, 'ci')
+    """
+    values = {**get_profile(profile).detect, "dataset": name, "seed": seed, **detect_overrides}
+    return DetectConfig.from_dict(values, source=f"profile {profile}"), TypesConfig(types=types, profile=profile)

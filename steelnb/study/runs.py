@@ -1,5 +1,6 @@
 """The runs of an experiment: one scored run (train, score, assign a test part), repeated over seeds, per backbone,
-per stability repetition, and the baselines beside them; a run's history and pruning its weight files."""
+per stability repetition, and the baselines beside them; the same protocols answered by detect-then-group
+(`steelnb inspect`); a run's history and pruning its weight files."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ import pandas as pd
 
 from .. import metrics
 from ..baselines import run_baselines
-from ..data import ImageSet, protocols
+from ..data import ImageSet, data_root_from_env, protocols
+from ..inspection import detect_pile, inspect_pile, pipeline_scores, truth_of
 from ..method.config import TrainConfig
 from ..method.inputs import target_labels
 from ..method.model import TrainedRun
 from ..method.predict import predict
 from ..method.train import train
 from ..profiles import get_profile
-from .configs import study_config
+from .configs import pipeline_configs, study_config
 from .datasets import StudySet, study_set
 from .tables import METRICS, initialisation
 
@@ -111,7 +113,7 @@ def backbone_rows(profile: str, study: StudySet, backbones: Sequence[str], seed:
 
     Each row is one of many runs, so it uses the profile's short `sweep` settings.
 
-    Columns: backbone, initialisation, weights, the test metrics (`METRICS`), test seconds per image, the
+    Columns: method, backbone, initialisation, weights, the test metrics (`METRICS`), test seconds per image, the
     clustering metrics of the training part (train_acc, train_nmi), sizes, training seconds.
     """
     train, test = protocols.stratified_split(study.data, test_fraction, split_seed)
@@ -119,7 +121,7 @@ def backbone_rows(profile: str, study: StudySet, backbones: Sequence[str], seed:
     for backbone in backbones:
         config = study_config(profile, study, seed, sweep=True, backbone=backbone, **overrides)
         row = score_run(config, train, test)
-        rows.append({"backbone": backbone, "initialisation": initialisation(row["weights"]),
+        rows.append({"method": JOINT_METHOD, "backbone": backbone, "initialisation": initialisation(row["weights"]),
                      "weights": row["weights"], **{m: row.get(m, np.nan) for m in METRICS},
                      "test_s_per_image": row.get("test_s_per_image", np.nan),
                      "train_acc": row.get("train_acc", np.nan), "train_nmi": row.get("train_nmi", np.nan),
@@ -149,9 +151,101 @@ def stability_rows(kind: str, data_root: str | Path | None, profile: str, repeat
     def draw(seed: int) -> ImageSet:
         return draws[seed] if seed in draws else study_set(kind, data_root, profile, seed=seed).data
 
-    rows, _ = repeated_runs(config, range(repeats), draw, columns={"experiment": kind, "data": first.short})
+    rows, _ = repeated_runs(config, range(repeats), draw,
+                            columns={"experiment": kind, "method": JOINT_METHOD, "data": first.short})
     renamed = rows.rename(columns={f"train_{m}": m for m in METRICS})
-    return renamed[["experiment", "data", "seed", *METRICS, "weights", "train_s"]]
+    return renamed[["experiment", "method", "data", "seed", *METRICS, "weights", "train_s"]]
+
+
+# -- detect, then group (steelnb inspect) -----------------------------------------------------------------
+
+JOINT_METHOD = "joint method (Bai et al. 2024)"
+PIPELINE = "detect, then group (steelnb inspect)"
+
+
+def pipeline_row(profile: str, data: ImageSet, labels: str, seed: int = 0, types: int | None = None,
+                 **detect_overrides) -> dict:
+    """One detect-then-group run on `data`, no label used, scored as the protocol of `labels` asks:
+
+    "defect" (2 clusters): the detection's label-free decision is the answer (no type stage runs);
+    "classes" (defect-free + types): the images left unflagged are one cluster, each type of the flagged
+    images another; `types` given (the protocol's number of defect classes) or None, chosen from the data.
+
+    `detect_overrides`: DetectConfig fields over the profile's `detect` table (a test's lower cutoff).
+
+    Columns: method, backbone and weights (detection's; the type stage's weights after it), the metrics
+    (`METRICS`, NaN where the protocol cannot be scored: `note` says why), flagged, types, types_how,
+    s_per_image (both stages), seed, n_images.
+    """
+    detect_config, types_config = pipeline_configs(profile, data.name, seed, types, **detect_overrides)
+    started = time.perf_counter()
+    if labels == "defect":
+        pile, detection = detect_pile(detect_config, data)
+        _, defective, _ = truth_of(pile)
+        decision = detection.table["defective"].to_numpy()
+        scores = pipeline_scores(None, defective, None, decision, np.full(len(pile), -1))["two_cluster"]
+        metrics_of, stage = detection.metrics, {"k": 0, "how": "none: 2 clusters are the decision"}
+    else:
+        inspection = inspect_pile(detect_config, types_config, data)
+        scores, metrics_of, stage = (inspection.metrics["five_cluster"], inspection.metrics,
+                                     inspection.metrics["type_stage"])
+    seconds = time.perf_counter() - started
+    weights = metrics_of["run"]["weights"]
+    if "run" in stage:
+        weights = f"{weights}; types: {stage['run']['backbone']} {stage['run']['weights']}"
+    row = {"method": PIPELINE + ("" if labels == "defect" else
+                                 f", types {'given' if types else 'chosen'}"),
+           "backbone": metrics_of["run"]["backbone"], "weights": weights}
+    row.update({m: scores[m] if isinstance(scores, dict) else np.nan for m in METRICS})
+    row.update(flagged=metrics_of["label_free"]["flagged"], types=stage["k"], types_how=stage["how"],
+               s_per_image=seconds / len(data), seed=seed, n_images=len(data),
+               note="" if isinstance(scores, dict) else scores)
+    return row
+
+
+def pipeline_stability_rows(kind: str, data_root: str | Path | None, profile: str,
+                            repeats: int | None = None) -> pd.DataFrame:
+    """`stability_rows` answered by detect-then-group: repetition r detects on the images drawn with seed r
+    (the same draws as the joint method's rows) with seed r; the 2-cluster answer is the label-free decision.
+
+    Columns: experiment, method, data, seed, the metrics, weights, train_s (here: seconds of the whole run).
+    """
+    repeats = get_profile(profile).repeats if repeats is None else repeats
+    rows = []
+    for seed in range(repeats):
+        study = study_set(kind, data_root, profile, seed=seed)
+        row = pipeline_row(profile, study.data, study.labels, seed)
+        rows.append({"experiment": kind, "method": row["method"], "data": study.short, "seed": seed,
+                     **{m: row[m] for m in METRICS}, "weights": row["weights"],
+                     "train_s": round(row["s_per_image"] * row["n_images"], 1)})
+    return pd.DataFrame(rows)
+
+
+def severstal_smoke(profile: str, data_root: str | Path | None, seed: int = 0) -> tuple[pd.DataFrame | None, str]:
+    """Detect-then-group on the real Severstal images under the data root, all of them, the longer side at the
+    profile's `detect` max_side (each side fitted up to detection's grid), the number of types chosen from the
+    data: a smoke test of the pipeline on real strips where the sample is too small for the paper's protocols.
+    (None, why) when Severstal is not there.
+
+    One row per protocol ("2 clusters", "defect-free + types") with the metrics, flagged, types, seconds.
+    """
+    root = data_root_from_env(data_root)
+    if root is None or not (root / "severstal").is_dir():
+        return None, f"no severstal/ folder under {root} (data_root or $STEELNB_DATA)"
+    detect_config, types_config = pipeline_configs(profile, "severstal", seed, data_root=str(root))
+    started = time.perf_counter()
+    inspection = inspect_pile(detect_config, types_config)
+    seconds = time.perf_counter() - started
+    found, stage = inspection.metrics, inspection.metrics["type_stage"]
+    rows = []
+    for protocol, key in (("2 clusters (the decision)", "two_cluster"), ("defect-free + types", "five_cluster")):
+        scores = found[key]
+        rows.append({"protocol": protocol, **{m: scores[m] if isinstance(scores, dict) else np.nan for m in METRICS},
+                     "n_images": found["n_images"], "image_shape": "x".join(map(str, found["image_shape"][1:])),
+                     "flagged": found["label_free"]["flagged"], "types": stage["k"], "types_how": stage["how"],
+                     "auroc": found.get("auroc", np.nan), "backbone": found["run"]["backbone"],
+                     "weights": found["run"]["weights"], "seconds": round(seconds, 1), "seed": seed})
+    return pd.DataFrame(rows), ""
 
 
 def history_with_final(run_dir: str | Path, row: dict, **keys) -> pd.DataFrame:

@@ -147,6 +147,14 @@ def test_assignments_carry_the_2d_map_of_the_clustered_features(tmp_path, tiny_d
     assert table.map_x.var() >= table.map_y.var() > 0  # the first two principal components, in order
 
 
+def test_a_run_on_two_images_answers_with_a_flat_map(tmp_path, tiny_data):
+    two = tiny_data.subset(np.flatnonzero(tiny_data.labels > 0)[:2])  # e.g. two flagged crops, two types
+    result = train(tiny_config(tmp_path, epochs=1, n_clusters=2, eval_clusters=2, batch_size=2), two)
+    table = pd.read_csv(tmp_path / "assignments.csv")
+    assert sorted(table.cluster) == [0, 1] and result["eval_clusters"] == 2
+    assert (table.map_y == 0).all() and table.map_x.nunique() == 2  # one principal component for two points
+
+
 def test_the_component_options_reach_the_clusterer_the_optimiser_and_the_schedule(tmp_path, tiny_data, monkeypatch):
     config = tiny_config(tmp_path, epochs=1, optimizer="sgd", optimizer_options={"sgd": {"momentum": 0.5}},
                          warmup_start_factor=0.5, clusterer_options={"kmeans": {"n_init": 2}})

@@ -2,7 +2,9 @@
 
 import pytest
 
+from steelnb.profiles import get_profile
 from steelnb.study import configs, datasets
+from steelnb.validation import ConfigError
 
 
 def test_an_ablation_takes_the_sweep_settings_its_backbone_and_k_of_the_data(no_real_data):
@@ -28,3 +30,14 @@ def test_study_config_scores_against_the_study_labels(monkeypatch):
         sweep = configs.study_config("cpu", datasets.study_set("I", None, "ci"), sweep=True, backbone="resnet18")
     assert (sweep.labels, sweep.n_clusters, sweep.eval_clusters, sweep.epochs, sweep.weights) == (
         "defect", 12, 2, 3, "random")  # the cpu sweep over-clusters into 12
+
+
+def test_pipeline_configs_take_the_profiles_detect_sizes_and_its_training_for_the_types():
+    detect, types = configs.pipeline_configs("ci", "synthetic", seed=5, types=3, cutoff=0.3)
+    assert (detect.dataset, detect.seed, detect.cutoff) == ("synthetic", 5, 0.3)  # overrides reach detection
+    assert detect.max_side == get_profile("ci").detect["max_side"]
+    assert (types.types, types.profile) == (3, "ci")
+    _, chosen = configs.pipeline_configs("cpu", "ksdd")
+    assert chosen.types is None and chosen.profile == "cpu"  # None: the number of types is chosen from the data
+    with pytest.raises(ConfigError, match="profile cpu"):
+        configs.pipeline_configs("cpu", "ksdd", max_side=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,3 +75,60 @@ def test_history_with_final_and_prune_run(tmp_path):
     assert runs.prune_run(tmp_path, keep=("model.pt",)) == 5
     assert runs.prune_run(tmp_path) == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
+
+
+def test_pipeline_rows_answer_both_protocols_without_training_on_labels(monkeypatch):
+    monkeypatch.delenv("STEELNB_DATA", raising=False)
+    two = datasets.study_set("2-cluster", None, "ci")  # the synthetic stand-in: defect / defect-free
+    row = runs.pipeline_row("ci", two.data, "defect")
+    assert row["method"] == runs.PIPELINE and row["types"] == 0 and row["n_images"] == len(two.data)
+    assert 0 <= row["acc"] <= 1 and row["mdr"] + row["fdr"] <= 1 and row["note"] == ""
+    five = datasets.study_set("5-cluster", None, "ci")
+    # The ci profile's tiny random detector flags little at the default cutoff: a low one gives the types work.
+    row = runs.pipeline_row("ci", five.data, "classes", types=4, cutoff=0.1)
+    assert row["method"].endswith("types given") and "types:" in row["weights"]  # the type stage trained
+    assert row["flagged"] >= 4 and row["types"] == 4
+    assert all(0 <= row[m] <= 1 for m in ("acc", "nmi", "mdr", "fdr"))
+
+
+def test_pipeline_stability_rows_draw_what_the_joint_methods_rows_draw(monkeypatch):
+    monkeypatch.delenv("STEELNB_DATA", raising=False)
+    rows = runs.pipeline_stability_rows("II", None, "ci", repeats=2)
+    assert rows.experiment.tolist() == ["II", "II"] and rows.seed.tolist() == [0, 1]
+    assert (rows.method == runs.PIPELINE).all() and rows[["acc", "nmi", "mdr", "fdr"]].notna().all().all()
+
+
+def test_the_severstal_smoke_test_says_why_when_severstal_is_not_there(tmp_path):
+    table, why = runs.severstal_smoke("ci", tmp_path)
+    assert table is None and "no severstal/ folder" in why
+
+
+def test_the_severstal_smoke_test_runs_on_the_real_sample(shared_data):
+    if not (shared_data / "severstal").is_dir():
+        pytest.skip("no real Severstal sample")
+    table, why = runs.severstal_smoke("ci", shared_data)
+    assert why == "" and table.protocol.tolist() == ["2 clusters (the decision)", "defect-free + types"]
+    # 1600 x 256 read with the ci profile's max_side 64 (64 x 10), its height fitted up to detection's 32
+    assert (table.n_images == 37).all() and table.image_shape.iloc[0] == "32x64"
+    assert table.flagged.nunique() == 1 and table.acc.between(0, 1).all()
+
+
+def test_a_2_cluster_pipeline_row_scores_the_detection_decision_as_named(monkeypatch):
+    data = protocols.defect_vs_normal(synthetic.load(image_size=32, n_images=8, defect_rate=0.5, seed=0))
+    truth = data.defective.astype(int)
+    decision = truth.copy()
+    decision[np.flatnonzero(truth == 1)[0]] = 0  # one defect missed
+    decision[np.flatnonzero(truth == 0)[0]] = 1  # one false alarm
+
+    def fake_detect_pile(config, pile):
+        table = pd.DataFrame({"defective": decision})
+        found = {"run": {"weights": "w", "backbone": "b"}, "label_free": {"flagged": int(decision.sum())}}
+        return pile, SimpleNamespace(table=table, metrics=found)
+
+    monkeypatch.setattr(runs, "detect_pile", fake_detect_pile)
+    row = runs.pipeline_row("ci", data, "defect")
+    # named, not matched: 1 = defective; 6 of 8 right, 1 missed defect and 1 false alarm (shares of all images)
+    assert row["acc"] == pytest.approx(6 / 8) and row["mdr"] == pytest.approx(1 / 8)
+    assert row["fdr"] == pytest.approx(1 / 8) and row["flagged"] == 4 and row["types"] == 0
+    decision[:] = 1 - truth  # every answer wrong: a matched score would call this perfect, a named one 0
+    assert runs.pipeline_row("ci", data, "defect")["acc"] == pytest.approx(0.0)

@@ -1,0 +1,257 @@
+"""One inspection: detect the defective images of a pile, then group what was found into defect types.
+
+    pile -> `steelnb.detect` (scores, the label-free decision, each image's anomaly peak; no label used)
+         -> a square crop of each flagged image around its peak (`crops.py`)
+         -> the paper's joint method on the crops, the number of types given or chosen (`grouping.py`, `choice.py`)
+         -> per image: score, decision, type, crop; per type: count and a gallery; the scores where labels exist
+            (`evaluation.py`); `write_inspection` writes them into a run folder
+
+A pile where nothing is flagged stops after detection, saying so (`Inspection.note`); a pile where everything is
+flagged groups every image.
+
+>>> from steelnb.data import load_dataset
+>>> from steelnb.detect import DetectConfig
+>>> pile = load_dataset("synthetic", image_size=64, n_images=24, defect_rate=0.25, seed=0)
+>>> found = inspect_pile(DetectConfig(max_side=64, method="self", backbone="resnet18", weights="random",
+...                                   device="cpu"), TypesConfig(types=2, profile="ci"), pile)
+>>> found.table.columns[-3:].tolist(), found.crops.shape[1:]
+(['label', 'type', 'type_distance'], (1, 64, 64))
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..data import UNKNOWN, ImageSet
+from ..detect import DETECT_FILES, DetectConfig, Detection, detect, load_pile, write_detection
+from ..progress import phase
+from ..runfolder import atomic_path
+from .config import TypesConfig
+from .crops import crop_side, defect_crops
+from .evaluation import pipeline_scores
+from .grouping import Grouping, crop_size, group_types, settings_record
+
+CROPS, GALLERIES = "crops", "galleries"
+# Every file an inspection writes into its folder: a detection run's, and the type stage's.
+INSPECT_FILES = (*DETECT_FILES, CROPS, GALLERIES, "types.csv", "type_choice.csv", "type_history.csv")
+NOTHING_FLAGGED = "no image was flagged defective: the type stage had nothing to group and stopped"
+
+
+@dataclass
+class Inspection:
+    """A pile detected and grouped.
+
+    table:    detection's table (path, score, rank, defective, peak_y, peak_x, truth / label where known) with
+              `type` (-1 where not grouped) and `type_distance` (to its type's centre, lower = more typical);
+    pile:     the images detection scored (sides made multiples of its grid, see `fit_sides`; the crops are cut
+              from the images as given, at the same fractions);
+    grouped:  indices (into the pile) of the images grouped, in the order of `crops`;
+    crops:    uint8 (M, C, S, S), the defect region of each grouped image;
+    grouping: the type stage's answer, None when nothing was flagged;
+    metrics:  detection's numbers, `type_stage` (k, how, sizes, run) and, where labels exist, `two_cluster`,
+              `five_cluster` and `types` (see evaluation.py).
+    """
+
+    detection: Detection
+    table: pd.DataFrame
+    pile: ImageSet
+    grouped: np.ndarray
+    crops: np.ndarray
+    grouping: Grouping | None
+    metrics: dict
+
+    @property
+    def note(self) -> str:
+        """What the type stage did, in a sentence."""
+        return self.metrics["type_stage"]["how"]
+
+
+def fit_sides(data: ImageSet, multiple: int) -> ImageSet:
+    """`data` with each side rounded to a multiple of `multiple` (at least one), resized when it was not (detection's
+    patch grid needs it; `load_pile` reads a pile so already)."""
+    height, width = data.images.shape[-2:]
+    size = tuple(max(multiple, round(side / multiple) * multiple) for side in (height, width))
+    if size == (height, width) or len(data) == 0:
+        return data
+    pixels = torch.from_numpy(data.images).float()
+    resized = F.interpolate(pixels, size, mode="bilinear", align_corners=False, antialias=True)
+    return replace(data, images=resized.round().clamp(0, 255).to(torch.uint8).numpy(),
+                   meta={**data.meta, "resized_for_detection": [height, width]})
+
+
+def truth_of(data: ImageSet) -> tuple[np.ndarray | None, np.ndarray | None, int | None]:
+    """Class labels (or None), defect flags (or None) and the defect-free class index (or None) of `data`."""
+    labels = data.labels if data.has_labels else None
+    defective = data.defective.astype(np.int64) if data.has_defect_flags else None
+    name = data.meta.get("normal_class") or "defect-free"
+    normal = data.class_names.index(name) if labels is not None and name in data.class_names else None
+    return labels, defective, normal
+
+
+def detect_pile(detect_config: DetectConfig, data: ImageSet | None = None) -> tuple[ImageSet, Detection]:
+    """The first stage alone: the pile (sides fitted to detection's grid, `fit_sides`) and its detection."""
+    data = load_pile(detect_config) if data is None else data
+    pile = fit_sides(data, max(32, *detect_config.stride_list))
+    return pile, detect(detect_config, pile)
+
+
+def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: ImageSet | None = None,
+                 only_flagged: bool = True) -> Inspection:
+    """Detect, then group: the pile `data` (else the one `detect_config` names). `only_flagged=False` groups
+    every image, flagged or not (the type stage alone, e.g. on a pile known to be all defective)."""
+    started = time.perf_counter()
+    data = load_pile(detect_config) if data is None else data
+    pile, detection = detect_pile(detect_config, data)
+    table = detection.table.copy()
+    decision = table["defective"].to_numpy()
+    grouped = np.flatnonzero(decision == 1) if only_flagged else np.arange(len(pile))
+    types, distances = np.full(len(pile), -1, np.int64), np.full(len(pile), np.nan)
+    size = crop_size(types_config.profile)
+    crops = np.zeros((0, pile.images.shape[1], size, size), np.uint8)
+    grouping = None
+    if len(grouped):
+        with phase(f"cropping {len(grouped)} images around their anomaly peaks"):
+            crops = defect_crops(data.images[grouped], table["peak_y"].to_numpy()[grouped],
+                                 table["peak_x"].to_numpy()[grouped], types_config.crop_share, size)
+        crop_set = ImageSet(f"{pile.name}-crops", crops, np.full(len(grouped), UNKNOWN, np.int64),
+                            np.full(len(grouped), UNKNOWN, np.int8), (), tuple(pile.paths[i] for i in grouped))
+        grouping = group_types(crop_set, types_config, detect_config.seed, detect_config.device)
+        types[grouped], distances[grouped] = grouping.types, grouping.distances
+    table["type"], table["type_distance"] = types, distances.round(5)
+    height, width = data.images.shape[-2:]
+    stage = grouping.record() if grouping else {"k": 0, "how": NOTHING_FLAGGED, "sizes": []}
+    stage.update(grouped=len(grouped), only_flagged=only_flagged,
+                 crop={"side_px": crop_side(height, width, types_config.crop_share),
+                       "share_of_shorter_side": types_config.crop_share, "resized_to": size},
+                 seconds=round(time.perf_counter() - started - detection.metrics["run"]["total_s"], 1))
+    labels, defective, normal = truth_of(pile)
+    scored = decision if only_flagged else np.ones_like(decision)
+    metrics = {**detection.metrics, "type_stage": stage,
+               **pipeline_scores(labels, defective, normal, scored, types)}
+    metrics["run"] = {**metrics["run"], "inspect_wall_s": round(time.perf_counter() - started, 1)}
+    return Inspection(detection, table, pile, grouped, crops, grouping, metrics)
+
+
+# -- the run folder ---------------------------------------------------------------------------------------
+
+
+def crop_name(index: int, path: str) -> str:
+    """The crop's file in the run folder, by its image's position in the pile and its file name."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem)[:60]
+    return f"{CROPS}/{index:05d}_{stem}.png"
+
+
+def gallery_name(group: int) -> str:
+    return f"{GALLERIES}/type_{group:02d}.png"
+
+
+def write_inspection(inspection: Inspection, detect_config: DetectConfig, types_config: TypesConfig,
+                     out: Path) -> None:
+    """Into `out`: a detection run's files (scores.csv with type, type_distance and crop added; overlays/,
+    skipped.csv), crops/ (one PNG per grouped image), galleries/ (one montage per type and `all_types.png`),
+    types.csv (per type: count, share, gallery, majority label where known), type_choice.csv and
+    type_history.csv (when a number was chosen / a model trained), metrics.json and config.json."""
+    out = Path(out)
+    pile, table = inspection.pile, inspection.table.copy()
+    write_detection(inspection.detection, pile, detect_config, out)
+    table["crop"] = ""
+    if len(inspection.grouped):
+        (out / CROPS).mkdir(exist_ok=True)
+        for crop, index in zip(inspection.crops, inspection.grouped, strict=True):
+            name = crop_name(int(index), pile.paths[index])
+            _save_png(out / name, crop)
+            table.at[index, "crop"] = name
+    written = pd.read_csv(out / "scores.csv", keep_default_na=False, na_values=[""])
+    extra = table.set_index("rank")[["type", "type_distance", "crop"]]
+    _write(out / "scores.csv", written.join(extra, on="rank").to_csv(index=False))
+    write_galleries(inspection, out, types_config.gallery)
+    _write(out / "types.csv", _type_table(inspection).to_csv(index=False))
+    grouping = inspection.grouping
+    if grouping is not None and grouping.choice is not None:
+        _write(out / "type_choice.csv", grouping.choice.assign(chosen=grouping.choice.k == grouping.k)
+               .to_csv(index=False))
+    if grouping is not None and grouping.history is not None:
+        _write(out / "type_history.csv", grouping.history.to_csv(index=False))
+    config = {**asdict(detect_config), "types": asdict(types_config),
+              "type_training": settings_record(grouping) if grouping else None}
+    _write(out / "config.json", json.dumps(config, indent=2))
+    metrics = {**inspection.metrics, "skipped": len(pile.skipped)}
+    _write(out / "metrics.json", json.dumps(metrics, indent=2, default=float))
+
+
+def _type_table(inspection: Inspection) -> pd.DataFrame:
+    """One row per type: count, share of the grouped images, its gallery and (labels known) its majority label."""
+    if inspection.grouping is None:
+        return pd.DataFrame(columns=["type", "count", "share", "gallery"])
+    grouped = inspection.table.iloc[inspection.grouped]
+    rows = []
+    for group in range(inspection.grouping.k):
+        members = grouped[grouped["type"] == group]
+        row = {"type": group, "count": len(members), "share": round(len(members) / max(len(grouped), 1), 4),
+               "gallery": gallery_name(group) if len(members) else ""}
+        if "label" in members and len(members):
+            counts = members["label"].value_counts()
+            row.update(majority=counts.index[0], majority_share=round(counts.iloc[0] / len(members), 4))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _label_codes(grouped: pd.DataFrame) -> tuple[np.ndarray | None, list[str] | None]:
+    if "label" not in grouped:
+        return None, None
+    codes, names = pd.factorize(grouped["label"], sort=True)
+    return codes, list(names)
+
+
+def write_galleries(inspection: Inspection, out: Path, per_type: int) -> None:
+    """galleries/type_NN.png: each type's most typical crops (closest to its centre first), captioned with their
+    labels where known; galleries/all_types.png: a row per type."""
+    from ..plots import montage  # here: matplotlib only when pictures are drawn
+
+    if inspection.grouping is None:
+        return
+    grouped = inspection.table.iloc[inspection.grouped]
+    codes, names = _label_codes(grouped)
+    types = grouped["type"].to_numpy()
+    distances = grouped["type_distance"].to_numpy()
+    (out / GALLERIES).mkdir(exist_ok=True)
+    for group in range(inspection.grouping.k):
+        members = np.flatnonzero(types == group)
+        if not len(members):
+            continue
+        figure = montage(inspection.crops[members], types[members], None if codes is None else codes[members],
+                         names, per_group=per_type, scores=distances[members], group_name="type",
+                         title=f"type {group}: {len(members)} images, most typical first")
+        _save_figure(figure, out / gallery_name(group))
+    figure = montage(inspection.crops, types, codes, names, per_group=min(per_type, 8), scores=distances,
+                     group_name="type", title=f"{inspection.grouping.k} defect types ({inspection.note})")
+    _save_figure(figure, out / GALLERIES / "all_types.png")
+
+
+def _save_figure(figure, path: Path) -> None:
+    from matplotlib import pyplot as plt
+
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=110, format="png")
+    plt.close(figure)
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    picture = Image.fromarray(image[0] if image.shape[0] == 1 else np.transpose(image[:3], (1, 2, 0)))
+    with atomic_path(path) as partial:
+        picture.save(partial, format="PNG")
+
+
+def _write(path: Path, text: str) -> None:
+    with atomic_path(path) as partial:
+        partial.write_text(text)
