@@ -14,7 +14,7 @@ synthetic: a synthetic pile (default: as `steelnb inspect synthetic` reads it, 6
 defective) inspected with the number of types chosen and with 6 given, and the joint method trained on the whole
 images of the same pile and clustered into 7 (defect-free + 6 types): the 5-cluster-style comparison.
 
-Writes OUT_DIR/<name>.csv and .md (caption: data, profile, seed, machine, weights) and run.json.
+Writes OUT_DIR/<name>.csv and .md (caption: data, profile, seed, machine, weights) and <name>.run.json.
 """
 
 from __future__ import annotations
@@ -131,9 +131,10 @@ def _write(out_dir: str, name: str, table: pd.DataFrame, caption: str, args: arg
     write_table(table, out_dir, name, caption)
     if choice is not None:
         write_table(choice, out_dir, f"{name}_type_choice", "Silhouette of each k on the crops' starting features.")
-    record = {"benchmark": name, "arguments": vars(args), "profile": args.profile,
+    arguments = {key: value for key, value in vars(args).items() if key != "func"}
+    record = {"benchmark": name, "arguments": arguments, "profile": args.profile,
               "profile_settings": asdict(get_profile(args.profile)), "seed": 0, "environment": env}
-    (Path(out_dir) / "run.json").write_text(json.dumps(record, indent=2, default=str))
+    (Path(out_dir) / f"{name}.run.json").write_text(json.dumps(record, indent=2, default=str))
     print(table.to_markdown(index=False, floatfmt=".4f"))
 
 
