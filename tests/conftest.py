@@ -1,13 +1,28 @@
-"""Shared fixtures: a private decode cache for the whole run, the real data sets when present, a training cut short."""
+"""Shared fixtures: a private decode cache for the whole run, the real data sets when present, a training cut short;
+`single_thread` for the packages of tiny runs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Tiny runs on shared cores: one torch / BLAS thread (several spin for seconds), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -37,6 +37,19 @@ def make_images(folder: Path, n: int = 6, colour: bool = False, seed: int = 0) -
     return folder
 
 
+def unusable_pile(target: Path, case: str) -> Path:
+    """`target` made into a pile no command can read: "missing" (nothing there), "file" (a file, not a folder),
+    "empty" (a folder without images) or "unreadable" (two image files that do not decode)."""
+    if case == "file":
+        target.write_text("x")
+    elif case in ("empty", "unreadable"):
+        target.mkdir()
+    if case == "unreadable":
+        (target / "a.png").write_bytes(b"")
+        (target / "b.jpg").write_text("no")
+    return target
+
+
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under `folder` (hidden ones too) with a hash of its bytes."""
     return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
@@ -65,6 +78,17 @@ def one_line_error(err: str, *fragments: str) -> None:
     assert "Traceback" not in err
     for fragment in fragments:
         assert fragment in err, (fragment, err)
+
+
+def config_file_refused(tmp_path: Path, capsys, command: str, text: str, *fragments: str) -> None:
+    """`steelnb COMMAND --config FILE` (FILE holding `text`) exits 2 with one line naming the file and `fragments`,
+    and leaves no run folder behind."""
+    config = tmp_path / "config.json"
+    config.write_bytes(text.encode("latin-1"))
+    code, _, err = run_cli(capsys, command, "--config", config, "--out-dir", tmp_path / "run")
+    assert code == 2
+    one_line_error(err, str(config), *fragments)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.fixture(scope="module")
@@ -268,12 +292,7 @@ def test_resume_and_overwrite_together_are_refused(tmp_path, capsys):
     ({"epoch": 3}, "unknown config keys ['epoch']"),
 ])
 def test_a_bad_value_in_a_config_file_names_the_file_and_the_field(tmp_path, capsys, values, message):
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(values))
-    code, _, err = run_cli(capsys, "train", "--config", config, "--out-dir", tmp_path / "run")
-    assert code == 2
-    one_line_error(err, f"{config}: {message}")
-    assert not (tmp_path / "run").exists()
+    config_file_refused(tmp_path, capsys, "train", json.dumps(values), f"config.json: {message}")
 
 
 @pytest.mark.parametrize("flag, value, message", [
@@ -299,11 +318,7 @@ def test_a_bad_flag_value_names_the_flag(tmp_path, capsys, flag, value, message)
     ("\xff\xfe", "cannot be read"),
 ])
 def test_a_config_file_that_is_not_a_json_object_is_named(tmp_path, capsys, text, message):
-    config = tmp_path / "config.json"
-    config.write_bytes(text.encode("latin-1"))
-    code, _, err = run_cli(capsys, "train", "--config", config, "--out-dir", tmp_path / "run")
-    assert code == 2
-    one_line_error(err, str(config), message)
+    config_file_refused(tmp_path, capsys, "train", text, message)
 
 
 def test_a_missing_config_file_is_named(tmp_path, capsys):
@@ -484,17 +499,11 @@ def test_predict_warns_when_the_channels_differ_from_training(tmp_path, finished
 ])
 def test_data_info_on_a_folder_it_cannot_use_exits_2(tmp_path, capsys, case, message):
     target = tmp_path / case
-    if case == "file":
-        target.write_text("x")
-    elif case == "empty":
-        target.mkdir()
-    elif case == "unreadable":
-        target.mkdir()
-        (target / "a.png").write_bytes(b"")
-        (target / "b.jpg").write_text("no")
-    elif case == "empty-class":
+    if case == "empty-class":
         make_images(target / "good")
         (target / "bad").mkdir()
+    else:
+        unusable_pile(target, case)
     code, out, err = run_cli(capsys, "data", "info", target)
     assert code == 2 and out == ""
     one_line_error(err, str(target), message)

@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 from scipy.ndimage import gaussian_filter
-from threadpoolctl import threadpool_limits
 
 from steelnb.data import UNKNOWN, ImageSet
+from tests.conftest import single_thread
 
 # What the detection tests run with: a small real backbone with random weights, on the CPU, at the feature levels
 # and smoothing the tests were measured with (not DetectConfig's defaults, which follow the benchmarks).
@@ -23,12 +23,8 @@ FAST_FLAGS = ["--backbone", "resnet18", "--weights", "random", "--device", "cpu"
 
 @pytest.fixture(scope="package", autouse=True)
 def one_thread():
-    """Tiny runs on shared cores: one torch / BLAS thread, restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
+    with single_thread():
         yield
-    torch.set_num_threads(before)
 
 
 def texture(n: int, size: int | tuple[int, int] = 64, seed: int = 0) -> np.ndarray:

@@ -18,7 +18,7 @@ from steelnb.cli import main
 from steelnb.detect import DETECT_FILES
 from steelnb.runfolder import claim_run_folder
 from tests.detect.conftest import FAST_FLAGS, save_pngs, texture
-from tests.test_bad_input import one_line_error, run_cli, snapshot
+from tests.test_bad_input import config_file_refused, one_line_error, run_cli, snapshot, unusable_pile
 
 
 def detect_cli(capsys, dataset: Path | str, out: Path, *flags: str) -> tuple[int, str, str]:
@@ -123,15 +123,7 @@ def test_a_normal_class_that_holds_nothing_is_named(tmp_path, capsys, case, mess
     ("unreadable", "none of the 2 image files"),
 ])
 def test_a_pile_that_is_not_there_or_holds_no_image_is_named(tmp_path, capsys, case, message):
-    target = tmp_path / case
-    if case == "file":
-        target.write_text("x")
-    elif case == "empty":
-        target.mkdir()
-    elif case == "unreadable":
-        target.mkdir()
-        (target / "a.png").write_bytes(b"")
-        (target / "b.jpg").write_text("no")
+    target = unusable_pile(tmp_path / case, case)
     out = tmp_path / "run"
     code, stdout, err = detect_cli(capsys, target, out)
     assert code == 2 and stdout == ""
@@ -225,12 +217,7 @@ def test_an_unknown_choice_is_refused_by_the_parser(capsys, flag, value):
     ({"epochs": 3}, "unknown config keys ['epochs']"),
 ])
 def test_a_bad_value_in_a_config_file_names_the_file_and_the_field(tmp_path, capsys, values, message):
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(values))
-    code, _, err = run_cli(capsys, "detect", "--config", config, "--out-dir", tmp_path / "run")
-    assert code == 2
-    one_line_error(err, f"{config}: {message}")
-    assert not (tmp_path / "run").exists()
+    config_file_refused(tmp_path, capsys, "detect", json.dumps(values), f"config.json: {message}")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -238,12 +225,7 @@ def test_a_bad_value_in_a_config_file_names_the_file_and_the_field(tmp_path, cap
     ('{"method": "self",}', "not valid JSON"),
 ])
 def test_a_config_file_that_is_not_a_json_object_is_named(tmp_path, capsys, text, message):
-    config = tmp_path / "config.json"
-    config.write_text(text)
-    code, _, err = run_cli(capsys, "detect", "--config", config, "--out-dir", tmp_path / "run")
-    assert code == 2
-    one_line_error(err, str(config), message)
-    assert not (tmp_path / "run").exists()
+    config_file_refused(tmp_path, capsys, "detect", text, message)
 
 
 # --- run folders ----------------------------------------------------------------------------------

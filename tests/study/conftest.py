@@ -1,8 +1,8 @@
 """Shared by the study tests: an empty data root, one thread for tiny runs."""
 
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
+
+from tests.conftest import single_thread
 
 
 @pytest.fixture
@@ -14,9 +14,5 @@ def no_real_data(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny runs on shared cores: one torch / BLAS thread (several spin for seconds), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
+    with single_thread():
         yield
-    torch.set_num_threads(before)
