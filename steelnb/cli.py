@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
+import pandas as pd
+
 from . import distributed, progress, validation
 from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
@@ -20,8 +22,11 @@ from .errors import SteelnbError, SteelnbWarning
 from .inspection.config import TypesConfig
 from .method.config import TrainConfig
 from .method.inputs import decision_absent, prepare_data, skipped_table
+from .method.model import TrainedRun
+from .method.predict import calibrate_threshold, predict
 from .method.runfiles import RUN_FILES
 from .method.train import train
+from .metrics import defect_scores_metrics
 from .profiles import PROFILES, get_profile
 from .runfolder import atomic_path, check_output_file, claim_run_folder
 from .validation import ConfigError
@@ -170,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def processes_of_one_run(device: str, claim: Callable[[], contextlib.AbstractContextManager]) \
         -> Iterator[distributed.World]:
     """The command's processes (one, or torchrun's) joined for one run: rank 0 alone claims the run folder
-    (`claim()`) and reports progress."""
+    (`claim()`; `contextlib.nullcontext` where there is none) and reports progress."""
     with distributed.session(device) as world, distributed.main_context(claim):
         if not world.main:
             progress.set_quiet(True)
@@ -216,29 +221,40 @@ def summary(result: dict, out_dir: str) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from .method.model import TrainedRun
-    from .method.predict import calibrate_threshold, predict
-    from .metrics import defect_scores_metrics
-
     out = Path(args.out)
-    skipped_out = out.with_name(f"{out.stem}.skipped.csv")
     check_output_file(out, "--out")
     run = TrainedRun.load(args.run)
-    threshold = args.threshold
-    if args.calibrate:
-        labelled = load_dataset(args.calibrate, args.data_root, run.image_size)
-        if not labelled.has_defect_flags:
-            raise DataError(f"{args.calibrate}: calibration needs defect / defect-free flags")
-        threshold = calibrate_threshold(run.distances(labelled)[2], labelled.defective == 1, args.target_mdr)
+    # Under torchrun every process assigns its shard of the images; rank 0 alone prints and writes.
+    with processes_of_one_run("auto", contextlib.nullcontext) as world:
+        threshold = calibrated_threshold(run, args, world) if args.calibrate else args.threshold
+        data = distributed.main_first(load_dataset, args.dataset, args.data_root, run.image_size,
+                                      **folder_options(args.dataset, args.normal_class))
+        table = predict(run, data, threshold)
+    if world.main:
+        write_predictions(table, data, out)
+
+
+def calibrated_threshold(run: TrainedRun, args: argparse.Namespace, world: distributed.World) -> float:
+    """The distance threshold for MDR <= --target-mdr on the --calibrate set, the same on every process (each
+    assigns its shard, every process gets every distance); rank 0 prints it."""
+    labelled = distributed.main_first(load_dataset, args.calibrate, args.data_root, run.image_size)
+    if not labelled.has_defect_flags:
+        raise DataError(f"{args.calibrate}: calibration needs defect / defect-free flags")
+    threshold = calibrate_threshold(run.distances(labelled)[2], labelled.defective == 1, args.target_mdr)
+    if world.main:
         print(f"threshold {threshold:.4f} for MDR <= {args.target_mdr} on {labelled.name}")
-    data = load_dataset(args.dataset, args.data_root, run.image_size, **folder_options(args.dataset, args.normal_class))
-    if "normal_class_note" in data.meta:
-        print(data.meta["normal_class_note"])
-    table = predict(run, data, threshold)
+    return threshold
+
+
+def write_predictions(table: pd.DataFrame, data: ImageSet, out: Path) -> None:
+    """`out` and its .skipped.csv beside it, each whole or not at all, and the lines a person reads."""
+    skipped_out = out.with_name(f"{out.stem}.skipped.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, frame in ((out, table), (skipped_out, skipped_table(data))):
         with atomic_path(path) as partial:
             frame.to_csv(partial, index=False)
+    if "normal_class_note" in data.meta:
+        print(data.meta["normal_class_note"])
     print(f"{len(table)} images{skipped_note(data, skipped_out)} -> {out}: "
           f"{int(table.predicted_defective.sum())} predicted defective")
     if decision_absent(data) is None:
@@ -393,7 +409,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     assign = commands.add_parser("predict", parents=[common],
                                  help="assign images with a trained run; defect / defect-free")
-    assign.add_argument("--run", required=True, help="a train run's folder (holds model.pt)")
+    assign.add_argument("--run", "--run-dir", dest="run", required=True, help="a train run's folder (holds "
+                        "model.pt); --run-dir under torchrun, which reads --run as its own --run-path")
     assign.add_argument("--dataset", required=True, help="data set name or image folder")
     assign.add_argument("--data-root")
     assign.add_argument("--threshold", type=_finite, help="distance to the normal centroid above which = defect")
@@ -473,8 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warnings
     progress.set_quiet(args.quiet)
-    if distributed.launched() and args.command not in ("train", "detect"):
-        print(f"steelnb: error: only train and detect run on several processes; run steelnb {args.command} "
+    if distributed.launched() and args.command not in ("train", "detect", "predict"):
+        print(f"steelnb: error: only train, detect and predict run on several processes; run steelnb {args.command} "
               "without torchrun", file=sys.stderr)
         return 2
     try:

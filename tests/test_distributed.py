@@ -1,5 +1,5 @@
-"""Several processes under torchrun: the helpers alone, then `steelnb train` and `detect` on 2 CPU processes (gloo)
-against the same commands on one.
+"""Several processes under torchrun: the helpers alone, then `steelnb train`, `predict` and `detect` on 2 CPU
+processes (gloo) against the same commands on one.
 
 The 2-process runs are launched as a user would, `python -m torch.distributed.run --standalone --nproc-per-node 2
 -m steelnb.cli ...`, in a subprocess with a timeout. Training uses ConvNeXt V2-atto: its layer norm makes the
@@ -23,6 +23,7 @@ import torch
 from steelnb import distributed
 from steelnb.cli import main
 from steelnb.method.model import TrainedRun
+from tests.test_cli import image_folder
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 300  # a launch takes ~20 s on 2 busy cores; a hang must fail, not block the suite
@@ -75,10 +76,13 @@ def test_the_group_is_nccls_only_where_cuda_is(monkeypatch):
     assert [distributed._wants_cuda(d) for d in ["cuda", "cuda:1", "auto", "cpu"]] == [True, True, True, False]
 
 
-def test_commands_that_do_not_shard_refuse_torchrun(monkeypatch, capsys):
+def test_commands_that_do_not_shard_refuse_torchrun(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["data", "info", "synthetic", "--image-size", "16"]) == 2
-    assert "only train and detect run on several processes" in capsys.readouterr().err
+    assert main(["inspect", "synthetic", "--out-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.count("only train, detect and predict run on several processes") == 2
+    assert main(["predict", "--run", str(tmp_path / "none"), "--dataset", "synthetic"]) == 2  # runs: no run there
+    assert "does not exist: train a run first" in capsys.readouterr().err
 
 
 # -- two processes ----------------------------------------------------------------------------------
@@ -157,6 +161,26 @@ def test_a_run_cut_on_one_process_resumes_on_two_to_the_same_end(one_process, tm
     assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
     assert succeeded(torchrun(*TRAIN, "--resume", "--out-dir", out))
     _same_run(one_process, out)
+
+
+@pytest.mark.slow
+def test_predict_on_two_processes_assigns_as_one(one_process, tmp_path, capsys):
+    folder = image_folder(tmp_path / "parts", {"good": 8, "dent": 5})  # 13 images: shards of 7 and 6
+    # --run-dir: torchrun itself refuses --run (ambiguous with its --run-path)
+    command = ["predict", "--run-dir", str(one_process), "--dataset", str(folder), "--calibrate", str(folder)]
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert main([*command, "--out", str(one)]) == 0
+    printed = capsys.readouterr().out
+    done = torchrun(*command, "--out", two)
+    assert succeeded(done)
+    assert "assigning: features of 7 images" in done.stderr and "of 13 images" not in done.stderr  # rank 0's shard
+    a, b = pd.read_csv(one), pd.read_csv(two)
+    assert len(a) == 13 and a.path.tolist() == b.path.tolist()
+    assert (a.cluster == b.cluster).all() and (a.predicted_defective == b.predicted_defective).all()
+    np.testing.assert_allclose(b[["distance", "normal_distance"]], a[["distance", "normal_distance"]], atol=1e-4)
+    assert (tmp_path / "two.skipped.csv").is_file() and not list(tmp_path.glob("*.partial"))
+    # Rank 0 alone prints: the threshold, the summary and the rates once, as one process does.
+    assert printed.count("predicted defective") == 1 and done.stdout.replace(str(two), str(one)) == printed
 
 
 @pytest.mark.slow

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backbones import OFFLINE, Backbone, create_backbone, extract_features
+from .. import distributed
+from ..backbones import OFFLINE, Backbone, create_backbone, extract_features, resolve_device
 from ..data import ImageSet
 from ..runfolder import RunFolderError, atomic_path, read_state
 from .cluster import Preprocessor, nearest_centroid
@@ -112,10 +113,12 @@ class TrainedRun:
 
     # -- assigning --------------------------------------------------------------------------------
     def distances(self, data: ImageSet, device: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Nearest cluster, distance to it, and distance to the normal centroid of every image."""
-        features = extract_features(self.backbone, data.images, self.input_size, device=device,
-                                    desc="assigning: features")
-        points = self.preprocessor.transform(features)
+        """Nearest cluster, distance to it, and distance to the normal centroid of every image. Under torchrun each
+        process extracts the features of its shard of the images on its own device, and the points are gathered
+        in rank order on every process."""
+        mine = extract_features(self.backbone, data.images[distributed.share(len(data))], self.input_size,
+                                device=distributed.local_device(resolve_device(device)), desc="assigning: features")
+        points = distributed.gather(self.preprocessor.transform(mine))
         clusters, distance = nearest_centroid(points, self.centroids)
         to_normal = np.linalg.norm(points - self.centroids[self.normal_cluster], axis=1)
         return clusters, distance, to_normal

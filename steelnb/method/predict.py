@@ -4,6 +4,9 @@ The decision: an image is defect-free when its nearest centroid is the run's lar
 (`normal_cluster`), or, with a threshold, when its distance to that cluster's centroid is at most
 the threshold. `calibrate_threshold` picks that threshold on a labelled calibration set for a
 target miss rate (MDR).
+
+Under torchrun each process assigns its shard of the images and every process gets the whole
+table (`TrainedRun.distances`).
 """
 
 from __future__ import annotations
