@@ -69,7 +69,8 @@ def neu(args: argparse.Namespace) -> None:
                              train_config(types_config, len(crop_set), 2, seed, "cpu"))
     crops = evaluate(data.labels, found.table["type"].to_numpy())
     rows = [{"images": f"crops around the anomaly peak ({stage['crop']['side_px']} px of {data.images.shape[-1]}, "
-                       f"share {args.crop_share}, resized to {stage['crop']['resized_to']})",
+                       f"share {stage['crop']['share_of_shorter_side']}, {stage['crop']['how']}, resized to "
+                       f"{stage['crop']['resized_to']})",
              "acc": crops["acc"], "nmi": crops["nmi"], "n": len(data), "k": 6,
              "k_chosen_by_silhouette": chosen.k, "seconds": round(seconds, 1),
              "weights": f"detect: {found.metrics['run']['weights']}; types: {stage['run']['weights']}"}]
@@ -145,7 +146,7 @@ def main() -> None:
     on_neu.add_argument("data_root")
     on_neu.add_argument("out_dir")
     on_neu.add_argument("--whole-run", help="a finished whole-image run folder to read instead of training one")
-    on_neu.add_argument("--crop-share", type=float, default=TypesConfig.crop_share)
+    on_neu.add_argument("--crop-share", type=float, help="crop share (default: from the maps)")
     on_neu.add_argument("--profile", default="cpu")
     on_neu.set_defaults(func=neu)
     on_synthetic = sets.add_parser("synthetic")

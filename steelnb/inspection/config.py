@@ -19,8 +19,8 @@ class TypesConfig:
     Every field is checked on creation against its annotation (see `steelnb.validation`). The joint method's
     settings are the profile's (`steelnb.profiles`, its `train` table); the seed and device are the detection's.
 
-    >>> TypesConfig(types=4).crop_share
-    0.75
+    >>> TypesConfig(types=4).crop_share is None  # the crop's size comes from the anomaly maps
+    True
     >>> TypesConfig(min_types=5, max_types=3)
     Traceback (most recent call last):
     ...
@@ -31,7 +31,8 @@ class TypesConfig:
     min_types: Annotated[int, AtLeast(2)] = 2  # the range the choice looks over
     max_types: Annotated[int, AtLeast(2)] = 8
     type_choice: Annotated[str, OneOf(CHOICES)] = "silhouette"  # silhouette | eigengap (see choice.py)
-    crop_share: Annotated[float, Above(0), AtMost(1)] = 0.75  # crop side: this share of the shorter side (crops.py)
+    crop_share: Annotated[float | None, Above(0), AtMost(1)] = None  # crop side, share of the shorter side; None:
+    #                                                                 from the flagged images' maps (crops.py)
     profile: Annotated[str, OneOf(tuple(PROFILES))] = "cpu"  # the joint method's settings: ci | cpu | paper
     gallery: Annotated[int, AtLeast(1)] = 12  # crops per type in its gallery
 

@@ -1,24 +1,32 @@
 """The defect region of a flagged image: a square crop centred on its anomaly map's peak, resized for the network.
 
-The crop's side is a fixed share of the image's shorter side (`TypesConfig.crop_share`, `--crop-share`, default
-0.75), the same for every image of a pile, so that the type stage compares regions of one scale: a defect's size
-is part of its kind. The peak (`Detection.table`'s `peak_y`, `peak_x`: fractions of the height and width) is the
-crop's centre, moved inwards where the square would leave the image, so every crop lies wholly inside its image.
+The crop's side is one share of the image's shorter side for every image of a pile, so that the type stage
+compares regions of one scale (a defect's size is part of its kind). By default the share comes from the pile's
+own anomaly maps (`map_share`): each flagged image's defect region is the connected part of its map around the
+peak that lies above half the way from the map's median to its peak; the region's larger side, as a share of the
+image's shorter side, is its extent; the crop is `CONTEXT` (2) times the median extent of the flagged images, at
+most the whole shorter side, so a typical defect fills the middle half of its crop and the rest is the texture
+around it. `TypesConfig.crop_share` (`--crop-share`) fixes the share instead. The peak (`Detection.table`'s
+`peak_y`, `peak_x`: fractions of the height and width) is the crop's centre, moved inwards where the square would
+leave the image, so every crop lies wholly inside its image.
 
-Why 0.75. On a strip (Severstal's 1600 x 256) it is a 192 px square of the 1600 px length: local. On a square
-image it keeps most of the image, and there it has to: NEU's images are close-ups in which the defect is the
-texture, and their types are told apart less well the tighter the crop. Measured with k-means on ImageNet
-EfficientNet-Lite0 features of the crops (224 px, PCA 64 + L2, no training; 100 NEU images per class read at
-192 px, peaks from `steelnb detect`'s defaults of the time): ACC 0.888 at share 0.375, 0.900 at 0.4, 0.918 at
-0.5, 0.928 at 0.6, 0.942 at 0.75, 0.952 at 1.0, 0.953 on the whole images; on the synthetic set of the previous
-generator (the flagged images of 300 at 256 px; not measured again since its defects became small and local):
-0.889 at 0.4, 0.981 at 0.6, 1.00 on whole images. A pile of small defects on large square images may be
-grouped better with a smaller share: `--crop-share`.
+Why from the maps. A fixed share cannot serve both kinds of pile: NEU's close-ups, where the defect is the
+texture, are told apart best from most of the image, while the built-in synthetic pile's defects cover 5-12 % of
+the side and a crop of 0.75 of it is mostly texture. Measured by `benchmarks/crop_share.py` (results/inspect/
+crop_share.md: k-means on untrained offline EfficientNet-Lite0 features of the crops, types ACC, mean of 5 k-means
+seeds; peaks and maps from `steelnb detect`'s defaults): synthetic piles of 600 images at 256 px with seeds 1 and
+2 (not seed 0, the pile `make run` and the type benchmarks measure): 0.43 / 0.42 at share 0.75, 0.34 / 0.33 at
+1.0, 0.71 / 0.62 from the maps (shares 0.50 / 0.38; one extent instead of two: 0.63 / 0.62); NEU (1,800 images at
+200 px): 0.935 at 0.75, 0.933 at 1.0, 0.941 from the maps (share 0.67; one extent: 0.866). `CONTEXT` was chosen
+between 1 and 2 on the two synthetic piles.
 
 >>> import numpy as np
 >>> images = np.zeros((2, 1, 100, 200), np.uint8)
 >>> crop_boxes(np.array([0.5, 0.0]), np.array([0.5, 1.0]), 100, 200, side=40).tolist()  # centred; clamped
 [[30, 80], [0, 160]]
+>>> maps = np.zeros((1, 8, 8), np.float32); maps[0, 2:4, 5] = 1.0  # a region of 2 x 1 cells of 8 x 8
+>>> region_extents(maps, 100, 200).tolist(), map_share(maps, 100, 200)  # 2 cells of 12.5 px, of 100 px
+([0.25], 0.5)
 >>> defect_crops(images, np.array([0.5, 0.0]), np.array([0.5, 1.0]), share=0.75, size=32).shape
 (2, 1, 32, 32)
 """
@@ -28,6 +36,29 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
+
+CONTEXT = 2.0  # the crop's side, in typical defect extents (see the module docstring)
+
+
+def region_extents(maps: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N,) the larger side of each map's defect region (the connected cells around its peak above half the way
+    from its median to its peak), as a share of the shorter side of the `height` x `width` images it maps."""
+    maps = np.asarray(maps, np.float64)
+    cell_y, cell_x = height / maps.shape[1], width / maps.shape[2]
+    extents = np.empty(len(maps))
+    for i, cells in enumerate(maps):
+        floor = np.median(cells)
+        regions, _ = ndimage.label(cells >= floor + 0.5 * (cells.max() - floor))
+        rows, cols = np.nonzero(regions == regions[np.unravel_index(cells.argmax(), cells.shape)])
+        extents[i] = max((np.ptp(rows) + 1) * cell_y, (np.ptp(cols) + 1) * cell_x) / min(height, width)
+    return extents
+
+
+def map_share(maps: np.ndarray, height: int, width: int) -> float:
+    """The crop's share of the shorter side for a pile's flagged images: `CONTEXT` times their median defect
+    extent (`region_extents`), at most 1."""
+    return float(min(1.0, CONTEXT * np.median(region_extents(maps, height, width))))
 
 
 def crop_side(height: int, width: int, share: float) -> int:

@@ -34,10 +34,11 @@ from PIL import Image
 
 from ..data import UNKNOWN, ImageSet
 from ..detect import DETECT_FILES, DetectConfig, Detection, detect, load_pile, write_detection
+from ..detect.scoring import smooth
 from ..progress import phase
 from ..runfolder import atomic_path
 from .config import TypesConfig
-from .crops import crop_side, defect_crops
+from .crops import CONTEXT, crop_side, defect_crops, map_share
 from .evaluation import pipeline_scores
 from .grouping import Grouping, crop_size, group_types, settings_record
 
@@ -118,21 +119,19 @@ def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: I
     types, distances = np.full(len(pile), -1, np.int64), np.full(len(pile), np.nan)
     size = crop_size(types_config.profile)
     crops = np.zeros((0, pile.images.shape[1], size, size), np.uint8)
-    grouping = None
+    grouping, share = None, {"share_of_shorter_side": types_config.crop_share}
     if len(grouped):
+        share = crop_share(types_config, detection, detect_config.sigma, grouped, *data.images.shape[-2:])
         with phase(f"cropping {len(grouped)} images around their anomaly peaks"):
             crops = defect_crops(data.images[grouped], table["peak_y"].to_numpy()[grouped],
-                                 table["peak_x"].to_numpy()[grouped], types_config.crop_share, size)
+                                 table["peak_x"].to_numpy()[grouped], share["share_of_shorter_side"], size)
         crop_set = ImageSet(f"{pile.name}-crops", crops, np.full(len(grouped), UNKNOWN, np.int64),
                             np.full(len(grouped), UNKNOWN, np.int8), (), tuple(pile.paths[i] for i in grouped))
         grouping = group_types(crop_set, types_config, detect_config.seed, detect_config.device)
         types[grouped], distances[grouped] = grouping.types, grouping.distances
     table["type"], table["type_distance"] = types, distances.round(5)
-    height, width = data.images.shape[-2:]
     stage = grouping.record() if grouping else {"k": 0, "how": NOTHING_FLAGGED, "sizes": []}
-    stage.update(grouped=len(grouped), only_flagged=only_flagged,
-                 crop={"side_px": crop_side(height, width, types_config.crop_share),
-                       "share_of_shorter_side": types_config.crop_share, "resized_to": size},
+    stage.update(grouped=len(grouped), only_flagged=only_flagged, crop={**share, "resized_to": size},
                  seconds=round(time.perf_counter() - started - detection.metrics["run"]["total_s"], 1))
     labels, defective, normal = truth_of(pile)
     scored = decision if only_flagged else np.ones_like(decision)
@@ -140,6 +139,18 @@ def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: I
                **pipeline_scores(labels, defective, normal, scored, types)}
     metrics["run"] = {**metrics["run"], "inspect_wall_s": round(time.perf_counter() - started, 1)}
     return Inspection(detection, table, pile, grouped, crops, grouping, metrics)
+
+
+def crop_share(config: TypesConfig, detection: Detection, sigma: float, grouped: np.ndarray, height: int,
+               width: int) -> dict:
+    """The crops' share of the shorter side (given, or from the grouped images' maps smoothed as detection's
+    peaks were: `crops.map_share`), their side in pixels and how the share was set."""
+    share, how = config.crop_share, "given (--crop-share)"
+    if share is None:
+        maps = smooth(torch.from_numpy(detection.maps[grouped]), sigma).numpy()
+        share = map_share(maps, height, width)
+        how = f"{CONTEXT:g} x the median extent of the grouped images' defect regions in their maps, at most 1"
+    return {"share_of_shorter_side": round(share, 4), "side_px": crop_side(height, width, share), "how": how}
 
 
 # -- the run folder ---------------------------------------------------------------------------------------

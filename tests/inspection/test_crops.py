@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from steelnb.inspection.crops import crop_boxes, crop_side, defect_crops
+from steelnb.inspection.crops import crop_boxes, crop_side, defect_crops, map_share, region_extents
 
 
 def test_the_side_is_a_share_of_the_shorter_side():
@@ -45,3 +45,21 @@ def test_crops_are_resized_and_keep_their_channels():
     images = np.random.default_rng(0).integers(0, 256, (3, 3, 64, 96), dtype=np.uint8)
     crops = defect_crops(images, np.full(3, 0.5), np.full(3, 0.5), share=0.5, size=48)
     assert crops.shape == (3, 3, 48, 48) and crops.dtype == np.uint8
+
+
+def test_the_defect_region_is_the_peaks_part_above_half_way_from_the_median():
+    maps = np.zeros((3, 10, 10))
+    maps[0, 2:5, 3] = 1.0  # 3 x 1 cells
+    maps[0, 8, 8] = 0.4  # below half the peak: not the region
+    maps[1, 1:3, 1:7] = [0.6, 0.7, 0.8, 1.0, 0.9, 0.3]  # 2 x 5 cells above 0.5; the last column is not
+    maps[2, 5, 0:2], maps[2, 5, 6] = 1.0, 0.9  # a second region above half the peak, not joined to the peak's
+    extents = region_extents(maps, 100, 200)  # cells of 10 x 20 px; the shorter side is 100 px
+    assert extents.tolist() == pytest.approx([0.3, 1.0, 0.4])
+
+
+def test_the_maps_share_is_twice_the_median_extent_at_most_the_whole_side():
+    maps = np.zeros((3, 10, 10))
+    for i, cells in enumerate((1, 2, 4)):
+        maps[i, 0, :cells] = 1.0
+    assert map_share(maps, 100, 100) == pytest.approx(0.4)  # median extent 0.2
+    assert map_share(np.ones((2, 10, 10)), 100, 100) == 1.0  # a flat map: the whole image

@@ -9,6 +9,7 @@ import pytest
 from steelnb.data import load_dataset
 from steelnb.detect import DetectConfig
 from steelnb.inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
+from steelnb.inspection.crops import crop_side, map_share
 from steelnb.inspection.run import NOTHING_FLAGGED, fit_sides
 
 # Random features flag little at the default cutoff: a low one makes sure the type stage has images to group.
@@ -38,7 +39,10 @@ def test_only_the_flagged_images_are_cropped_and_grouped(grouped):
     assert set(found.table["type"].iloc[flagged]) <= {0, 1}
     assert (found.table["type"].drop(index=flagged) == -1).all()
     assert found.metrics["type_stage"]["how"] == "given: 2 types"
-    assert found.metrics["type_stage"]["crop"] == {"side_px": 48, "share_of_shorter_side": 0.75, "resized_to": 64}
+    crop = found.metrics["type_stage"]["crop"]
+    share = map_share(found.detection.maps[flagged], 64, 64)  # detection's sigma is 0: the raw maps
+    assert crop["share_of_shorter_side"] == round(share, 4) and crop["how"].startswith("2 x the median extent")
+    assert crop["side_px"] == crop_side(64, 64, share) and crop["resized_to"] == 64
 
 
 def test_the_folder_holds_every_image_type_and_crop_and_a_gallery_per_type(grouped):
@@ -75,8 +79,11 @@ def test_a_pile_with_no_defect_found_stops_after_detection_and_says_so(tmp_path)
 
 def test_a_pile_where_every_image_is_defective_is_grouped_whole():
     everything = pile(n=14, rate=1.0, seed=2)
-    found = inspect_pile(DetectConfig(**FAST), TypesConfig(types=3, profile="ci"), everything, only_flagged=False)
+    found = inspect_pile(DetectConfig(**FAST), TypesConfig(types=3, profile="ci", crop_share=0.5), everything,
+                         only_flagged=False)
     assert len(found.grouped) == 14 and (found.table["type"] >= 0).all()
+    assert found.metrics["type_stage"]["crop"] == {"share_of_shorter_side": 0.5, "side_px": 32,
+                                                   "how": "given (--crop-share)", "resized_to": 64}
     assert found.metrics["two_cluster"] == "not scored: every image of the pile is defective"
     assert found.metrics["five_cluster"].startswith("not scored")
     assert found.metrics["types"]["n"] == 14 and found.metrics["types"]["false_alarms"] == 0
