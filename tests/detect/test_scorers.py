@@ -10,6 +10,7 @@ import torch
 from steelnb.detect import DetectConfig, DetectError
 from steelnb.detect.scorers import Mutual, PileBank, SelfSimilarity, make_scorer
 from steelnb.detect.scorers.bank import NEIGHBOURS, outlying
+from steelnb.errors import SteelnbWarning
 from tests.detect.conftest import pixels_as_features
 
 
@@ -132,9 +133,11 @@ def test_self_similarity_does_not_let_a_patch_match_its_own_neighbourhood():
 
 
 def test_self_similarity_works_on_grids_smaller_than_its_radius():
-    images = np.arange(4, dtype=np.uint8).reshape(1, 1, 2, 2)
-    maps = score(SelfSimilarity(radius=6), images)
-    assert maps.shape == (1, 2, 2) and torch.isfinite(maps).all() and maps.min() > 0
+    """A 2 x 2 grid under radius 6: the radius shrinks to 0 (every other patch counts), and the user is told."""
+    images = np.array([0, 1, 5, 9], np.uint8).reshape(1, 1, 2, 2)
+    with pytest.warns(SteelnbWarning, match=r"the 2 x 2 grid is too small for --self-radius 6 \(used 0\)"):
+        maps = score(SelfSimilarity(radius=6), images)
+    assert maps.tolist() == [[[1.0, 1.0], [4.0, 4.0]]]
 
 
 def test_make_scorer_builds_the_method_named_with_its_options():

@@ -42,9 +42,14 @@ def test_the_crop_holds_the_planted_defect_at_its_centre():
 
 
 def test_crops_are_resized_and_keep_their_channels():
-    images = np.random.default_rng(0).integers(0, 256, (3, 3, 64, 96), dtype=np.uint8)
+    images = np.zeros((3, 3, 64, 96), np.uint8)
+    images[:, 0] = np.array([10, 20, 30], np.uint8)[:, None, None]  # each image its own level
+    images[:, 1] = 200
+    images[:, 2, :, 48:] = 255  # an edge down the middle of the 32 px crop (rows 16-47, columns 32-63)
     crops = defect_crops(images, np.full(3, 0.5), np.full(3, 0.5), share=0.5, size=48)
     assert crops.shape == (3, 3, 48, 48) and crops.dtype == np.uint8
+    assert (crops[:, 0] == np.array([10, 20, 30])[:, None, None]).all() and (crops[:, 1] == 200).all()
+    assert (crops[:, 2, :, :20] == 0).all() and (crops[:, 2, :, -20:] == 255).all()  # the edge still mid-crop
 
 
 def test_the_defect_region_is_the_peaks_part_above_half_way_from_the_median():

@@ -47,17 +47,17 @@ def test_only_the_flagged_images_are_cropped_and_grouped(grouped):
 
 def test_the_folder_holds_every_image_type_and_crop_and_a_gallery_per_type(grouped):
     _, out = grouped
-    assert {p.name for p in out.iterdir()} <= set(INSPECT_FILES)
+    # no type_choice.csv: the number was given; no report: the command line writes it
+    assert {p.name for p in out.iterdir()} == set(INSPECT_FILES) - {"type_choice.csv", "report.html", "report_files"}
     scores = pd.read_csv(out / "scores.csv", keep_default_na=False, na_values=[""])
-    assert {"score", "defective", "type", "crop", "overlay", "label"} <= set(scores.columns)
+    assert len(scores) == 20 and {"score", "defective", "type", "crop", "overlay", "label"} <= set(scores.columns)
     flagged = scores[scores.defective == 1]
-    assert all((out / c).is_file() for c in flagged.crop)
+    assert sorted(flagged.crop) == sorted(f"crops/{p.name}" for p in (out / "crops").iterdir())  # a crop each
     assert (scores[scores.defective == 0].type == -1).all()
     types = pd.read_csv(out / "types.csv")
-    assert types["count"].sum() == len(flagged)
-    assert all((out / g).is_file() for g in types.gallery.dropna())
-    assert (out / "galleries" / "all_types.png").is_file() and (out / "type_history.csv").is_file()
-    assert not (out / "type_choice.csv").exists()  # the number was given
+    assert types.type.tolist() == [0, 1] and types["count"].sum() == len(flagged) and (types["count"] > 0).all()
+    assert types.gallery.tolist() == ["galleries/type_00.png", "galleries/type_01.png"]
+    assert sorted(p.name for p in (out / "galleries").iterdir()) == ["all_types.png", "type_00.png", "type_01.png"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"auroc", "label_free", "type_stage", "two_cluster", "five_cluster", "types"} <= set(metrics)
     assert metrics["type_stage"]["run"]["backbone"] == "resnet18"
