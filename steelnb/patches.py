@@ -3,7 +3,9 @@
 The feature maps at the chosen strides (ResNet layer2 and layer3 for strides 8 and 16, PatchCore's choice; found
 by reduction in timm's `feature_info`, so any timm backbone with `forward_intermediates` works) are each averaged
 over their 3 x 3 neighbourhood with the zero padding counted (as PatchCore's authors and anomalib do), upsampled
-bilinearly to the finest level's grid and concatenated: (B, h, w, D) with h = H / stride.
+bilinearly to the finest level's grid and concatenated: (B, h, w, D) with h = H / stride. `balance_levels` scales
+each level to a unit mean patch norm over a sample of the pile, so that a deep level's larger values do not
+outweigh a finer one in every distance (per-level normalisation, as MuSc normalises each layer).
 
 An image larger than `tile` pixels on a side is cut into overlapping tiles (aligned to the coarsest stride); each
 grid cell of the stitched map comes from the tile in which it lies farthest from a cut, so the memory a batch
@@ -45,10 +47,12 @@ def feature_levels(model: nn.Module, strides: tuple[int, ...] = STRIDES) -> list
     return levels
 
 
-def patch_features(model: nn.Module, x: Tensor, levels: list[int]) -> Tensor:
-    """Locally aware patch features (B, H, W, D) on the (H, W) grid of the first level."""
+def patch_features(model: nn.Module, x: Tensor, levels: list[int], scales: tuple[float, ...] | None = None) -> Tensor:
+    """Locally aware patch features (B, H, W, D) on the (H, W) grid of the first level, each level times its scale."""
     maps = model.forward_intermediates(x, indices=levels, intermediates_only=True, stop_early=True)
     maps = [F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=True) for m in maps]
+    if scales is not None:
+        maps = [m * scale for m, scale in zip(maps, scales, strict=True)]
     grid = maps[0].shape[-2:]
     maps = [m if m.shape[-2:] == grid else F.interpolate(m, grid, mode="bilinear", align_corners=False) for m in maps]
     return torch.cat(maps, 1).permute(0, 2, 3, 1)
@@ -83,6 +87,18 @@ class PatchFeatures:
         self.tile, self.overlap = tile, overlap
         self.device = torch.device(device)
         self.backbone.model.to(self.device).eval()
+        self.scales: tuple[float, ...] | None = None  # per-level factors (`balance_levels`); None: as they come
+
+    @torch.no_grad()
+    def balance_levels(self, images: np.ndarray | Tensor) -> tuple[float, ...]:
+        """Scale each level to a unit mean patch norm over `images` (a sample of the pile); the factors."""
+        self.scales = None
+        x = to_model_input(torch.as_tensor(images).to(self.device), self.backbone.mean, self.backbone.std)
+        maps = self.backbone.model.forward_intermediates(x[..., :self.tile, :self.tile], indices=self.levels,
+                                                         intermediates_only=True, stop_early=True)
+        maps = [F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=True) for m in maps]
+        self.scales = tuple(1.0 / max(float(m.float().norm(dim=1).mean()), 1e-12) for m in maps)
+        return self.scales
 
     @property
     def stride(self) -> int:
@@ -101,13 +117,13 @@ class PatchFeatures:
         rows = tile_spans(height, self.tile, self.overlap, self.align)
         cols = tile_spans(width, self.tile, self.overlap, self.align)
         if len(rows) == len(cols) == 1:
-            return patch_features(self.backbone.model, x, self.levels).float()
+            return patch_features(self.backbone.model, x, self.levels, self.scales).float()
         s = self.stride
         out = None
         for top, row_from, row_to in rows:
             for left, col_from, col_to in cols:
                 window = x[..., top:top + min(self.tile, height), left:left + min(self.tile, width)]
-                part = patch_features(self.backbone.model, window, self.levels).float()
+                part = patch_features(self.backbone.model, window, self.levels, self.scales).float()
                 if out is None:
                     out = part.new_empty(len(x), height // s, width // s, part.shape[-1])
                 out[:, row_from // s:row_to // s, col_from // s:col_to // s] = \

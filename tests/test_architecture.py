@@ -46,8 +46,8 @@ INSIDE = {
         "run": {"config", "crops", "evaluation", "grouping"},
     },
     "detect": {
-        "config": set(), "errors": set(), "scoring": set(), "decision": set(), "overlay": set(),
-        "run": {"config", "decision", "errors", "overlay", "scorers", "scoring"},
+        "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(), "overlay": set(),
+        "fusion": set(), "position": set(), "run": {"config", "decision", "errors", "fusion", "overlay", "position", "scorers", "scoring"},
     },
     "method": {
         "cluster": set(), "heads": set(), "losses": set(), "optim": set(), "runfiles": {"cluster"},

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from .. import validation
 from ..validation import Above, AtLeast, AtMost, Below, Matches, NonEmpty, OneOf
+from .position import CELLS
 
-METHODS = ("bank", "self", "mutual")
-RULES = ("mad", "gmm", "gap")
+METHODS = ("bank", "self", "mutual", "fused")
+RULES = ("mad", "gmm", "gap", "null")
 STRIDES = Matches(r"(4|8|16|32)(,(4|8|16|32))*", "strides out of 4, 8, 16, 32 joined by commas, e.g. 8,16")
 Share = Annotated[float, Above(0), AtMost(1)]  # a share in (0, 1]
 
@@ -31,14 +32,17 @@ class DetectConfig:
     backbone: Annotated[str, NonEmpty] = "efficientnet_lite2"
     weights: Annotated[str, NonEmpty] = "offline"  # random | timm | offline | path to a state dict
     strides: Annotated[str, STRIDES] = "16"  # feature levels, by stride; the finest is the map's grid
+    balance_levels: bool = False  # each level scaled to a unit mean patch norm over a sample of the pile
     tile: Annotated[int, AtLeast(64)] = 1024  # images larger than this (pixels a side) are cut into tiles
-    method: Annotated[str, OneOf(METHODS)] = "self"  # self: own image | bank: the pile's memory bank | mutual (MuSc)
+    method: Annotated[str, OneOf(METHODS)] = "self"  # self: own image | bank | mutual (MuSc) | fused: self + mutual
+    cells: Annotated[str, OneOf(CELLS)] = "none"  # each grid cell against the pile at that cell (position.py)
     bank_images: Annotated[int, AtLeast(2)] = 256  # bank: reference images drawn from the pile (two halves)
     bank_share: Share = 0.03  # bank: share of each reference image's patches kept
     denoise: Annotated[float, AtLeast(0), Below(1)] = 0.0  # bank: share of bank patches dropped as outliers (SoftPatch)
     self_radius: Annotated[int, AtLeast(1)] = 6  # self: cells around a patch that it may not match
     references: Annotated[int, AtLeast(1)] = 24  # mutual: other images each image is scored against
     mutual_band: Share = 0.3  # mutual: mean of the lowest share of per-image distances
+    window: Annotated[float, AtLeast(0), AtMost(1)] = 0.0  # mutual: match within this share of the grid (0: anywhere)
     sigma: Annotated[float, AtLeast(0)] = 0.0  # Gaussian smoothing of the map, in cells
     top_share: Share = 0.01  # image score: mean of the top share of its map's cells
     rule: Annotated[str, OneOf(RULES)] = "mad"  # the label-free decision (see decision.py)

@@ -9,7 +9,13 @@ the score distribution and defects its upper tail.
   (Iglewicz and Hoaglin's modified z-score), so that a tiny excess over that score is no defect;
 - `gmm`: a two-component Gaussian mixture, the threshold where the upper component becomes the likelier one
   (falls back to `mad` when the mixture does not separate two groups);
-- `gap`: the widest gap between consecutive log scores in the upper half of the pile.
+- `gap`: the widest gap between consecutive log scores in the upper half of the pile;
+- `null`: an empirical null (after Efron): the defect-free bulk of the log scores as a normal whose centre is
+  the scores' mode and whose spread is that of the scores below the mode (defects lie above it); the null's
+  share is the share of scores within one spread of the centre over what a normal holds there, the defective
+  share the rest (`null_fit`); and the threshold is the one that minimises
+  the estimated errors, false alarms (the null's tail above it) plus misses (the excess below it). `cutoff` is
+  the fewest robust standard deviations above the null's centre that the threshold may lie.
 With labels, `calibrated_threshold` picks the largest threshold whose miss rate (MDR, defective called
 defect-free over all images) on a labelled share of the pile stays within a target.
 
@@ -22,7 +28,10 @@ defect-free over all images) on a labelled share of the pile stays within a targ
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from scipy import stats
 from sklearn.mixture import GaussianMixture
 
 from ..method.predict import calibrate_threshold
@@ -80,7 +89,58 @@ def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     return _threshold((upper[widest] + upper[widest + 1]) / 2, scores)
 
 
-RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold}
+@dataclass(frozen=True)
+class NullFit:
+    """The defect-free bulk of the log scores as a normal (centre, spread), and its share of the pile."""
+
+    centre: float
+    spread: float
+    null_share: float
+
+    @property
+    def defective_share(self) -> float:
+        """The estimated share of defective images: the pile's excess over the null."""
+        return 1.0 - self.null_share
+
+
+def null_fit(scores: np.ndarray) -> NullFit:
+    """The empirical null of the log scores: centre at their mode (a Gaussian kernel density's peak between the
+    10th and 90th percentiles), spread from the scores below it (reflected about the centre), and the null's
+    share from the scores within one spread of the centre, where defects are fewest (at most 1).
+
+    >>> rng = np.random.default_rng(0)
+    >>> fit = null_fit(np.exp(np.r_[rng.normal(0, 0.1, 900), rng.normal(1, 0.1, 100)]))
+    >>> abs(fit.centre) < 0.05, round(fit.spread, 2), round(fit.defective_share, 1)
+    (True, 0.1, 0.1)
+    """
+    logs = _logs(scores)
+    if len(np.unique(logs)) < 3:
+        return NullFit(float(np.median(logs)), 0.0, 1.0)
+    grid = np.linspace(*np.quantile(logs, [0.1, 0.9]), 256)
+    centre = float(grid[np.argmax(stats.gaussian_kde(logs)(grid))])
+    below = logs[logs < centre]
+    spread = float(np.sqrt(np.mean((below - centre) ** 2))) if below.size else 0.0
+    if spread == 0:
+        return NullFit(centre, 0.0, 1.0)
+    central = np.mean(np.abs(logs - centre) <= spread) / (2 * stats.norm.cdf(1) - 1)
+    return NullFit(centre, spread, min(1.0, float(central)))
+
+
+def null_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+    """The threshold at or above the null's centre + `cutoff` spreads (the fewest) that minimises the estimated
+    errors: 2 x null share x N x the null's tail above it, minus the count above it (see the module docstring)."""
+    fit = null_fit(scores)
+    if fit.spread == 0:
+        return mad_threshold(scores, cutoff)
+    logs = np.sort(_logs(scores))
+    candidates = np.unique(np.maximum(logs, fit.centre + cutoff * fit.spread))  # each flags the scores above it
+    tail = stats.norm.sf(candidates, fit.centre, fit.spread)
+    above = len(logs) - np.searchsorted(logs, candidates, side="right")
+    errors = 2 * fit.null_share * len(logs) * tail - above
+    return _threshold(float(candidates[np.argmin(errors)]), scores)
+
+
+RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold, "null": null_threshold}
 
 
 def label_free_threshold(scores: np.ndarray, rule: str = "mad", cutoff: float = 3.0) -> float:

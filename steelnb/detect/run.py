@@ -1,7 +1,9 @@
 """One detection run: read a pile, map every image's anomalies, score, decide, and write what a person reads.
 
     pile (any named set or image folder, read at its own aspect)
-      -> patch features (`steelnb.patches`, tiled when large) -> a scorer's maps (`scorers/`)
+      -> patch features (`steelnb.patches`, tiled when large, levels balanced on a sample of the pile)
+      -> a scorer's maps (`scorers/`; `fused`: two maps joined on one scale, `fusion.py`)
+      -> each cell against the pile at that place (`position.py`)
       -> image scores and peaks (`scoring.py`) -> a label-free threshold (`decision.py`)
       -> scores.csv, metrics.json, overlays/ (`write_detection`)
 
@@ -42,7 +44,9 @@ from ..runfolder import atomic_path
 from .config import DetectConfig
 from .decision import calibrated_threshold, label_free_threshold
 from .errors import DetectError
+from .fusion import log_maps
 from .overlay import save_overlay
+from .position import cell_normalised
 from .scorers import make_scorer
 from .scoring import image_scores, peaks, smooth
 
@@ -50,6 +54,8 @@ from .scoring import image_scores, peaks, smooth
 DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "report.html", "report_files")
 OVERLAYS = "overlays"
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
+BALANCE_SAMPLE = 16  # images of the pile that balance the feature levels
+MAX_LOG = 80.0  # a joined or cell-normalised log map is capped here before exp (float32 holds exp(88))
 
 
 @dataclass
@@ -86,10 +92,12 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     torch.manual_seed(config.seed)
     extractor = PatchFeatures(create_backbone(config.backbone, config.weights), config.stride_list, tile, overlap,
                               device=device)
+    if config.balance_levels:
+        extractor.balance_levels(data.images[_sample(len(data), config.seed)])
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
     prepared = time.perf_counter()
-    maps = _score_maps(data, extractor, scorer, config.batch_size)
+    maps = _pile_maps(_score_maps(data, extractor, scorer, config.batch_size), config.cells)
     scored = time.perf_counter()
     smoothed = smooth(torch.from_numpy(maps).float(), config.sigma)
     scores = image_scores(smoothed, sigma=0, top_share=config.top_share)
@@ -99,11 +107,26 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
                "total_s": time.perf_counter() - started}
     seconds["s_per_image"] = (seconds["prepare_s"] + seconds["score_s"]) / len(data)
     metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
-               "grid": list(maps.shape[1:]), "method": config.method,
+               "grid": list(maps.shape[1:]), "method": config.method, "cells": config.cells,
+               "level_scales": list(extractor.scales or ()),
                "run": {**run_info(extractor.backbone, device, seconds["total_s"]),
                        **{k: round(v, 3) for k, v in seconds.items()}},
                **_decision_metrics(data, table, threshold, config)}
     return Detection(table, maps, metrics, threshold)
+
+
+def _sample(n: int, seed: int, size: int = BALANCE_SAMPLE) -> np.ndarray:
+    """The seeded sample of the pile that balances the feature levels (the same on every process)."""
+    return np.sort(np.random.default_rng(seed).choice(n, min(size, n), replace=False))
+
+
+def _pile_maps(maps: np.ndarray, cells: str) -> np.ndarray:
+    """The pile's (N, h, w) maps from the scorer's (N, h, w) or (N, S, h, w): joined on one scale where there are
+    several, each cell against the pile at that place, back to a positive scale (exp of the log)."""
+    if maps.ndim == 3 and cells == "none":
+        return maps
+    logs = cell_normalised(log_maps(torch.from_numpy(maps)), cells)
+    return logs.clamp(max=MAX_LOG).exp().numpy()
 
 
 def _tiling(config: DetectConfig) -> tuple[int, int]:

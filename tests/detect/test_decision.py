@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from steelnb.detect.decision import RULES, calibrated_threshold, label_free_threshold
+from steelnb.detect.decision import RULES, calibrated_threshold, label_free_threshold, null_fit
 
 ALL_RULES = sorted(RULES)
 
@@ -66,7 +66,7 @@ def test_more_than_half_sharing_one_score_does_not_make_a_tiny_excess_a_defect()
 
 
 @pytest.mark.parametrize("rule", [
-    "mad",
+    "mad", "null",
     pytest.param("gmm", marks=pytest.mark.xfail(strict=True, reason="splits a unimodal pile: 18 % flagged")),
     pytest.param("gap", marks=pytest.mark.xfail(strict=True, reason="some gap is always widest: 3 % flagged")),
 ])
@@ -132,3 +132,35 @@ def test_a_tiny_share_still_calibrates_on_one_image_of_each_class():
     threshold, calibration = calibrated_threshold(scores, defective, 0.0, 0.01)
     assert calibration.sum() == 2 and set(defective[calibration]) == {0, 1}
     assert threshold < scores[calibration & (defective == 1)].min()
+
+
+@pytest.mark.parametrize("share", [0.05, 0.12, 0.3])
+def test_the_null_estimates_the_defective_share_from_the_excess(share):
+    rng = np.random.default_rng(5)
+    n = 1000
+    scores = np.exp(np.r_[rng.normal(0.0, 0.1, round(n * (1 - share))), rng.normal(1.0, 0.2, round(n * share))])
+    fit = null_fit(scores)
+    assert abs(fit.defective_share - share) < 0.04
+    assert abs(fit.centre) < 0.03 and 0.08 < fit.spread < 0.12
+
+
+def test_the_null_rule_cuts_where_its_estimated_errors_are_fewest():
+    """Defects overlapping the bulk's tail (3.5 deviations up): with its floor low, `null` cuts near the best
+    threshold there is (the oracle's 16 errors), far fewer errors than mad's fixed three deviations (78)."""
+    rng = np.random.default_rng(6)
+    defective = np.r_[np.zeros(880, bool), np.ones(120, bool)]
+    scores = np.exp(np.r_[rng.normal(0.0, 0.1, 880), rng.normal(0.35, 0.1, 120)])
+
+    def errors(flags: np.ndarray) -> int:
+        return int((flags != defective).sum())
+
+    null = scores > label_free_threshold(scores, "null", 1.0)
+    assert errors(null) < errors(scores > label_free_threshold(scores, "mad")) / 1.5
+    assert (null & ~defective).sum() <= 0.01 * len(scores)
+
+
+def test_the_null_rule_never_cuts_below_its_cutoff():
+    scores, _ = labelled_scores(3)
+    fit = null_fit(scores)
+    for cutoff in (0.5, 2.0, 4.0):
+        assert np.log(label_free_threshold(scores, "null", cutoff)) >= fit.centre + cutoff * fit.spread - 1e-9

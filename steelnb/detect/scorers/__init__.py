@@ -9,6 +9,9 @@ Each scorer is one file, with the same two calls:
 | `bank`   | a memory bank of patches sampled from half of the pile        | yes            | bank size        |
 | `self`   | the other patches of the same image, outside a radius          | no             | patches squared  |
 | `mutual` | the nearest patch of each of R other images, MuSc's interval mean | yes         | R x patches^2 / 4 |
+| `fused`  | both `self` and `mutual`, their maps joined by `detect.fusion`  | yes            | the two summed   |
+
+`positional.py` holds the windowed nearest-patch search that `mutual` uses with a `window`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import Tensor
 from ...patches import PatchFeatures
 from ..config import DetectConfig
 from .bank import PileBank
+from .fused import Fused
 from .mutual import Mutual
 from .self_similarity import SelfSimilarity
 
@@ -35,9 +39,9 @@ def make_scorer(config: DetectConfig) -> Scorer:
     """The scorer `config.method` names, with its options from `config`."""
     if config.method == "bank":
         return PileBank(config.bank_images, config.bank_share, config.denoise, config.seed, config.batch_size)
-    if config.method == "self":
-        return SelfSimilarity(config.self_radius)
-    return Mutual(config.references, config.mutual_band, config.seed, config.batch_size)
+    own = SelfSimilarity(config.self_radius)
+    others = Mutual(config.references, config.mutual_band, config.seed, config.batch_size, config.window or None)
+    return {"self": own, "mutual": others, "fused": Fused(own, others)}[config.method]
 
 
-__all__ = ["Mutual", "PileBank", "Scorer", "SelfSimilarity", "make_scorer"]
+__all__ = ["Fused", "Mutual", "PileBank", "Scorer", "SelfSimilarity", "make_scorer"]

@@ -1,0 +1,252 @@
+"""The detection lab: a grid of detection settings over every development pile, one table (issue 19).
+
+    python benchmarks/detect_lab.py --data-root ../shared/datasets --out results/detect/lab.csv
+
+Features are extracted once per pile (offline EfficientNet-Lite2, strides 8, 16 and 32, each 3 x 3-averaged as
+`steelnb.patches` does; cached under .cache/lab/) and every setting reuses them. A setting is a feature set,
+a scorer, its options and an aggregation; rows hold image AUROC, AP and seconds of scoring per image. The table
+then picks the default leave-one-pile-out (`choose`): the setting with the best worst-case AUROC over the other
+piles is the one reported on each pile. The Severstal sample (37 images, 65 % defective) is a smoke test only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from lab_piles import PILES, load_pile
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from steelnb.backbones import create_backbone
+from steelnb.detect.fusion import robust_z
+from steelnb.detect.scorers.positional import nearest_in_window
+from steelnb.patches import feature_levels
+from steelnb.views import to_model_input
+
+CHOOSE_ON = ("synthetic", "ksdd", "dagm", "edge", "inside")  # severstal: smoke test only
+
+
+def extract(name: str, data_root: str, cache: Path) -> tuple[dict[int, torch.Tensor], np.ndarray, float]:
+    """{stride: (N, h, w, D) float16} of pile `name`, its defect flags and the forward pass's seconds an image."""
+    path = cache / f"{name}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    pile = load_pile(name, data_root)
+    backbone = create_backbone("efficientnet_lite2", "offline")
+    model = backbone.model.eval()
+    strides = (8, 16, 32)
+    levels = feature_levels(model, strides)
+    out = {s: [] for s in strides}
+    started = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, len(pile), 8):
+            x = to_model_input(torch.as_tensor(pile.images[start:start + 8]), backbone.mean, backbone.std)
+            maps = model.forward_intermediates(x, indices=levels, intermediates_only=True, stop_early=True)
+            for s, m in zip(strides, maps, strict=True):
+                m = F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=True)
+                out[s].append(m.permute(0, 2, 3, 1).half())
+    seconds = (time.perf_counter() - started) / len(pile)
+    result = ({s: torch.cat(v) for s, v in out.items()}, pile.defective.astype(int), seconds)
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save(result, path)
+    return result
+
+
+def feature_set(levels: dict[int, torch.Tensor], name: str) -> torch.Tensor:
+    """(N, h, w, D) float32 on the stride-16 grid: '16', '16+32', '8+16+32' (8 pooled 2 x 2, 32 upsampled);
+    a trailing 'n' scales each level to unit mean patch norm over the pile before joining (per-level norm)."""
+    normalise = name.endswith("n")
+    parts = []
+    for stride in map(int, name.rstrip("n").split("+")):
+        level = levels[stride].float().permute(0, 3, 1, 2)
+        grid = levels[16].shape[1:3]
+        level = F.avg_pool2d(level, 2) if stride == 8 else level
+        level = F.interpolate(level, grid, mode="bilinear", align_corners=False) if level.shape[-2:] != grid else level
+        if normalise:
+            level = level / level.norm(dim=1).mean()
+        parts.append(level)
+    return torch.cat(parts, 1).permute(0, 2, 3, 1).contiguous()
+
+
+def self_maps(features: torch.Tensor, radius: int = 6) -> torch.Tensor:
+    """Each patch's distance to the nearest patch of its own image more than `radius` cells away."""
+    n, h, w, d = features.shape
+    radius = min(radius, (max(h, w) - 1) // 2)
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    rows, cols = rows.flatten(), cols.flatten()
+    near = ((rows[:, None] - rows[None]).abs() <= radius) & ((cols[:, None] - cols[None]).abs() <= radius)
+    out = torch.empty(n, h * w)
+    for i in range(n):
+        flat = features[i].reshape(-1, d)
+        distance = torch.cdist(flat, flat).masked_fill_(near, float("inf"))
+        out[i] = distance.min(1).values
+    return out.view(n, h, w)
+
+
+def mutual_maps(features: torch.Tensor, references: np.ndarray, window: float | None, band: float = 0.3,
+                step: int = 2, chunk: int = 16) -> torch.Tensor:
+    """MuSc-style interval mean over the reference images, each patch matched within a positional `window`
+    (a share of the grid's height and width; None: anywhere), references kept every `step` cells; an image
+    among the references is scored against the others."""
+    n, h, w, _ = features.shape
+    nearest = torch.full((len(references), n, h * w), float("inf"))
+    for r, j in enumerate(references):
+        ref = features[j, ::step, ::step]
+        for start in range(0, n, chunk):
+            query = features[start:start + chunk]
+            nearest[r, start:start + chunk] = nearest_in_window(query, ref, step, window).flatten(1)
+        nearest[r, j] = float("inf")  # no image against itself
+    kept = max(1, int(np.ceil(band * (len(references) - 1))))
+    return nearest.sort(0).values[:kept].mean(0).view(n, h, w)
+
+
+def cell_normalised(maps: torch.Tensor, how: str) -> torch.Tensor:
+    """Each grid cell's map values against the pile at that cell: `z` (median, MAD there), `sub` (its median
+    subtracted), `zmax` (median subtracted, over the larger of that cell's MAD and the pile's); `none`: as is."""
+    if how == "none":
+        return maps
+    median = maps.median(0).values
+    if how == "sub":
+        return maps - median
+    mad = (maps - median).abs().median(0).values * 1.4826 + 1e-6
+    if how == "zmax":
+        mad = mad.clamp(min=float((maps - maps.median()).abs().median()) * 1.4826)
+    return (maps - median) / mad
+
+
+def image_scores(maps: torch.Tensor, top_share: float = 0.01) -> np.ndarray:
+    flat = maps.reshape(len(maps), -1)
+    return flat.topk(max(1, round(top_share * flat.shape[1])), dim=1).values.mean(1).double().numpy()
+
+
+def maps_of(levels: dict[int, torch.Tensor], setting: dict, seed: int = 0) -> torch.Tensor:
+    """Anomaly maps (N, h, w) of one map setting (see MAP_SETTINGS)."""
+    features = feature_set(levels, setting["features"])
+    if setting["scorer"] == "self":
+        return self_maps(features)
+    rng = np.random.default_rng(seed)
+    n = len(features)
+    references = np.sort(rng.choice(n, min(25, n), replace=False))
+    maps = mutual_maps(features, references, setting.get("window"))
+    for _ in range(setting.get("rounds", 0)):  # clean-then-rescore: references from the most normal half
+        first = image_scores(maps)
+        calm = np.flatnonzero(first <= np.quantile(first, 0.5))
+        references = np.sort(rng.choice(calm, min(25, len(calm)), replace=False))
+        maps = mutual_maps(features, references, setting.get("window"))
+    return maps
+
+
+MAP_SETTINGS = [
+    *({"features": f, "scorer": "self"} for f in ("16", "16+32", "16+32n")),
+    {"features": "16", "scorer": "mutual", "window": None},
+    *({"features": "16+32n", "scorer": "mutual", "window": win} for win in (None, 0.25, 0.1)),
+]
+AGGREGATIONS = [{"top": t, "cells": c} for t, c in itertools.product((0.01, 0.03), ("none", "z", "sub", "zmax"))]
+
+
+def label(setting: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in setting.items())
+
+
+def map_z(maps: torch.Tensor) -> torch.Tensor:
+    """Log map values as robust z over every cell of the pile: scorers' maps on one scale."""
+    logs = maps.clamp(min=1e-6).log()
+    return torch.from_numpy(robust_z(logs.flatten().numpy()).reshape(maps.shape)).float()
+
+
+def pile_maps(name: str, data_root: str, cache: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Every map setting's maps of pile `name` (cached under `cache`) and the seconds an image each took."""
+    path = cache / f"{name}_maps.pt"
+    if path.exists():
+        stored = torch.load(path, weights_only=False)
+        if "maps" not in stored:  # maps saved without their seconds
+            stored = {"maps": stored, "seconds": dict.fromkeys(stored, float("nan"))}
+        return {k: v.float() for k, v in stored["maps"].items()}, stored["seconds"]
+    levels, truth, _ = extract(name, data_root, cache)
+    found, seconds = {}, {}
+    for setting in MAP_SETTINGS:
+        started = time.perf_counter()
+        found[label(setting)] = maps_of(levels, setting)
+        seconds[label(setting)] = (time.perf_counter() - started) / len(truth)
+        print(name, label(setting), round(seconds[label(setting)], 3), flush=True)
+    torch.save({"maps": {k: v.half() for k, v in found.items()}, "seconds": seconds}, path)
+    return found, seconds
+
+
+def pile_rows(name: str, found: dict[str, torch.Tensor], seconds: dict[str, float], truth: np.ndarray,
+              forward_s: float) -> list[dict]:
+    """Every aggregation of every map setting, and each self / mutual pair fused at the map level (the mean of
+    both maps' robust z of the log). `space=log`: cells normalised on the log map (or the fused z), the image
+    score the top share's mean of its exp (the package's pipeline); `lin`: on the map itself (or the z)."""
+    rows = []
+    pairs = itertools.product([k for k in found if "self" in k], [k for k in found if "mutual" in k])
+    fused = {f"fuse[{a} | {b}]": ((map_z(found[a]) + map_z(found[b])) / 2, seconds[a] + seconds[b]) for a, b in pairs}
+    for key, (maps, spent) in {**{k: (v, seconds[k]) for k, v in found.items()}, **fused}.items():
+        logs = maps if key.startswith("fuse") else maps.clamp(min=1e-6).log()
+        for aggregation, space in itertools.product(AGGREGATIONS, ("lin", "log")):
+            linear = maps if space == "lin" else None
+            post = cell_normalised(linear, aggregation["cells"]) if linear is not None else \
+                cell_normalised(logs, aggregation["cells"]).clamp(max=80).exp()
+            scores = image_scores(post, aggregation["top"])
+            rows.append(_row(name, f"{key} {label(aggregation)} space={space}", truth, scores, spent, forward_s))
+    return rows
+
+
+def run(piles: list[str], data_root: str, cache: Path) -> pd.DataFrame:
+    rows = []
+    for name in piles:
+        found, seconds = pile_maps(name, data_root, cache)
+        _, truth, forward_s = extract(name, data_root, cache)
+        rows += pile_rows(name, found, seconds, truth, forward_s)
+    return pd.DataFrame(rows)
+
+
+def _row(pile: str, setting: str, truth: np.ndarray, scores: np.ndarray, seconds: float, forward_s: float) -> dict:
+    return {"pile": pile, "setting": setting, "auroc": roc_auc_score(truth, scores),
+            "ap": average_precision_score(truth, scores), "score_s_per_image": seconds,
+            "forward_s_per_image": forward_s}
+
+
+def choose(table: pd.DataFrame) -> pd.DataFrame:
+    """Leave one pile out: for each pile P, the setting with the best worst-case AUROC over the other piles,
+    and its AUROC on P, beside P's in-sample best."""
+    wide = table.pivot(index="setting", columns="pile", values="auroc")
+    rows = []
+    for pile in [p for p in CHOOSE_ON if p in wide]:
+        others = [p for p in CHOOSE_ON if p in wide and p != pile]
+        chosen = wide[others].min(axis=1).idxmax()
+        rows.append({"pile": pile, "chosen_without_it": chosen, "auroc": wide.at[chosen, pile],
+                     "in_sample_best": wide[pile].idxmax(), "in_sample_auroc": wide[pile].max()})
+    overall = wide[[p for p in CHOOSE_ON if p in wide]].min(axis=1).idxmax()
+    rows.append({"pile": "all", "chosen_without_it": overall, "auroc": np.nan, "in_sample_best": "",
+                 "in_sample_auroc": np.nan})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--piles", default=",".join(PILES))
+    parser.add_argument("--cache", default=".cache/lab")
+    parser.add_argument("--out", default="results/detect/lab.csv")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the machine is shared)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    table = run(args.piles.split(","), args.data_root, Path(args.cache))
+    table["machine"] = f"{platform.machine()} {torch.get_num_threads()} threads"
+    table.to_csv(args.out, index=False)
+    choice = choose(table)
+    choice.to_csv(Path(args.out).with_name(Path(args.out).stem + "_choice.csv"), index=False)
+    print(choice.to_string())
+
+
+if __name__ == "__main__":
+    main()
