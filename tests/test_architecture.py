@@ -47,7 +47,8 @@ INSIDE = {
     },
     "detect": {
         "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(), "overlay": set(),
-        "fusion": set(), "position": set(), "run": {"config", "decision", "errors", "fusion", "overlay", "position", "scorers", "scoring"},
+        "fusion": set(), "position": set(),
+        "run": {"config", "decision", "errors", "fusion", "overlay", "position", "scorers", "scoring"},
     },
     "method": {
         "cluster": set(), "heads": set(), "losses": set(), "optim": set(), "runfiles": {"cluster"},
