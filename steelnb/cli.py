@@ -40,29 +40,59 @@ def _parse_optional(kind):
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_class: type = TrainConfig,
-                      skip: tuple[str, ...] = ()) -> None:
+                      skip: tuple[str, ...] = (), part: str | None = "train", implied: str | None = None) -> None:
     """One --flag per field of `config_class` (choices where the field has them), except `skip`; a flag not
-    given leaves the profile's or dataclass's value."""
+    given leaves the profile's or dataclass's value. Its help is the field's `Help` text (`validation.field_help`)
+    with the default as the profiles set it (their table `part`; `implied`: the profile taken without --profile)."""
     defaults = {f.name: f.default for f in fields(config_class)}
+    helps = validation.field_help(config_class)
     for name, (kind, optional, rules) in validation.specs(config_class).items():
         if kind not in (int, float, str, bool) or name in skip:
             continue
-        flag, default = f"--{name.replace('_', '-')}", defaults[name]
+        flag = f"--{name.replace('_', '-')}"
+        shown = f"{helps.get(name, '')} ({default_words(name, defaults[name], part, implied)})".replace("%", "%%")
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"(default {default})")
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=shown)
             continue
         choices = next((rule.choices for rule in rules if isinstance(rule, validation.OneOf)), None)
         parser.add_argument(flag, type=_parse_optional(kind) if optional else kind, default=argparse.SUPPRESS,
-                            choices=choices, metavar=name.upper(), help=f"(default {default!r})")
+                            choices=choices, metavar=name.upper(), help=shown)
 
 
-def _add_detect_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """The flags `steelnb detect` and `steelnb inspect` share: --overwrite, --normal-class and one per
-    `DetectConfig` field (except `skip`)."""
-    parser.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+def default_words(name: str, default, part: str | None, implied: str | None = None) -> str:
+    """A field's default as the profiles set it: "default 7; profile cpu: 30", or, where every profile sets it
+    (so the dataclass's default holds only without --profile), "profile ci: 64, cpu: 200, ...; without --profile:
+    none". `part`: the profiles' table (train, detect; None: no profile sets the field); `implied`: the profile
+    taken when none is given.
+
+    >>> default_words("backbone", "resnet18", "train")
+    'profile ci: resnet18, cpu: efficientnet_lite0, paper: convnextv2_tiny; without --profile: resnet18'
+    >>> default_words("max_side", 512, "detect")
+    'default 512; profile ci: 64'
+    """
+    def word(value) -> str:
+        return "none" if value is None else str(value)
+
+    tables = {profile: getattr(PROFILES[profile], part) for profile in PROFILES} if part else {}
+    set_by = {profile: table[name] for profile, table in tables.items() if name in table}
+    if implied is None and len(set_by) == len(tables) and set(map(str, set_by.values())) != {str(default)}:
+        listed = ", ".join(f"{profile}: {word(value)}" for profile, value in set_by.items())
+        return f"profile {listed}; without --profile: {word(default)}"
+    base = set_by.get(implied, default)
+    others = ", ".join(f"{profile}: {word(value)}" for profile, value in set_by.items() if value != base)
+    return f"default {word(base)}" + (f"; profile {others}" if others else "")
+
+
+def _add_detect_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (), implied: str | None = None,
+                      pile: str = "default synthetic") -> None:
+    """The flags `steelnb detect` and `steelnb inspect` share: the pile (PILE, or --dataset; `pile` says its
+    default), --overwrite, --normal-class and one per `DetectConfig` field (except `skip`)."""
+    about = validation.field_help(DetectConfig)["dataset"]
+    parser.add_argument("dataset", nargs="?", metavar="PILE", default=argparse.SUPPRESS, help=f"{about} ({pile})")
+    parser.add_argument("--dataset", default=argparse.SUPPRESS, metavar="PILE", help="the same as PILE")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
-    _add_config_flags(parser, DetectConfig, skip=("normal_class", *skip))
+    _add_config_flags(parser, DetectConfig, ("dataset", "normal_class", *skip), "detect", implied)
 
 
 def read_config_file(path: str, kind: str = "config") -> dict:
@@ -329,6 +359,8 @@ def detect_summary(metrics: dict, out: Path) -> str:
 def cmd_inspect(args: argparse.Namespace) -> None:
     from .inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
 
+    if "dataset" not in vars(args):
+        raise ConfigError("inspect needs a pile: steelnb inspect PILE --out-dir RUN (or --dataset PILE)")
     types_config = build_config(args, TypesConfig, profile_part=None)
     config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
 
@@ -369,6 +401,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {write_report(args.run_dir).resolve()}")
 
 
+PROFILE_HELP = "settings of a whole run; flags override them (ci: seconds, cpu: 2 cores, paper: a GPU)"
+OVERWRITE_HELP = "replace the earlier run in OUT_DIR (its files deleted first)"
 NORMAL_CLASS_HELP = ("the defect-free sub-folder of an image folder (default: the one named good, ok, normal, "
                      "defect-free or the like, any case; '' for none)")
 
@@ -381,29 +415,32 @@ def make_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="data-set tools").add_subparsers(dest="data_command", required=True)
     info = data.add_parser("info", parents=[common], help="counts per class, defect rate, image sizes")
-    info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
-    info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
-    info.add_argument("--image-size", type=_at_least(1), default=None)
+    info.add_argument("name", nargs="?", help="synthetic, neu, dagm, ksdd, severstal or an image folder (default: "
+                      "every named set)")
+    info.add_argument("--data-root", help="folder holding neu/, dagm/, ksdd/, severstal/ (default $STEELNB_DATA)")
+    info.add_argument("--image-size", type=_at_least(1), default=None,
+                      help="decode size, pixels a side (>= 1; default: the set's own)")
     info.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     info.add_argument("--sizes", action="store_true", help="list every source image size with its count")
     info.set_defaults(func=cmd_data_info)
 
     fit = commands.add_parser("train", parents=[common],
                               help="joint feature learning and clustering (Bai et al. 2024); writes report.html")
-    fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
+    fit.add_argument("--profile", choices=sorted(PROFILES), help=PROFILE_HELP)
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
     again = fit.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
-    again.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    again.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     fit.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     _add_config_flags(fit)
     fit.set_defaults(func=cmd_train)
 
     bench = commands.add_parser("bench", parents=[common],
                                 help="time one epoch by phase; loop speed next to the bare model's")
-    bench.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
+    bench.add_argument("--profile", choices=sorted(PROFILES), help=PROFILE_HELP)
     bench.add_argument("--config", help="JSON file of TrainConfig fields")
-    bench.add_argument("--repeats", type=_at_least(1), default=1, help="median of this many epochs (after a warm-up)")
+    bench.add_argument("--repeats", type=_at_least(1), default=1, help="median of this many epochs, after a "
+                       "warm-up (>= 1; default 1)")
     _add_config_flags(bench)
     bench.set_defaults(func=cmd_bench)
 
@@ -412,10 +449,12 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--run", "--run-dir", dest="run", required=True, help="a train run's folder (holds "
                         "model.pt); --run-dir under torchrun, which reads --run as its own --run-path")
     assign.add_argument("--dataset", required=True, help="data set name or image folder")
-    assign.add_argument("--data-root")
-    assign.add_argument("--threshold", type=_finite, help="distance to the normal centroid above which = defect")
-    assign.add_argument("--calibrate", help="labelled data set to choose the threshold on")
-    assign.add_argument("--target-mdr", type=_fraction, default=0.05, help="miss rate allowed, in [0, 1]")
+    assign.add_argument("--data-root", help="folder holding the named sets (default $STEELNB_DATA)")
+    assign.add_argument("--threshold", type=_finite, help="distance to the normal centroid above which = defect "
+                        "(a finite number; default: none, the nearest cluster decides)")
+    assign.add_argument("--calibrate", help="labelled data set to choose the threshold on (overrides --threshold)")
+    assign.add_argument("--target-mdr", type=_fraction, default=0.05, help="with --calibrate: the miss rate "
+                        "allowed, a share in [0, 1] (default 0.05)")
     assign.add_argument("--out", default="predictions.csv", help="table of predictions; the skipped files go to "
                         "OUT's name with .skipped.csv")
     assign.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
@@ -425,7 +464,7 @@ def make_parser() -> argparse.ArgumentParser:
                                help="find the defective images of a pile and where their defects are, no labels "
                                     "needed; writes scores.csv, overlays/ and report.html")
     find.add_argument("--profile", choices=sorted(PROFILES), help="ci: a run of seconds (tiny model); cpu, paper: "
-                      "the defaults")
+                      "the defaults (ci | cpu | paper)")
     find.add_argument("--config", help="JSON file of DetectConfig fields (e.g. a detect run's config.json)")
     _add_detect_flags(find)
     find.set_defaults(func=cmd_detect)
@@ -433,10 +472,9 @@ def make_parser() -> argparse.ArgumentParser:
     survey = commands.add_parser("inspect", parents=[common],
                                  help="detect the defective images of a pile, then group them into defect types "
                                       "with the joint method; writes scores.csv, types.csv, galleries/, report.html")
-    survey.add_argument("dataset", metavar="PILE", help="an image folder or a named set (synthetic, ksdd, ...)")
-    survey.add_argument("--out-dir", required=True, help="the run folder to write (new or empty)")
-    _add_detect_flags(survey, skip=("dataset", "out_dir"))
-    _add_config_flags(survey, TypesConfig)
+    survey.add_argument("--out-dir", required=True, help="the run folder to write (new or empty; required)")
+    _add_detect_flags(survey, ("out_dir",), TypesConfig.profile, pile="required: PILE or --dataset")
+    _add_config_flags(survey, TypesConfig, part=None)
     survey.set_defaults(func=cmd_inspect)
 
     report = commands.add_parser("report", parents=[common], help="(re)write RUN_DIR/report.html from its files")
