@@ -1,4 +1,4 @@
-"""The `steelnb` command: data info, train, predict, detect, inspect, bench, report."""
+"""The `steelnb` command: data info, train, predict, detect, decide, inspect, bench, report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import fields
@@ -17,7 +18,7 @@ import pandas as pd
 from . import distributed, progress, validation
 from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
-from .detect.config import DetectConfig
+from .detect.config import RULES, DetectConfig
 from .errors import SteelnbError, SteelnbWarning
 from .inspection.config import TypesConfig
 from .method.config import TrainConfig
@@ -395,6 +396,38 @@ def inspect_summary(metrics: dict, out: Path) -> str:
     return "\n".join(lines)
 
 
+def cmd_decide(args: argparse.Namespace) -> None:
+    from .detect.decide import decide
+    from .html_report import write_report
+
+    if args.flag is not None and (args.rule or args.cutoff):
+        raise ConfigError("--flag N is the rule top with cutoff N: give it without --rule and --cutoff")
+    if not any(v is not None for v in (args.rule, args.cutoff, args.flag, args.target_mdr)):
+        raise ConfigError("decide needs a new decision: --rule, --cutoff, --flag N or --target-mdr")
+    started = time.perf_counter()
+    metrics = decide(args.run_dir, args.rule, args.cutoff, args.flag, args.target_mdr)
+    report = write_report(args.run_dir)
+    print(decide_summary(metrics, time.perf_counter() - started))
+    print(f"report: {report.resolve()} (open it in a browser)")
+
+
+def decide_summary(metrics: dict, seconds: float) -> str:
+    """What a new decision flags, and how good it is where the pile has labels."""
+    free, n = metrics["label_free"], metrics["n_images"]
+    rule = f"label-free rule {free['rule']}, cutoff {free['cutoff']:g}"
+    if metrics.get("flagged_by") == "calibrated":
+        called = metrics["calibrated"]
+        lines = [f"calibrated decision (MDR <= {called['target_mdr']:g} on a labelled share): threshold "
+                 f"{called['threshold']:.4g}, on the other images MDR {called['mdr']:.3f}, FDR {called['fdr']:.3f}",
+                 f"({rule}: {free['flagged']} of {n} flagged)"]
+    else:
+        lines = [f"{free['flagged']} of {n} images flagged defective ({rule}; threshold {free['threshold']:.4g})"]
+        if "acc" in free:
+            lines.append(f"against the labels: ACC {free['acc']:.3f}, MDR {free['mdr']:.3f}, FDR {free['fdr']:.3f}")
+    lines.append(f"decided again in {seconds:.1f} s: scores.csv, metrics.json and config.json rewritten")
+    return "\n".join(lines)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from .html_report import write_report
 
@@ -476,6 +509,18 @@ def make_parser() -> argparse.ArgumentParser:
     _add_detect_flags(survey, ("out_dir",), TypesConfig.profile, pile="required: PILE or --dataset")
     _add_config_flags(survey, TypesConfig, part=None)
     survey.set_defaults(func=cmd_inspect)
+
+    helps = validation.field_help(DetectConfig)
+    redo = commands.add_parser("decide", parents=[common], help="a new threshold for a detect run from its saved "
+                                "scores, in seconds: rewrites scores.csv, metrics.json, config.json, report.html")
+    redo.add_argument("run_dir", metavar="RUN", help="a detect run's folder")
+    redo.add_argument("--rule", choices=RULES, metavar="RULE", help=helps["rule"])
+    redo.add_argument("--cutoff", type=_finite, help=helps["cutoff"])
+    redo.add_argument("--flag", type=_at_least(1), metavar="N", help="flag the N highest scores (the rule top with "
+                       "cutoff N; fewer where scores tie), a count >= 1")
+    redo.add_argument("--target-mdr", type=_fraction, help=helps["target_mdr"] + "; the flags follow the "
+                       "threshold calibrated for it")
+    redo.set_defaults(func=cmd_decide)
 
     report = commands.add_parser("report", parents=[common], help="(re)write RUN_DIR/report.html from its files")
     report.add_argument("run_dir", help="a train, detect or inspect run's folder")

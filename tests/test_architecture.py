@@ -48,6 +48,7 @@ INSIDE = {
     "detect": {
         "config": set(), "errors": set(), "scoring": set(), "decision": set(), "overlay": set(),
         "run": {"config", "decision", "errors", "overlay", "scorers", "scoring"},
+        "decide": {"config", "decision", "errors", "run"},
     },
     "method": {
         "cluster": set(), "heads": set(), "losses": set(), "optim": set(), "runfiles": {"cluster"},

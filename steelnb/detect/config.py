@@ -9,7 +9,7 @@ from .. import validation
 from ..validation import Above, AtLeast, AtMost, Below, Help, Matches, NonEmpty, OneOf
 
 METHODS = ("bank", "self", "mutual")
-RULES = ("mad", "gmm", "gap")
+RULES = ("mad", "gmm", "gap", "top")
 STRIDES = Matches(r"(4|8|16|32)(,(4|8|16|32))*", "strides out of 4, 8, 16, 32 joined by commas, e.g. 8,16")
 Share = Annotated[float, Above(0), AtMost(1)]  # a share in (0, 1]
 
@@ -46,9 +46,10 @@ class DetectConfig:
     mutual_band: Annotated[Share, Help("mutual: mean of the lowest share of per-image distances")] = 0.3
     sigma: Annotated[float, AtLeast(0), Help("Gaussian smoothing of the map, in cells")] = 0.0
     top_share: Annotated[Share, Help("image score: mean of the top share of its map's cells")] = 0.01
-    rule: Annotated[str, OneOf(RULES), Help("the label-free decision (see decision.py)")] = "mad"
+    rule: Annotated[str, OneOf(RULES), Help("the label-free decision (decision.py): mad robust z, gmm two-Gaussian "
+                                            "mixture, gap widest gap, top the CUTOFF highest")] = "mad"
     cutoff: Annotated[float, Above(0), Help("the rule's cutoff; mad: robust z of the log score above which = "
-                                            "defective")] = 3.0
+                                            "defective; top: the number of images flagged")] = 3.0
     target_mdr: Annotated[float, AtLeast(0), AtMost(1), Help("with labels: the miss rate the calibrated decision "
                                                              "aims at, a share")] = 0.05
     calibration_share: Annotated[float, Above(0), Below(1), Help("with labels: share of the pile that calibrates "

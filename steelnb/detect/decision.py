@@ -9,7 +9,9 @@ the score distribution and defects its upper tail.
   (Iglewicz and Hoaglin's modified z-score), so that a tiny excess over that score is no defect;
 - `gmm`: a two-component Gaussian mixture, the threshold where the upper component becomes the likelier one
   (falls back to `mad` when the mixture does not separate two groups);
-- `gap`: the widest gap between consecutive log scores in the upper half of the pile.
+- `gap`: the widest gap between consecutive log scores in the upper half of the pile;
+- `top`: the `cutoff` highest scores (rounded down to a whole number of images; fewer where scores tie at the
+  threshold): for a pile whose defects are known to number about that many, or to look at a fixed count.
 With labels, `calibrated_threshold` picks the largest threshold whose miss rate (MDR, defective called
 defect-free over all images) on a labelled share of the pile stays within a target.
 
@@ -80,7 +82,17 @@ def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     return _threshold((upper[widest] + upper[widest + 1]) / 2, scores)
 
 
-RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold}
+def top_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+    """The score of the image ranked just below the `cutoff` highest (so that those are above it); below every
+    score when `cutoff` reaches the pile's size."""
+    ranked = np.sort(np.asarray(scores, np.float64))[::-1]
+    count = int(cutoff)
+    if count >= len(ranked):
+        return float(np.nextafter(ranked[-1], -np.inf))
+    return float(ranked[count])
+
+
+RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold, "top": top_threshold}
 
 
 def label_free_threshold(scores: np.ndarray, rule: str = "mad", cutoff: float = 3.0) -> float:
