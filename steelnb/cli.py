@@ -382,14 +382,18 @@ def inspect_summary(metrics: dict, out: Path) -> str:
                      f"sizes {stage['sizes']}")
     else:
         lines.append(f"types: {stage['how']}")
+    from .html_report import types_not_meaningful
+
+    why_not = types_not_meaningful(pd.read_csv(out / "scores.csv", keep_default_na=False, na_values=[""]))
     scored = [f"{name} ACC {metrics[key]['acc']:.3f}, NMI {metrics[key]['nmi']:.3f}"
               for key, name in (("two_cluster", "2 clusters (the decision)"),
                                 ("five_cluster", "defect-free + types"), ("types", "types"))
-              if isinstance(metrics.get(key), dict)]
+              if isinstance(metrics.get(key), dict) and not (key == "types" and why_not)]
     if scored:
         types = metrics.get("types")
         among = (f" (types among the {types['n']} truly defective flagged images; "
-                 f"{types['false_alarms']} flagged defect-free)") if isinstance(types, dict) else ""
+                 f"{types['false_alarms']} flagged defect-free)") if isinstance(types, dict) and not why_not else ""
+        among += f" (no type accuracy: {why_not})" if why_not and isinstance(types, dict) else ""
         lines.append("against the labels: " + "; ".join(scored) + among)
     lines.append(f"per image: {out / 'scores.csv'}; per type: {out / 'types.csv'} and {out / 'galleries'}; "
                  f"all numbers: {out / 'metrics.json'}")

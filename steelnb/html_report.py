@@ -437,6 +437,8 @@ def _types(run_dir: Path, types: pd.DataFrame, scores: pd.DataFrame | None, metr
         if "majority" in row and isinstance(row["majority"], str):
             heading += f" · mostly {row['majority']} ({float(row['majority_share']):.0%})"
         members = scores[scores["type"] == row["type"]].sort_values("type_distance", kind="stable")
+        if "truth" in members and len(members) and (members["truth"] == 0).all():
+            heading += " · every one defect-free by the labels: false alarms"
         figures = [_figure(r["crop"], _e(r["label"] if "label" in r and isinstance(r["label"], str)
                                          else Path(str(r["path"])).name))
                    for _, r in members.head(GALLERY_SIZE).iterrows()

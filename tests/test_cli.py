@@ -257,3 +257,20 @@ def test_detect_and_inspect_take_the_pile_the_same_way(command):
     out = ["--out-dir", "run"]
     assert parser.parse_args([command, "pile/", *out]).dataset == "pile/"
     assert parser.parse_args([command, "--dataset", "pile/", *out]).dataset == "pile/"
+
+
+@pytest.mark.parametrize("labels, shown", [(["crack", "crack"], False), (["crack", "pit"], True)])
+def test_inspect_prints_no_type_accuracy_where_one_defect_class_makes_it_mean_nothing(tmp_path, labels, shown):
+    from steelnb.cli import inspect_summary
+
+    pd.DataFrame({"path": ["a", "b", "c"], "defective": [1, 1, 0], "truth": [1, 1, 0], "label": [*labels, "good"],
+                  "type": [0, 1, -1]}).to_csv(tmp_path / "scores.csv", index=False)
+    scored = {"acc": 1.0, "nmi": 1.0}
+    run = {"wall_s": 1, "s_per_image": 0.3, "backbone": "b", "weights": "w", "device": "cpu"}
+    metrics = {"n_images": 3, "run": run,
+               "label_free": {"rule": "mad", "flagged": 2, "threshold": 1.0},
+               "type_stage": {"k": 2, "grouped": 2, "how": "given", "sizes": [1, 1]},
+               "two_cluster": scored, "types": {**scored, "n": 2, "false_alarms": 0}}
+    printed = inspect_summary(metrics, tmp_path)
+    assert ("types ACC 1.000" in printed) is shown
+    assert ("no type accuracy: the 2 truly defective flagged images all hold one defect class" in printed) is not shown
