@@ -173,11 +173,21 @@ def cmd_data_info(args: argparse.Namespace) -> None:
         if "normal_class_note" in data.meta:
             print(f"  {data.meta['normal_class_note']}")
         print("  source files: " + "\n    ".join(describe(summary["source_sizes"], summary["source_modes"])))
+        print(f"  {read_sizes(data)}")
         if args.sizes:
             print("\n".join(f"    {line}" for line in size_list(summary["source_sizes"])))
         for path, why in data.skipped:
             print(f"  skipped {path}: {why}")
         print()
+
+
+def read_sizes(data: ImageSet) -> str:
+    """The size each command reads the images at, beside the one `data info` shows."""
+    height, width = data.images.shape[-2:]
+    detect = default_words("max_side", DetectConfig.max_side, "detect")
+    train = default_words("image_size", None, "train").replace("none", "the set's own")
+    return (f"read by: detect / inspect at their own aspect, the longer side at most --max-side px ({detect}); "
+            f"train / predict at --image-size ({train}); shown here at {height} x {width}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:

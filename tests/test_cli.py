@@ -16,6 +16,8 @@ def test_data_info_prints_counts_and_defect_rate(capsys):
     out = capsys.readouterr().out
     assert "synthetic: 600 images" in out
     assert "defect rate: 20.0%" in out
+    assert "read by: detect / inspect at their own aspect, the longer side at most --max-side px (default 512" in out
+    assert "shown here at 32 x 32" in out
 
 
 def test_data_info_on_a_missing_folder_is_a_clear_error(tmp_path, capsys):
