@@ -370,17 +370,40 @@ def detect_summary(metrics: dict, out: Path) -> str:
 def cmd_inspect(args: argparse.Namespace) -> None:
     from .inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
 
-    if "dataset" not in vars(args):
-        raise ConfigError("inspect needs a pile: steelnb inspect PILE --out-dir RUN (or --dataset PILE)")
     types_config = build_config(args, TypesConfig, profile_part=None)
-    config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
+    detection, then = None, f", then the types with the joint method (profile {types_config.profile})"
+    if args.from_run:
+        config, detection = reused_detection(args)
+        then = f" (reused from {args.from_run}: no scoring){then}"
+    elif "dataset" not in vars(args):
+        raise ConfigError("inspect needs a pile: steelnb inspect PILE --out-dir RUN (or --dataset PILE, or --from a "
+                          "detect run)")
+    else:
+        config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
 
     def write(inspection, data: ImageSet, out: Path) -> str:
         write_inspection(inspection, config, types_config, out)
         return inspect_summary(inspection.metrics, out)
 
-    pile_run(config, INSPECT_FILES, args.overwrite, lambda data: inspect_pile(config, types_config, data), write,
-             f", then the types with the joint method (profile {types_config.profile})")
+    pile_run(config, INSPECT_FILES, args.overwrite,
+             lambda data: inspect_pile(config, types_config, data, detection=detection), write, then)
+
+
+def reused_detection(args: argparse.Namespace):
+    """The DetectConfig (its out_dir --out-dir's) and the saved detection of the run `--from` names; ConfigError for
+    a detection flag given beside it (the run's own settings decided its scores)."""
+    from dataclasses import replace
+
+    from .detect.decide import read_detection
+
+    given = sorted(f"--{f.name.replace('_', '-')}" for f in fields(DetectConfig)
+                   if f.name in vars(args) and f.name not in ("out_dir", "normal_class"))
+    if given or args.normal_class is not None:
+        flags = ", ".join(given + (["--normal-class"] if args.normal_class is not None else []))
+        raise ConfigError(f"--from {args.from_run} reuses that run's detection and its settings (its config.json); "
+                          f"drop {flags}")
+    config, detection = read_detection(args.from_run)
+    return replace(config, out_dir=args.out_dir), detection
 
 
 def inspect_summary(metrics: dict, out: Path) -> str:
@@ -520,6 +543,9 @@ def make_parser() -> argparse.ArgumentParser:
                                  help="detect the defective images of a pile, then group them into defect types "
                                       "with the joint method; writes scores.csv, types.csv, galleries/, report.html")
     survey.add_argument("--out-dir", required=True, help="the run folder to write (new or empty; required)")
+    survey.add_argument("--from", dest="from_run", metavar="RUN", help="a detect run's folder: its scores, decision "
+                        "(as steelnb decide left it) and maps are reused, the pile not scored again; its settings "
+                        "are the detection's")
     _add_detect_flags(survey, ("out_dir",), TypesConfig.profile, pile="required: PILE or --dataset")
     _add_config_flags(survey, TypesConfig, part=None)
     survey.set_defaults(func=cmd_inspect)

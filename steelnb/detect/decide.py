@@ -9,7 +9,8 @@ rewrites, each file whole (`atomic_path`) and under the run folder's lock: score
 follow) and config.json (rule, cutoff, target_mdr), so that `steelnb detect --config RUN/config.json` decides the
 same. The images now just above and below the threshold get overlays (from maps.npz, the pile read again from its
 decode cache) where they have none. The caller rewrites report.html. An inspection's types were grouped from its
-flagged images, so a new decision would leave them stale: `decide` takes detection runs only.
+flagged images, so a new decision would leave them stale: `decide` takes detection runs only, and
+`read_detection` hands a decided run to `steelnb inspect --from RUN`.
 
 >>> from steelnb.cli import main
 >>> import tempfile
@@ -36,7 +37,7 @@ from ..validation import ConfigError
 from .config import DetectConfig
 from .decision import label_free_threshold
 from .errors import DetectError
-from .run import DETECT_FILES, MAPS, _calibrated, _rates, _write, load_pile, overlay_rows, write_overlays
+from .run import DETECT_FILES, MAPS, Detection, _calibrated, _rates, _write, load_pile, overlay_rows, write_overlays
 
 
 def decide(run_dir: str | Path, rule: str | None = None, cutoff: float | None = None, flag: int | None = None,
@@ -79,6 +80,21 @@ def decide(run_dir: str | Path, rule: str | None = None, cutoff: float | None = 
     return metrics
 
 
+def read_detection(run_dir: str | Path) -> tuple[DetectConfig, Detection]:
+    """The detection a run folder saved (its config, and its scores table, maps, metrics and threshold in the pile's
+    order), for a later stage to reuse without scoring again (`steelnb inspect --from RUN`)."""
+    run = Path(run_dir)
+    config, metrics, table = _read_run(run)
+    maps, table = _in_pile_order(run, table)
+    if maps is None:
+        raise DetectError(f"{run} holds no {MAPS} (written by steelnb detect since it saves its maps): run steelnb "
+                          "detect again")
+    threshold = metrics["calibrated"]["threshold"] if metrics.get("flagged_by") == "calibrated" \
+        else metrics["label_free"]["threshold"]
+    metrics.pop("skipped", None)  # write_detection counts the pile's skipped files again
+    return config, Detection(table.drop(columns=["overlay"], errors="ignore"), maps, metrics, threshold)
+
+
 def _read_run(run: Path) -> tuple[DetectConfig, dict, pd.DataFrame]:
     """The run's config, metrics and scores table; DetectError when `run` is no finished detection run."""
     missing = [name for name in ("config.json", "metrics.json", "scores.csv") if not (run / name).is_file()]
@@ -87,7 +103,7 @@ def _read_run(run: Path) -> tuple[DetectConfig, dict, pd.DataFrame]:
     values = json.loads((run / "config.json").read_text())
     if "types" in values:
         raise DetectError(f"{run} is an inspection: its types were grouped from the images it flagged, so decide "
-                          "would leave them stale; run steelnb inspect again with the new --rule / --cutoff")
+                          "would leave them stale; decide the detect run instead and steelnb inspect --from it")
     known = {f.name for f in fields(DetectConfig)}
     try:
         config = DetectConfig.from_dict({k: v for k, v in values.items() if k in known}, source=str(run))

@@ -116,3 +116,20 @@ def test_decide_refuses_what_it_cannot_do_in_one_line(run, tmp_path, capsys):
     (run / "config.json").write_text(json.dumps({**config, "types": {"types": 2}}))  # as an inspection records it
     assert main(["decide", str(run), "--cutoff", "2"]) == 2
     assert "is an inspection" in capsys.readouterr().err
+
+
+def test_decide_then_inspect_from_the_run_groups_the_new_flags_without_scoring(run, tmp_path, capsys):
+    assert main(["decide", str(run), "--flag", "6"]) == 0
+    out = tmp_path / "types"
+    assert main(["inspect", "--from", str(run), "--out-dir", str(out), "--profile", "ci", "--types", "2",
+                 "--quiet"]) == 0
+    assert f"(reused from {run}: no scoring)" in capsys.readouterr().out
+    decided, inspected = (pd.read_csv(r / "scores.csv", keep_default_na=False) for r in (run, out))
+    columns = ["path", "score", "rank", "defective"]
+    pd.testing.assert_frame_equal(decided[columns], inspected[columns])
+    assert set(inspected.type[inspected.defective == 1]) <= {0, 1} and (inspected.type[inspected.defective == 0]
+                                                                         == -1).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["type_stage"]["grouped"] == 6 and metrics["label_free"]["rule"] == "top"
+    assert main(["inspect", "--from", str(run), "--out-dir", str(tmp_path / "x"), "--cutoff", "2"]) == 2
+    assert "reuses that run's detection" in capsys.readouterr().err
