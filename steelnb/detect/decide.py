@@ -37,7 +37,18 @@ from ..validation import ConfigError
 from .config import DetectConfig
 from .decision import label_free_threshold
 from .errors import DetectError
-from .run import DETECT_FILES, MAPS, Detection, _calibrated, _rates, _write, load_pile, overlay_rows, write_overlays
+from .run import (
+    DETECT_FILES,
+    MAPS,
+    STRIP,
+    Detection,
+    _calibrated,
+    _rates,
+    _write,
+    load_pile,
+    overlay_rows,
+    write_overlays,
+)
 
 
 def decide(run_dir: str | Path, rule: str | None = None, cutoff: float | None = None, flag: int | None = None,
@@ -131,7 +142,7 @@ def _draw_missing_overlays(run: Path, config: DetectConfig, table: pd.DataFrame,
     if "overlay" not in table:
         table["overlay"] = ""
     table["overlay"] = table["overlay"].fillna("")
-    rows = overlay_rows(table, 0)
+    rows = overlay_rows(table, 0, STRIP if config.overlays or config.all_overlays else 0)  # --overlays 0: none
     rows = rows[(table.loc[rows, "overlay"] == "").to_numpy()]
     if not len(rows):
         return

@@ -210,7 +210,8 @@ def write_detection(detection: Detection, data: ImageSet, config: DetectConfig, 
     table = detection.table.copy()
     table["overlay"] = ""
     count = len(table) if config.all_overlays else min(config.overlays, len(table))
-    write_overlays(table, overlay_rows(table, count), detection.maps, data.images, config.sigma, out)
+    rows = overlay_rows(table, count, STRIP if count else 0)  # --overlays 0: none at all
+    write_overlays(table, rows, detection.maps, data.images, config.sigma, out)
     save_maps(out / MAPS, detection.maps, data.paths)
     _write(out / "scores.csv", table.sort_values("rank").to_csv(index=False))
     _write(out / "skipped.csv", pd.DataFrame(list(data.skipped), columns=["path", "reason"]).to_csv(index=False))
@@ -219,11 +220,11 @@ def write_detection(detection: Detection, data: ImageSet, config: DetectConfig, 
     _write(out / "metrics.json", json.dumps(metrics, indent=2, default=float))
 
 
-def overlay_rows(table: pd.DataFrame, count: int) -> pd.Index:
-    """The rows that get an overlay: the `count` top-ranked, and the `STRIP` just above and below the threshold."""
+def overlay_rows(table: pd.DataFrame, count: int, strip: int = STRIP) -> pd.Index:
+    """The rows that get an overlay: the `count` top-ranked, and the `strip` just above and below the threshold."""
     flagged = int(table["defective"].sum())
     rank = table["rank"]
-    return table.index[(rank <= count) | ((rank > flagged - STRIP) & (rank <= flagged + STRIP))]
+    return table.index[(rank <= count) | ((rank > flagged - strip) & (rank <= flagged + strip))]
 
 
 def write_overlays(table: pd.DataFrame, rows: pd.Index, maps: np.ndarray, images: np.ndarray, sigma: float,
