@@ -21,12 +21,12 @@ $(STAMP): pyproject.toml
 
 # The main job: which images of a pile are defective, and where (the built-in synthetic pile at 256 px by default).
 run: $(STAMP)
-	$(VENV)/bin/steelnb detect --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) \
+	STEELNB_OVERWRITE_HINT=OVERWRITE=1 $(VENV)/bin/steelnb detect --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) \
 		$(if $(filter synthetic,$(DATASET)),--max-side 256) --out-dir $(OUT) $(if $(OVERWRITE),--overwrite)
 
 # The paper's joint method: the pile clustered (into defect types, or defect / defect-free).
 train: $(STAMP)
-	$(VENV)/bin/steelnb train --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) \
+	STEELNB_OVERWRITE_HINT=OVERWRITE=1 $(VENV)/bin/steelnb train --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) \
 		--out-dir $(TRAIN_OUT) $(if $(OVERWRITE),--overwrite)
 
 test: $(STAMP)

@@ -1,4 +1,4 @@
-"""The `steelnb` command: data info, train, predict, detect, inspect, bench, report."""
+"""The `steelnb` command: data info, train, predict, detect, decide, inspect, bench, report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import fields
@@ -17,7 +18,7 @@ import pandas as pd
 from . import distributed, progress, validation
 from .data import READERS, DataError, ImageSet, load_dataset
 from .data.sources import describe, size_list
-from .detect.config import DetectConfig
+from .detect.config import RULES, DetectConfig
 from .errors import SteelnbError, SteelnbWarning
 from .inspection.config import TypesConfig
 from .method.config import TrainConfig
@@ -40,29 +41,59 @@ def _parse_optional(kind):
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_class: type = TrainConfig,
-                      skip: tuple[str, ...] = ()) -> None:
+                      skip: tuple[str, ...] = (), part: str | None = "train", implied: str | None = None) -> None:
     """One --flag per field of `config_class` (choices where the field has them), except `skip`; a flag not
-    given leaves the profile's or dataclass's value."""
+    given leaves the profile's or dataclass's value. Its help is the field's `Help` text (`validation.field_help`)
+    with the default as the profiles set it (their table `part`; `implied`: the profile taken without --profile)."""
     defaults = {f.name: f.default for f in fields(config_class)}
+    helps = validation.field_help(config_class)
     for name, (kind, optional, rules) in validation.specs(config_class).items():
         if kind not in (int, float, str, bool) or name in skip:
             continue
-        flag, default = f"--{name.replace('_', '-')}", defaults[name]
+        flag = f"--{name.replace('_', '-')}"
+        shown = f"{helps.get(name, '')} ({default_words(name, defaults[name], part, implied)})".replace("%", "%%")
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"(default {default})")
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=shown)
             continue
         choices = next((rule.choices for rule in rules if isinstance(rule, validation.OneOf)), None)
         parser.add_argument(flag, type=_parse_optional(kind) if optional else kind, default=argparse.SUPPRESS,
-                            choices=choices, metavar=name.upper(), help=f"(default {default!r})")
+                            choices=choices, metavar=name.upper(), help=shown)
 
 
-def _add_detect_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """The flags `steelnb detect` and `steelnb inspect` share: --overwrite, --normal-class and one per
-    `DetectConfig` field (except `skip`)."""
-    parser.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+def default_words(name: str, default, part: str | None, implied: str | None = None) -> str:
+    """A field's default as the profiles set it: "default 7; profile cpu: 30", or, where every profile sets it
+    (so the dataclass's default holds only without --profile), "profile ci: 64, cpu: 200, ...; without --profile:
+    none". `part`: the profiles' table (train, detect; None: no profile sets the field); `implied`: the profile
+    taken when none is given.
+
+    >>> default_words("backbone", "resnet18", "train")
+    'profile ci: resnet18, cpu: efficientnet_lite0, paper: convnextv2_tiny; without --profile: resnet18'
+    >>> default_words("max_side", 512, "detect")
+    'default 512; profile ci: 64'
+    """
+    def word(value) -> str:
+        return "none" if value is None else str(value)
+
+    tables = {profile: getattr(PROFILES[profile], part) for profile in PROFILES} if part else {}
+    set_by = {profile: table[name] for profile, table in tables.items() if name in table}
+    if implied is None and len(set_by) == len(tables) and set(map(str, set_by.values())) != {str(default)}:
+        listed = ", ".join(f"{profile}: {word(value)}" for profile, value in set_by.items())
+        return f"profile {listed}; without --profile: {word(default)}"
+    base = set_by.get(implied, default)
+    others = ", ".join(f"{profile}: {word(value)}" for profile, value in set_by.items() if value != base)
+    return f"default {word(base)}" + (f"; profile {others}" if others else "")
+
+
+def _add_detect_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (), implied: str | None = None,
+                      pile: str = "default synthetic") -> None:
+    """The flags `steelnb detect` and `steelnb inspect` share: the pile (PILE, or --dataset; `pile` says its
+    default), --overwrite, --normal-class and one per `DetectConfig` field (except `skip`)."""
+    about = validation.field_help(DetectConfig)["dataset"]
+    parser.add_argument("dataset", nargs="?", metavar="PILE", default=argparse.SUPPRESS, help=f"{about} ({pile})")
+    parser.add_argument("--dataset", default=argparse.SUPPRESS, metavar="PILE", help="the same as PILE")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
-    _add_config_flags(parser, DetectConfig, skip=("normal_class", *skip))
+    _add_config_flags(parser, DetectConfig, ("dataset", "normal_class", *skip), "detect", implied)
 
 
 def read_config_file(path: str, kind: str = "config") -> dict:
@@ -142,11 +173,21 @@ def cmd_data_info(args: argparse.Namespace) -> None:
         if "normal_class_note" in data.meta:
             print(f"  {data.meta['normal_class_note']}")
         print("  source files: " + "\n    ".join(describe(summary["source_sizes"], summary["source_modes"])))
+        print(f"  {read_sizes(data)}")
         if args.sizes:
             print("\n".join(f"    {line}" for line in size_list(summary["source_sizes"])))
         for path, why in data.skipped:
             print(f"  skipped {path}: {why}")
         print()
+
+
+def read_sizes(data: ImageSet) -> str:
+    """The size each command reads the images at, beside the one `data info` shows."""
+    height, width = data.images.shape[-2:]
+    detect = default_words("max_side", DetectConfig.max_side, "detect")
+    train = default_words("image_size", None, "train").replace("none", "the set's own")
+    return (f"read by: detect / inspect at their own aspect, the longer side at most --max-side px ({detect}); "
+            f"train / predict at --image-size ({train}); shown here at {height} x {width}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -330,14 +371,39 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     from .inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
 
     types_config = build_config(args, TypesConfig, profile_part=None)
-    config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
+    detection, then = None, f", then the types with the joint method (profile {types_config.profile})"
+    if args.from_run:
+        config, detection = reused_detection(args)
+        then = f" (reused from {args.from_run}: no scoring){then}"
+    elif "dataset" not in vars(args):
+        raise ConfigError("inspect needs a pile: steelnb inspect PILE --out-dir RUN (or --dataset PILE, or --from a "
+                          "detect run)")
+    else:
+        config = build_config(args, DetectConfig, "detect", profile=types_config.profile)
 
     def write(inspection, data: ImageSet, out: Path) -> str:
         write_inspection(inspection, config, types_config, out)
         return inspect_summary(inspection.metrics, out)
 
-    pile_run(config, INSPECT_FILES, args.overwrite, lambda data: inspect_pile(config, types_config, data), write,
-             f", then the types with the joint method (profile {types_config.profile})")
+    pile_run(config, INSPECT_FILES, args.overwrite,
+             lambda data: inspect_pile(config, types_config, data, detection=detection), write, then)
+
+
+def reused_detection(args: argparse.Namespace):
+    """The DetectConfig (its out_dir --out-dir's) and the saved detection of the run `--from` names; ConfigError for
+    a detection flag given beside it (the run's own settings decided its scores)."""
+    from dataclasses import replace
+
+    from .detect.decide import read_detection
+
+    given = sorted(f"--{f.name.replace('_', '-')}" for f in fields(DetectConfig)
+                   if f.name in vars(args) and f.name not in ("out_dir", "normal_class"))
+    if given or args.normal_class is not None:
+        flags = ", ".join(given + (["--normal-class"] if args.normal_class is not None else []))
+        raise ConfigError(f"--from {args.from_run} reuses that run's detection and its settings (its config.json); "
+                          f"drop {flags}")
+    config, detection = read_detection(args.from_run)
+    return replace(config, out_dir=args.out_dir), detection
 
 
 def inspect_summary(metrics: dict, out: Path) -> str:
@@ -349,17 +415,53 @@ def inspect_summary(metrics: dict, out: Path) -> str:
                      f"sizes {stage['sizes']}")
     else:
         lines.append(f"types: {stage['how']}")
+    from .html_report import types_not_meaningful
+
+    why_not = types_not_meaningful(pd.read_csv(out / "scores.csv", keep_default_na=False, na_values=[""]))
     scored = [f"{name} ACC {metrics[key]['acc']:.3f}, NMI {metrics[key]['nmi']:.3f}"
               for key, name in (("two_cluster", "2 clusters (the decision)"),
                                 ("five_cluster", "defect-free + types"), ("types", "types"))
-              if isinstance(metrics.get(key), dict)]
+              if isinstance(metrics.get(key), dict) and not (key == "types" and why_not)]
     if scored:
         types = metrics.get("types")
         among = (f" (types among the {types['n']} truly defective flagged images; "
-                 f"{types['false_alarms']} flagged defect-free)") if isinstance(types, dict) else ""
+                 f"{types['false_alarms']} flagged defect-free)") if isinstance(types, dict) and not why_not else ""
+        among += f" (no type accuracy: {why_not})" if why_not and isinstance(types, dict) else ""
         lines.append("against the labels: " + "; ".join(scored) + among)
     lines.append(f"per image: {out / 'scores.csv'}; per type: {out / 'types.csv'} and {out / 'galleries'}; "
                  f"all numbers: {out / 'metrics.json'}")
+    return "\n".join(lines)
+
+
+def cmd_decide(args: argparse.Namespace) -> None:
+    from .detect.decide import decide
+    from .html_report import write_report
+
+    if args.flag is not None and (args.rule or args.cutoff):
+        raise ConfigError("--flag N is the rule top with cutoff N: give it without --rule and --cutoff")
+    if not any(v is not None for v in (args.rule, args.cutoff, args.flag, args.target_mdr)):
+        raise ConfigError("decide needs a new decision: --rule, --cutoff, --flag N or --target-mdr")
+    started = time.perf_counter()
+    metrics = decide(args.run_dir, args.rule, args.cutoff, args.flag, args.target_mdr)
+    report = write_report(args.run_dir)
+    print(decide_summary(metrics, time.perf_counter() - started))
+    print(f"report: {report.resolve()} (open it in a browser)")
+
+
+def decide_summary(metrics: dict, seconds: float) -> str:
+    """What a new decision flags, and how good it is where the pile has labels."""
+    free, n = metrics["label_free"], metrics["n_images"]
+    rule = f"label-free rule {free['rule']}, cutoff {free['cutoff']:g}"
+    if metrics.get("flagged_by") == "calibrated":
+        called = metrics["calibrated"]
+        lines = [f"calibrated decision (MDR <= {called['target_mdr']:g} on a labelled share): threshold "
+                 f"{called['threshold']:.4g}, on the other images MDR {called['mdr']:.3f}, FDR {called['fdr']:.3f}",
+                 f"({rule}: {free['flagged']} of {n} flagged)"]
+    else:
+        lines = [f"{free['flagged']} of {n} images flagged defective ({rule}; threshold {free['threshold']:.4g})"]
+        if "acc" in free:
+            lines.append(f"against the labels: ACC {free['acc']:.3f}, MDR {free['mdr']:.3f}, FDR {free['fdr']:.3f}")
+    lines.append(f"decided again in {seconds:.1f} s: scores.csv, metrics.json and config.json rewritten")
     return "\n".join(lines)
 
 
@@ -369,6 +471,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {write_report(args.run_dir).resolve()}")
 
 
+PROFILE_HELP = "settings of a whole run; flags override them (ci: seconds, cpu: 2 cores, paper: a GPU)"
+OVERWRITE_HELP = "replace the earlier run in OUT_DIR (its files deleted first)"
 NORMAL_CLASS_HELP = ("the defect-free sub-folder of an image folder (default: the one named good, ok, normal, "
                      "defect-free or the like, any case; '' for none)")
 
@@ -381,29 +485,32 @@ def make_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="data-set tools").add_subparsers(dest="data_command", required=True)
     info = data.add_parser("info", parents=[common], help="counts per class, defect rate, image sizes")
-    info.add_argument("name", nargs="?", help="neu, dagm, severstal, synthetic or a folder (default: all named)")
-    info.add_argument("--data-root", help="folder holding neu/, dagm/, severstal/ (default $STEELNB_DATA)")
-    info.add_argument("--image-size", type=_at_least(1), default=None)
+    info.add_argument("name", nargs="?", help="synthetic, neu, dagm, ksdd, severstal or an image folder (default: "
+                      "every named set)")
+    info.add_argument("--data-root", help="folder holding neu/, dagm/, ksdd/, severstal/ (default $STEELNB_DATA)")
+    info.add_argument("--image-size", type=_at_least(1), default=None,
+                      help="decode size, pixels a side (>= 1; default: the set's own)")
     info.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     info.add_argument("--sizes", action="store_true", help="list every source image size with its count")
     info.set_defaults(func=cmd_data_info)
 
     fit = commands.add_parser("train", parents=[common],
                               help="joint feature learning and clustering (Bai et al. 2024); writes report.html")
-    fit.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
+    fit.add_argument("--profile", choices=sorted(PROFILES), help=PROFILE_HELP)
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
     again = fit.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
-    again.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    again.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     fit.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     _add_config_flags(fit)
     fit.set_defaults(func=cmd_train)
 
     bench = commands.add_parser("bench", parents=[common],
                                 help="time one epoch by phase; loop speed next to the bare model's")
-    bench.add_argument("--profile", choices=sorted(PROFILES), help="ci | cpu | paper settings, flags override")
+    bench.add_argument("--profile", choices=sorted(PROFILES), help=PROFILE_HELP)
     bench.add_argument("--config", help="JSON file of TrainConfig fields")
-    bench.add_argument("--repeats", type=_at_least(1), default=1, help="median of this many epochs (after a warm-up)")
+    bench.add_argument("--repeats", type=_at_least(1), default=1, help="median of this many epochs, after a "
+                       "warm-up (>= 1; default 1)")
     _add_config_flags(bench)
     bench.set_defaults(func=cmd_bench)
 
@@ -412,10 +519,12 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--run", "--run-dir", dest="run", required=True, help="a train run's folder (holds "
                         "model.pt); --run-dir under torchrun, which reads --run as its own --run-path")
     assign.add_argument("--dataset", required=True, help="data set name or image folder")
-    assign.add_argument("--data-root")
-    assign.add_argument("--threshold", type=_finite, help="distance to the normal centroid above which = defect")
-    assign.add_argument("--calibrate", help="labelled data set to choose the threshold on")
-    assign.add_argument("--target-mdr", type=_fraction, default=0.05, help="miss rate allowed, in [0, 1]")
+    assign.add_argument("--data-root", help="folder holding the named sets (default $STEELNB_DATA)")
+    assign.add_argument("--threshold", type=_finite, help="distance to the normal centroid above which = defect "
+                        "(a finite number; default: none, the nearest cluster decides)")
+    assign.add_argument("--calibrate", help="labelled data set to choose the threshold on (overrides --threshold)")
+    assign.add_argument("--target-mdr", type=_fraction, default=0.05, help="with --calibrate: the miss rate "
+                        "allowed, a share in [0, 1] (default 0.05)")
     assign.add_argument("--out", default="predictions.csv", help="table of predictions; the skipped files go to "
                         "OUT's name with .skipped.csv")
     assign.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
@@ -425,7 +534,7 @@ def make_parser() -> argparse.ArgumentParser:
                                help="find the defective images of a pile and where their defects are, no labels "
                                     "needed; writes scores.csv, overlays/ and report.html")
     find.add_argument("--profile", choices=sorted(PROFILES), help="ci: a run of seconds (tiny model); cpu, paper: "
-                      "the defaults")
+                      "the defaults (ci | cpu | paper)")
     find.add_argument("--config", help="JSON file of DetectConfig fields (e.g. a detect run's config.json)")
     _add_detect_flags(find)
     find.set_defaults(func=cmd_detect)
@@ -433,11 +542,25 @@ def make_parser() -> argparse.ArgumentParser:
     survey = commands.add_parser("inspect", parents=[common],
                                  help="detect the defective images of a pile, then group them into defect types "
                                       "with the joint method; writes scores.csv, types.csv, galleries/, report.html")
-    survey.add_argument("dataset", metavar="PILE", help="an image folder or a named set (synthetic, ksdd, ...)")
-    survey.add_argument("--out-dir", required=True, help="the run folder to write (new or empty)")
-    _add_detect_flags(survey, skip=("dataset", "out_dir"))
-    _add_config_flags(survey, TypesConfig)
+    survey.add_argument("--out-dir", required=True, help="the run folder to write (new or empty; required)")
+    survey.add_argument("--from", dest="from_run", metavar="RUN", help="a detect run's folder: its scores, decision "
+                        "(as steelnb decide left it) and maps are reused, the pile not scored again; its settings "
+                        "are the detection's")
+    _add_detect_flags(survey, ("out_dir",), TypesConfig.profile, pile="required: PILE or --dataset")
+    _add_config_flags(survey, TypesConfig, part=None)
     survey.set_defaults(func=cmd_inspect)
+
+    helps = validation.field_help(DetectConfig)
+    redo = commands.add_parser("decide", parents=[common], help="a new threshold for a detect run from its saved "
+                                "scores, in seconds: rewrites scores.csv, metrics.json, config.json, report.html")
+    redo.add_argument("run_dir", metavar="RUN", help="a detect run's folder")
+    redo.add_argument("--rule", choices=RULES, metavar="RULE", help=helps["rule"])
+    redo.add_argument("--cutoff", type=_finite, help=helps["cutoff"])
+    redo.add_argument("--flag", type=_at_least(1), metavar="N", help="flag the N highest scores (the rule top with "
+                       "cutoff N; fewer where scores tie), a count >= 1")
+    redo.add_argument("--target-mdr", type=_fraction, help=helps["target_mdr"] + "; the flags follow the "
+                       "threshold calibrated for it")
+    redo.set_defaults(func=cmd_decide)
 
     report = commands.add_parser("report", parents=[common], help="(re)write RUN_DIR/report.html from its files")
     report.add_argument("run_dir", help="a train, detect or inspect run's folder")

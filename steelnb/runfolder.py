@@ -37,6 +37,7 @@ from .errors import SteelnbError
 
 LOCK_NAME = ".steelnb.lock"
 PARTIAL = ".partial"
+OVERWRITE_HINT = "STEELNB_OVERWRITE_HINT"  # how the caller spells --overwrite (the Makefile: OVERWRITE=1)
 
 
 class RunFolderError(SteelnbError):
@@ -179,11 +180,17 @@ def _same_file(fd: int, path: Path) -> bool:
 
 def _earlier_run(out: Path, resume_file: str | None, finished_file: str | None) -> str:
     """What an earlier run's files in `out` amount to, in words, with what can be done about them."""
+    overwrite = _overwrite_flag()
     if finished_file and (out / finished_file).exists():
-        return "a finished run; pass --overwrite to replace it"
+        return f"a finished run; pass {overwrite} to replace it"
     if resume_file and (out / resume_file).exists():
-        return "an unfinished run; pass --resume to continue it or --overwrite to replace it"
-    return "files of an earlier run; pass --overwrite to replace them"
+        return f"an unfinished run; pass --resume to continue it or {overwrite} to replace it"
+    return f"files of an earlier run; pass {overwrite} to replace them"
+
+
+def _overwrite_flag() -> str:
+    """--overwrite, as the command was given it: `$STEELNB_OVERWRITE_HINT` where a wrapper (make) set it."""
+    return os.environ.get(OVERWRITE_HINT) or "--overwrite"
 
 
 def _make_room(out: Path, outputs: set[str], overwrite: bool, flag: str, earlier: str) -> None:
@@ -196,7 +203,7 @@ def _make_room(out: Path, outputs: set[str], overwrite: bool, flag: str, earlier
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise RunFolderError(f"{flag} {out} holds files that are not a run's ({shown}); choose a new or empty "
-                             "folder (--overwrite replaces only an earlier run's files)")
+                             f"folder ({_overwrite_flag()} replaces only an earlier run's files)")
     if not overwrite:
         raise RunFolderError(f"{flag} {out} holds {earlier}, or choose another folder ({listed})")
     _delete(out, outputs)

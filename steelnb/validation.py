@@ -11,6 +11,8 @@ Types are strict, as a JSON file can get them wrong: a bool is true / false (nev
 an integer (never 2.0, "2" or true), a float is a finite number (an integer is accepted), a str is text.
 `check(instance)` raises `ConfigError` for the first field that breaks its type or rule;
 `with_source(error, sources)` prefixes the message with where the value came from (a file, a flag).
+A `Help("...")` marker beside the rules says what the field means, in one line with its unit: the one source of
+its flag's --help text, which `field_help` completes with the allowed values the rules state.
 
 A component (a clusterer, an optimiser) keeps its settings in an `Options` dataclass, checked the same way;
 `options` builds one from a dict, `options_by_name` every component's of a registry, as a config records them:
@@ -57,6 +59,10 @@ class AtLeast:
     def __call__(self, value) -> str | None:
         return None if value >= self.low else f"must be at least {self.low}"
 
+    @property
+    def words(self) -> str:
+        return f">= {self.low:g}"
+
 
 @dataclass(frozen=True)
 class Above:
@@ -66,6 +72,10 @@ class Above:
 
     def __call__(self, value) -> str | None:
         return None if value > self.low else f"must be greater than {self.low}"
+
+    @property
+    def words(self) -> str:
+        return f"> {self.low:g}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,10 @@ class AtMost:
     def __call__(self, value) -> str | None:
         return None if value <= self.high else f"must be at most {self.high}"
 
+    @property
+    def words(self) -> str:
+        return f"<= {self.high:g}"
+
 
 @dataclass(frozen=True)
 class Below:
@@ -86,6 +100,10 @@ class Below:
 
     def __call__(self, value) -> str | None:
         return None if value < self.high else f"must be below {self.high}"
+
+    @property
+    def words(self) -> str:
+        return f"< {self.high:g}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,10 @@ class OneOf:
     def __call__(self, value) -> str | None:
         return None if value in self.choices else f"must be one of {', '.join(self.choices)}"
 
+    @property
+    def words(self) -> str:
+        return " | ".join(self.choices)
+
 
 @dataclass(frozen=True)
 class Matches:
@@ -107,6 +129,17 @@ class Matches:
 
     def __call__(self, value) -> str | None:
         return None if re.fullmatch(self.pattern, value) else f"must be {self.meaning}"
+
+    @property
+    def words(self) -> str:
+        return self.meaning
+
+
+@dataclass(frozen=True)
+class Help:
+    """What a field means, in one line with its unit (not a rule: `field_spec` sets it apart)."""
+
+    text: str
 
 
 NonEmpty = Matches(r"(?s).+", "non-empty text")
@@ -140,7 +173,7 @@ def field_spec(hint) -> tuple[type, bool, tuple]:
     rules: tuple = ()
     if typing.get_origin(hint) is typing.Annotated:
         hint, *extra = typing.get_args(hint)
-        rules = tuple(extra)
+        rules = tuple(rule for rule in extra if not isinstance(rule, Help))
     optional = False
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         members = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -153,6 +186,29 @@ def specs(cls: type) -> dict[str, tuple[type, bool, tuple]]:
     """`field_spec` of every field of the dataclass `cls`."""
     hints = typing.get_type_hints(cls, include_extras=True)
     return {f.name: field_spec(hints[f.name]) for f in fields(cls)}
+
+
+@functools.cache
+def field_help(cls: type) -> dict[str, str]:
+    """The one-line help of every field of the dataclass `cls` with a `Help` marker, followed by the values its
+    rules allow ("one of ...", ">= 1") where they state them.
+
+    >>> @dataclass
+    ... class Run:
+    ...     epochs: typing.Annotated[int, AtLeast(1), Help("passes over the data")] = 10
+    >>> field_help(Run)
+    {'epochs': 'passes over the data (>= 1)'}
+    """
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for name, (_, optional, rules) in specs(cls).items():
+        marks = [m for m in typing.get_args(hints[name])[1:] if isinstance(m, Help)]
+        if not marks:
+            continue
+        words = [rule.words for rule in rules if hasattr(rule, "words") and rule != NonEmpty]
+        allowed = ", ".join(words + (["none"] if optional else []))
+        out[name] = marks[0].text + (f" ({allowed})" if words else "")
+    return out
 
 
 def check(instance) -> None:

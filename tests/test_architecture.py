@@ -49,6 +49,7 @@ INSIDE = {
         "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(), "overlay": set(),
         "fusion": set(), "position": set(),
         "run": {"config", "decision", "errors", "fusion", "overlay", "position", "scorers", "scoring"},
+        "decide": {"config", "decision", "errors", "run"},
     },
     "method": {
         "cluster": set(), "heads": set(), "losses": set(), "optim": set(), "runfiles": {"cluster"},

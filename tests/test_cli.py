@@ -16,6 +16,8 @@ def test_data_info_prints_counts_and_defect_rate(capsys):
     out = capsys.readouterr().out
     assert "synthetic: 600 images" in out
     assert "defect rate: 20.0%" in out
+    assert "read by: detect / inspect at their own aspect, the longer side at most --max-side px (default 512" in out
+    assert "shown here at 32 x 32" in out
 
 
 def test_data_info_on_a_missing_folder_is_a_clear_error(tmp_path, capsys):
@@ -211,5 +213,66 @@ def test_inspect_bad_piles_are_one_line_errors(tmp_path, capsys):
     assert main(["inspect", str(single), *run]) == 0  # the default scorer (self) takes a pile of one
     assert "types: no image was flagged defective" in capsys.readouterr().out  # said, and stopped cleanly
     assert (tmp_path / "run" / "report.html").is_file() and not (tmp_path / "run" / "galleries").exists()
-    with pytest.raises(SystemExit):
-        main(["inspect", "--out-dir", str(tmp_path / "run")])  # no pile
+    assert main(["inspect", "--out-dir", str(tmp_path / "run2")]) == 2  # no pile
+    assert "inspect needs a pile" in capsys.readouterr().err
+
+
+def sub_parsers(parser, path=()):
+    """(command path, parser) of every command and sub-command below `parser`."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from sub_parsers(sub, (*path, name))
+
+
+def test_every_flag_of_every_command_says_what_it_means():
+    walked = dict(sub_parsers(make_parser()))
+    assert {("detect",), ("inspect",), ("train",), ("predict",), ("data", "info"), ("report",)} <= walked.keys()
+    for path, parser in walked.items():
+        for action in parser._actions:
+            if action.dest in ("help", "command", "data_command"):
+                continue
+            text = (action.help or "").split("(default")[0].split("(profile")[0].strip()
+            assert len(text) > 8, f"steelnb {' '.join(path)} {action.option_strings or action.dest}: no help"
+
+
+def test_help_shows_allowed_values_and_the_profiles_defaults():
+    parser = make_parser()
+    helps = {path: parser.format_help() for path, parser in sub_parsers(parser)}
+    detect, train, inspect = helps[("detect",)], helps[("train",)], helps[("inspect",)]
+    assert "mad | gmm | gap" in detect.replace("\n", " ").replace("  ", "")
+    assert "profile ci: 64" in " ".join(detect.split())  # --max-side as the ci profile sets it
+    train = " ".join(train.split())
+    assert "profile ci: resnet18, cpu: efficientnet_lite0, paper: convnextv2_tiny; without --profile: resnet18" \
+        in train
+    assert "(default resnet18" not in train  # every profile replaces it
+    assert "(ci | cpu | paper)" in " ".join(inspect.split())  # inspect --profile lists its choices
+    assert "ksdd" in helps[("data", "info")]
+
+
+@pytest.mark.parametrize("command", ["detect", "inspect"])
+def test_detect_and_inspect_take_the_pile_the_same_way(command):
+    parser = make_parser()
+    out = ["--out-dir", "run"]
+    assert parser.parse_args([command, "pile/", *out]).dataset == "pile/"
+    assert parser.parse_args([command, "--dataset", "pile/", *out]).dataset == "pile/"
+
+
+@pytest.mark.parametrize("labels, shown", [(["crack", "crack"], False), (["crack", "pit"], True)])
+def test_inspect_prints_no_type_accuracy_where_one_defect_class_makes_it_mean_nothing(tmp_path, labels, shown):
+    from steelnb.cli import inspect_summary
+
+    pd.DataFrame({"path": ["a", "b", "c"], "defective": [1, 1, 0], "truth": [1, 1, 0], "label": [*labels, "good"],
+                  "type": [0, 1, -1]}).to_csv(tmp_path / "scores.csv", index=False)
+    scored = {"acc": 1.0, "nmi": 1.0}
+    run = {"wall_s": 1, "s_per_image": 0.3, "backbone": "b", "weights": "w", "device": "cpu"}
+    metrics = {"n_images": 3, "run": run,
+               "label_free": {"rule": "mad", "flagged": 2, "threshold": 1.0},
+               "type_stage": {"k": 2, "grouped": 2, "how": "given", "sizes": [1, 1]},
+               "two_cluster": scored, "types": {**scored, "n": 2, "false_alarms": 0}}
+    printed = inspect_summary(metrics, tmp_path)
+    assert ("types ACC 1.000" in printed) is shown
+    assert ("no type accuracy: the 2 truly defective flagged images all hold one defect class" in printed) is not shown

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -15,7 +17,7 @@ import pytest
 from PIL import Image
 
 from steelnb.cli import main
-from steelnb.html_report import RANKING_SIZE, flatten, number, write_report
+from steelnb.html_report import RANKING_SIZE, STRIP, flatten, number, write_report
 
 
 class Page(HTMLParser):
@@ -159,8 +161,11 @@ def test_a_detection_report_shows_the_ranking_top_first(detect_run):
     shown = [unquote(a["src"]) for t, a in page.tags if t == "img" and "overlays/" in a.get("src", "")]
     ranked = scores.sort_values("rank")
     top = [o for o in ranked.overlay.head(RANKING_SIZE) if o]
-    assert shown[:len(top)] == top  # the gallery, best first; then the table's thumbnails
-    assert len(shown) == len(top) + (scores.overlay != "").sum()
+    flagged = scores.defective.sum()
+    near = [o for o in ranked.overlay[(ranked["rank"] > flagged - STRIP) & (ranked["rank"] <= flagged + STRIP)] if o]
+    assert shown[:len(top)] == top  # the gallery, best first; then the threshold strip, the table's thumbnails
+    assert shown[len(top):len(top) + len(near)] == near
+    assert len(shown) == len(top) + len(near) + (scores.overlay != "").sum()
 
 
 def test_report_regenerates_from_the_folder_alone_wherever_it_is(train_run, tmp_path, capsys):
@@ -173,6 +178,128 @@ def test_report_regenerates_from_the_folder_alone_wherever_it_is(train_run, tmp_
     assert (moved / "report_files" / "feature_map.png").is_file()
     assert main(["report", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+# -- leading with the answer ------------------------------------------------------------------------------
+
+
+def detect_metrics(scores: pd.DataFrame) -> dict:
+    """metrics.json as `steelnb detect` writes it for a labelled pile, its decision the flags of `scores`."""
+    flagged = int(scores.defective.sum())
+    return {"pile": "parts", "n_images": len(scores), "defect_rate": 0.3, "auroc": 0.81, "ap": 0.64,
+            "label_free": {"rule": "mad", "cutoff": 3.0, "threshold": 0.7, "flagged": flagged,
+                           "flagged_share": flagged / len(scores), "acc": 0.9, "mdr": 0.0333, "fdr": 0.0667,
+                           "eacc": 0.9667},
+            "everything_defect_free": {"acc": 0.7, "mdr": 0.3, "fdr": 0.0, "eacc": 0.7},
+            "calibrated": {"target_mdr": 0.05, "calibration_share": 0.2, "threshold": 0.5, "n_calibration": 6,
+                           "n_scored": 24, "acc": 0.8, "mdr": 0.11, "fdr": 0.09, "eacc": 0.91},
+            "run": {"weights": "random", "wall_s": 12.5}}
+
+
+@pytest.fixture(scope="module")
+def answer_run(tmp_path_factory) -> Path:
+    """A detection run with the metrics a labelled pile gets."""
+    run = make_detection_run(tmp_path_factory.mktemp("answer") / "run")
+    scores = pd.read_csv(run / "scores.csv", keep_default_na=False)
+    scores.loc[scores["rank"] == 1, "overlay"] = ""  # the top image without an overlay: the caption must count
+    scores.to_csv(run / "scores.csv", index=False)
+    (run / "metrics.json").write_text(json.dumps(detect_metrics(scores)))
+    write_report(run)
+    return run
+
+
+def inspection_run(run: Path, labels: list[str], silhouettes: tuple[float, float]) -> Path:
+    """`make_detection_run` turned into an inspection: the flagged images in 2 types, the truly defective of them
+    labelled `labels` in turn; the number of types chosen by silhouettes `silhouettes` (for k = 2, 3)."""
+    make_detection_run(run)
+    scores = pd.read_csv(run / "scores.csv", keep_default_na=False)
+    flagged = scores.defective == 1
+    scores["type"] = np.where(flagged, np.arange(len(scores)) % 2, -1)
+    scores["label"] = "good"
+    scores.loc[flagged, "truth"] = 1
+    real = flagged
+    scores.loc[real, "label"] = [labels[i % len(labels)] for i in range(real.sum())]
+    scores.to_csv(run / "scores.csv", index=False)
+    pd.DataFrame({"type": [0, 1], "count": [3, 2], "share": [0.6, 0.4], "gallery": ["", ""]}).to_csv(
+        run / "types.csv", index=False)
+    pd.DataFrame({"k": [2, 3], "score": silhouettes, "chosen": [True, False]}).to_csv(run / "type_choice.csv",
+                                                                                       index=False)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "types": {"type_choice": "silhouette"}}))
+    metrics = {**detect_metrics(scores), "type_stage": {"k": 2, "grouped": int(flagged.sum()), "how": "chosen"},
+               "types": {"nmi": 1.0, "acc": 1.0, "n": int(real.sum()), "false_alarms": 0}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    write_report(run)
+    return run
+
+
+def test_the_page_opens_with_the_answer_in_one_sentence(answer_run):
+    page = Page((answer_run / "report.html").read_text())
+    scores = pd.read_csv(answer_run / "scores.csv")
+    paragraphs = [attrs for tag, attrs in page.tags if tag == "p"]
+    assert paragraphs[1].get("id") == "headline"  # right under the title line
+    text = (answer_run / "report.html").read_text().split('id="headline">')[1].split("</p>")[0]
+    assert text.startswith(f"{scores.defective.sum()} of {len(scores)} images flagged defective; label-free rule "
+                           "mad, cutoff 3;")
+
+
+def test_the_metrics_are_one_table_of_plain_names_with_their_meaning(answer_run):
+    page = Page((answer_run / "report.html").read_text())
+    header, *rows = page.tables["metrics"]
+    assert header == ["measure", "value", "what it means"]
+    names = [row[0] for row in rows]
+    assert {"ranking AUROC", "missed defects (MDR)", "false alarms (FDR)", "flagged defective"} <= set(names)
+    assert all("." not in name and "_" not in name and "·" not in name for name in names)  # no raw keys
+    assert all(len(row[2]) > 10 for row in rows)  # each says what it means
+    assert 'class="card"' not in (answer_run / "report.html").read_text()
+
+
+def test_the_calibrated_decision_is_explained_in_words(answer_run):
+    text = (answer_run / "report.html").read_text().split('id="calibrated">')[1].split("</p>")[0]
+    assert "at most 5.0%" in text and "labelled 20% of the pile (6 images)" in text
+    assert "misses 11.0%" in text and "above the target" in text  # its MDR 0.11 over the 5 % it aims at
+
+
+def test_the_ranking_caption_counts_the_pictures_it_shows(answer_run):
+    html_text = (answer_run / "report.html").read_text()
+    caption = html_text.split('id="ranking-caption">')[1].split("</p>")[0]
+    gallery = html_text.split('class="gallery ranking">')[1].split('</div></section>')[0]
+    shown = gallery.count("<figure>")
+    top = pd.read_csv(answer_run / "scores.csv", keep_default_na=False).sort_values("rank").head(RANKING_SIZE)
+    assert shown == (top.overlay != "").sum() == RANKING_SIZE - 1  # the one without an overlay is among the top
+    assert caption.startswith(f"{shown} of the {RANKING_SIZE} highest anomaly scores (those with an overlay)")
+
+
+def test_the_threshold_strip_shows_the_images_either_side_of_it(answer_run):
+    html_text = (answer_run / "report.html").read_text()
+    strip = html_text.split('id="threshold-strip">')[1].split("</section>")[0]
+    left, right = strip.split('class="threshold-line"')
+    scores = pd.read_csv(answer_run / "scores.csv", keep_default_na=False).sort_values("rank")
+    flagged = scores.defective.sum()
+    for side, ranks in ((left, range(flagged - STRIP + 1, flagged + 1)), (right, range(flagged + 1,
+                                                                                        flagged + STRIP + 1))):
+        expected = [o for o in scores.set_index("rank").loc[list(ranks), "overlay"] if o]
+        assert [unquote(src) for src in re.findall(r'<img src="([^"]+)"', side)] == expected
+    assert left.count("defective</span>") == left.count("<figure>") and "defective</span>" not in right
+
+
+@pytest.mark.parametrize("labels, meaningful", [(["crack"], False), (["crack", "pit"], True)])
+def test_no_type_accuracy_where_one_defect_class_makes_it_mean_nothing(tmp_path, labels, meaningful):
+    run = inspection_run(tmp_path / "run", labels, (0.40, 0.30))
+    page = Page((run / "report.html").read_text())
+    names = [row[0] for row in page.tables["metrics"][1:]]
+    assert ("type accuracy" in names) is meaningful
+    assert ('id="types-not-scored"' in (run / "report.html").read_text()) is not meaningful
+
+
+@pytest.mark.parametrize("silhouettes, weak", [((0.31, 0.30), True), ((0.40, 0.30), False)])
+def test_a_weak_choice_of_the_number_of_types_is_said(tmp_path, silhouettes, weak):
+    run = inspection_run(tmp_path / "run", ["crack", "pit"], silhouettes)
+    text = (run / "report.html").read_text()
+    assert ('id="weak-choice"' in text) is weak
+    if weak:
+        assert "2 and 3 types have silhouettes within 0.02" in text
+    assert 'id="headline">' in text and "; 2 types; " in text
 
 
 # -- in a real browser ------------------------------------------------------------------------------------
@@ -213,3 +340,38 @@ def test_clicking_a_header_sorts_the_table_in_a_browser(detect_run):
     scores = pd.read_csv(detect_run / "scores.csv")
     assert ranks == scores.sort_values("score")["rank"].tolist()
     assert ranks != scores["rank"].tolist()  # the order did change
+
+
+PROBE = """<script>window.addEventListener("load", function () {
+  var loaded = function (sel) { return Array.prototype.filter.call(document.querySelectorAll(sel + " img"),
+                                function (i) { return i.complete && i.naturalWidth > 0; }).length; };
+  var head = document.getElementById("headline").getBoundingClientRect();
+  var line = document.querySelector(".threshold-line").getBoundingClientRect();
+  var strip = Array.prototype.map.call(document.querySelectorAll("#threshold-strip figure"), function (f) {
+    var r = f.getBoundingClientRect();
+    return {left: r.left < line.left, top: Math.round(r.top), flagged: f.querySelector(".flag") !== null}; });
+  var probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({headline_top: head.top, headline: document.getElementById("headline")
+    .innerText, caption: document.getElementById("ranking-caption").innerText, ranking: loaded(".ranking"),
+    strip: strip, strip_loaded: loaded("#threshold-strip"), line_top: Math.round(line.top)});
+  document.body.appendChild(probe);
+});</script></body>"""
+
+
+def test_in_a_browser_the_answer_comes_first_and_the_strip_and_caption_are_true(answer_run):
+    """Rendered: the headline within the first lines of the window; the caption's count that of the pictures
+    drawn; the strip's flagged pictures left of the threshold line on its row, the others right of it."""
+    probed = answer_run / "probed.html"
+    probed.write_text((answer_run / "report.html").read_text().replace("</body>", PROBE))
+    dom = headless("--window-size=1200,900", "--virtual-time-budget=5000", "--dump-dom",
+                   probed.resolve().as_uri()).stdout
+    probed.unlink()
+    found = json.loads(html.unescape(dom.split('<pre id="probe">')[1].split("</pre>")[0]))
+    scores = pd.read_csv(answer_run / "scores.csv")
+    assert found["headline_top"] < 150
+    assert found["headline"].startswith(f"{scores.defective.sum()} of {len(scores)} images flagged defective")
+    assert found["caption"].startswith(f"{found['ranking']} of the {RANKING_SIZE} highest")
+    assert found["strip_loaded"] == len(found["strip"]) > 0
+    assert all(f["flagged"] == f["left"] for f in found["strip"] if f["top"] == found["line_top"])
+    assert [f["flagged"] for f in found["strip"]] == sorted((f["flagged"] for f in found["strip"]), reverse=True)

@@ -101,3 +101,13 @@ def test_read_state_names_a_damaged_or_foreign_file(tmp_path):
     path.write_bytes(path.read_bytes()[:20])
     with pytest.raises(RunFolderError, match=f"{path} is damaged or not a steelnb file .*; do x"):
         read_state(path, ("a",), "do x", weights_only=True)
+
+
+def test_the_refusal_names_overwrite_as_the_wrapper_spells_it(tmp_path, monkeypatch):
+    """`make run` sets STEELNB_OVERWRITE_HINT=OVERWRITE=1: make takes OVERWRITE=1, not --overwrite."""
+    out = tmp_path / "run"
+    with claim(out) as folder:
+        (folder / "model.pt").write_text("done")
+    monkeypatch.setenv("STEELNB_OVERWRITE_HINT", "OVERWRITE=1")
+    with pytest.raises(RunFolderError, match="a finished run; pass OVERWRITE=1 to replace it"), claim(out):
+        pass

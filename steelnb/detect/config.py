@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from .. import validation
-from ..validation import Above, AtLeast, AtMost, Below, Matches, NonEmpty, OneOf
+from ..validation import Above, AtLeast, AtMost, Below, Help, Matches, NonEmpty, OneOf
 from .position import CELLS
 
 METHODS = ("bank", "self", "mutual", "fused")
-RULES = ("mad", "gmm", "gap", "null")
+RULES = ("mad", "gmm", "gap", "null", "top")
 STRIDES = Matches(r"(4|8|16|32)(,(4|8|16|32))*", "strides out of 4, 8, 16, 32 joined by commas, e.g. 8,16")
 Share = Annotated[float, Above(0), AtMost(1)]  # a share in (0, 1]
 
@@ -25,36 +25,52 @@ class DetectConfig:
     (8, 16)
     """
 
-    dataset: Annotated[str, NonEmpty] = "synthetic"  # a named set (ksdd, dagm, ...) or an image folder
-    data_root: str | None = None
-    normal_class: str | None = None  # the defect-free sub-folder of a labelled folder (labels score only)
-    max_side: Annotated[int, AtLeast(32)] = 512  # images read at their own aspect, the longer side at most this
-    backbone: Annotated[str, NonEmpty] = "efficientnet_lite2"
-    weights: Annotated[str, NonEmpty] = "offline"  # random | timm | offline | path to a state dict
-    strides: Annotated[str, STRIDES] = "16"  # feature levels, by stride; the finest is the map's grid
-    balance_levels: bool = False  # each level scaled to a unit mean patch norm over a sample of the pile
-    tile: Annotated[int, AtLeast(64)] = 1024  # images larger than this (pixels a side) are cut into tiles
-    method: Annotated[str, OneOf(METHODS)] = "self"  # self: own image | bank | mutual (MuSc) | fused: self + mutual
-    cells: Annotated[str, OneOf(CELLS)] = "none"  # each grid cell against the pile at that cell (position.py)
-    bank_images: Annotated[int, AtLeast(2)] = 256  # bank: reference images drawn from the pile (two halves)
-    bank_share: Share = 0.03  # bank: share of each reference image's patches kept
-    denoise: Annotated[float, AtLeast(0), Below(1)] = 0.0  # bank: share of bank patches dropped as outliers (SoftPatch)
-    self_radius: Annotated[int, AtLeast(1)] = 6  # self: cells around a patch that it may not match
-    references: Annotated[int, AtLeast(1)] = 24  # mutual: other images each image is scored against
-    mutual_band: Share = 0.3  # mutual: mean of the lowest share of per-image distances
-    window: Annotated[float, AtLeast(0), AtMost(1)] = 0.0  # mutual: match within this share of the grid (0: anywhere)
-    sigma: Annotated[float, AtLeast(0)] = 0.0  # Gaussian smoothing of the map, in cells
-    top_share: Share = 0.01  # image score: mean of the top share of its map's cells
-    rule: Annotated[str, OneOf(RULES)] = "mad"  # the label-free decision (see decision.py)
-    cutoff: Annotated[float, Above(0)] = 3.0  # mad: robust z of the log score above which = defective
-    target_mdr: Annotated[float, AtLeast(0), AtMost(1)] = 0.05  # with labels: the calibrated MDR target
-    calibration_share: Annotated[float, Above(0), Below(1)] = 0.2  # with labels: share of the pile that calibrates it
-    overlays: Annotated[int, AtLeast(0)] = 16  # PNG overlays of the top-ranked images
-    all_overlays: bool = False  # an overlay for every image
-    batch_size: Annotated[int, AtLeast(1)] = 8
-    seed: Annotated[int, AtLeast(0)] = 0
-    device: Annotated[str, Matches(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")] = "auto"
-    out_dir: Annotated[str, NonEmpty] = "runs/detect"
+    dataset: Annotated[str, NonEmpty, Help("the pile: a named set (synthetic, ksdd, dagm, neu, severstal) or an "
+                                            "image folder")] = "synthetic"
+    data_root: Annotated[str | None, Help("folder holding the named sets; none: $STEELNB_DATA")] = None
+    normal_class: Annotated[str | None, Help("the defect-free sub-folder of a labelled folder (labels score the "
+                                             "answer only)")] = None
+    max_side: Annotated[int, AtLeast(32), Help("images read at their own aspect, the longer side at most this, in "
+                                               "pixels")] = 512
+    backbone: Annotated[str, NonEmpty, Help("timm model that gives the patch features")] = "efficientnet_lite2"
+    weights: Annotated[str, NonEmpty, Help("random | timm | offline | path to a state dict")] = "offline"
+    strides: Annotated[str, STRIDES, Help("feature levels, by stride in pixels; the finest is the map's grid")] = "16"
+    balance_levels: Annotated[bool, Help("each feature level scaled to a unit mean patch norm over a sample of the "
+                                         "pile")] = False
+    tile: Annotated[int, AtLeast(64), Help("images larger than this are cut into tiles, in pixels a side")] = 1024
+    method: Annotated[str, OneOf(METHODS), Help("scorer: self: each image against itself | bank: the pile's memory "
+                                                "bank | mutual: other images (MuSc) | fused: self and mutual "
+                                                "joined")] = "self"
+    cells: Annotated[str, OneOf(CELLS), Help("each grid cell against the pile at that cell: zmax (position.py) | "
+                                             "none")] = "none"
+    bank_images: Annotated[int, AtLeast(2), Help("bank: reference images drawn from the pile (two halves)")] = 256
+    bank_share: Annotated[Share, Help("bank: share of each reference image's patches kept")] = 0.03
+    denoise: Annotated[float, AtLeast(0), Below(1), Help("bank: share of bank patches dropped as outliers "
+                                                         "(SoftPatch)")] = 0.0
+    self_radius: Annotated[int, AtLeast(1), Help("self: cells around a patch that it may not match")] = 6
+    references: Annotated[int, AtLeast(1), Help("mutual: other images each image is scored against")] = 24
+    mutual_band: Annotated[Share, Help("mutual: mean of the lowest share of per-image distances")] = 0.3
+    window: Annotated[float, AtLeast(0), AtMost(1), Help("mutual: a patch meets reference patches within this share "
+                                                         "of the grid's height and width (0: anywhere)")] = 0.0
+    sigma: Annotated[float, AtLeast(0), Help("Gaussian smoothing of the map, in cells")] = 0.0
+    top_share: Annotated[Share, Help("image score: mean of the top share of its map's cells")] = 0.01
+    rule: Annotated[str, OneOf(RULES), Help("the label-free decision (decision.py): mad robust z, gmm two-Gaussian "
+                                            "mixture, gap widest gap, null empirical null, top the "
+                                            "CUTOFF highest")] = "mad"
+    cutoff: Annotated[float, Above(0), Help("the rule's cutoff; mad: robust z of the log score above which = "
+                                            "defective; null: the fewest null spreads above its "
+                                            "centre; top: the number of images flagged")] = 3.0
+    target_mdr: Annotated[float, AtLeast(0), AtMost(1), Help("with labels: the miss rate the calibrated decision "
+                                                             "aims at, a share")] = 0.05
+    calibration_share: Annotated[float, Above(0), Below(1), Help("with labels: share of the pile that calibrates "
+                                                                 "it")] = 0.2
+    overlays: Annotated[int, AtLeast(0), Help("PNG overlays of the top-ranked images, a count")] = 16
+    all_overlays: Annotated[bool, Help("an overlay for every image")] = False
+    batch_size: Annotated[int, AtLeast(1), Help("images scored at once")] = 8
+    seed: Annotated[int, AtLeast(0), Help("seed of every random choice")] = 0
+    device: Annotated[str, Matches(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N"),
+                      Help("where the model runs")] = "auto"
+    out_dir: Annotated[str, NonEmpty, Help("the run folder to write (new or empty)")] = "runs/detect"
 
     def __post_init__(self) -> None:
         validation.check(self)

@@ -16,6 +16,8 @@ the score distribution and defects its upper tail.
   share the rest (`null_fit`); and the threshold is the one that minimises
   the estimated errors, false alarms (the null's tail above it) plus misses (the excess below it). `cutoff` is
   the fewest robust standard deviations above the null's centre that the threshold may lie.
+- `top`: the `cutoff` highest scores (rounded down to a whole number of images; fewer where scores tie at the
+  threshold): for a pile whose defects are known to number about that many, or to look at a fixed count.
 With labels, `calibrated_threshold` picks the largest threshold whose miss rate (MDR, defective called
 defect-free over all images) on a labelled share of the pile stays within a target.
 
@@ -140,7 +142,18 @@ def null_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     return _threshold(float(candidates[np.argmin(errors)]), scores)
 
 
-RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold, "null": null_threshold}
+def top_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+    """The score of the image ranked just below the `cutoff` highest (so that those are above it); below every
+    score when `cutoff` reaches the pile's size."""
+    ranked = np.sort(np.asarray(scores, np.float64))[::-1]
+    count = int(cutoff)
+    if count >= len(ranked):
+        return float(np.nextafter(ranked[-1], -np.inf))
+    return float(ranked[count])
+
+
+RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold, "null": null_threshold,
+         "top": top_threshold}
 
 
 def label_free_threshold(scores: np.ndarray, rule: str = "mad", cutoff: float = 3.0) -> float:

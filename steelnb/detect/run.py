@@ -51,8 +51,11 @@ from .scorers import make_scorer
 from .scoring import image_scores, peaks, smooth
 
 # Every file a detection run writes into its folder (the run-folder policy of steelnb.runfolder).
-DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "report.html", "report_files")
+DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "maps.npz", "report.html",
+                "report_files")
 OVERLAYS = "overlays"
+MAPS = "maps.npz"  # every image's raw anomaly map, float16, compressed: for tools that decide again (decide.py)
+STRIP = 4  # overlays of the images just above and just below the threshold (the report's threshold strip)
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 BALANCE_SAMPLE = 16  # images of the pile that balance the feature levels
 MAX_LOG = 80.0  # a joined or cell-normalised log map is capped here before exp (float32 holds exp(88))
@@ -225,26 +228,51 @@ def _overlay_name(rank: int, path: str) -> str:
 
 
 def write_detection(detection: Detection, data: ImageSet, config: DetectConfig, out: Path) -> None:
-    """scores.csv (with each overlay's file), metrics.json, config.json, skipped.csv and overlays/ into `out`."""
+    """scores.csv (with each overlay's file), metrics.json, config.json, skipped.csv, maps.npz and overlays/ (the
+    top-ranked images and those around the threshold) into `out`."""
     table = detection.table.copy()
-    count = len(table) if config.all_overlays else min(config.overlays, len(table))
-    chosen = table.nsmallest(count, "rank").index
     table["overlay"] = ""
-    if count:
-        smoothed = smooth(torch.from_numpy(detection.maps).float(), config.sigma)
-        low = float(np.median(smoothed.numpy()))
-        high = float(np.quantile(table["score"], 0.99)) if len(table) > 1 else float(smoothed.max())
-        (out / OVERLAYS).mkdir(exist_ok=True)
-        for i in progress(chosen, f"overlays of the top {count} images", unit="image"):
-            name = _overlay_name(int(table.at[i, "rank"]), table.at[i, "path"])
-            save_overlay(out / name, data.images[i], smoothed[i].numpy(), low, high,
-                         (table.at[i, "peak_y"], table.at[i, "peak_x"]))
-            table.at[i, "overlay"] = name
+    count = len(table) if config.all_overlays else min(config.overlays, len(table))
+    rows = overlay_rows(table, count, STRIP if count else 0)  # --overlays 0: none at all
+    write_overlays(table, rows, detection.maps, data.images, config.sigma, out)
+    save_maps(out / MAPS, detection.maps, data.paths)
     _write(out / "scores.csv", table.sort_values("rank").to_csv(index=False))
     _write(out / "skipped.csv", pd.DataFrame(list(data.skipped), columns=["path", "reason"]).to_csv(index=False))
     _write(out / "config.json", json.dumps(asdict(config), indent=2))
     metrics = {**detection.metrics, "skipped": len(data.skipped)}
     _write(out / "metrics.json", json.dumps(metrics, indent=2, default=float))
+
+
+def overlay_rows(table: pd.DataFrame, count: int, strip: int = STRIP) -> pd.Index:
+    """The rows that get an overlay: the `count` top-ranked, and the `strip` just above and below the threshold."""
+    flagged = int(table["defective"].sum())
+    rank = table["rank"]
+    return table.index[(rank <= count) | ((rank > flagged - strip) & (rank <= flagged + strip))]
+
+
+def write_overlays(table: pd.DataFrame, rows: pd.Index, maps: np.ndarray, images: np.ndarray, sigma: float,
+                   out: Path) -> None:
+    """An overlay PNG in `out`/overlays/ for each of `rows` of `table` (its `overlay` column set to the file), on
+    one colour scale for the pile: from the median map cell to the 99th percentile of the image scores."""
+    if not len(rows):
+        return
+    smoothed = smooth(torch.from_numpy(maps).float(), sigma)
+    low = float(np.median(smoothed.numpy()))
+    high = float(np.quantile(table["score"], 0.99)) if len(table) > 1 else float(smoothed.max())
+    (out / OVERLAYS).mkdir(exist_ok=True)
+    for i in progress(rows, f"overlays of {len(rows)} images", unit="image"):
+        name = _overlay_name(int(table.at[i, "rank"]), table.at[i, "path"])
+        save_overlay(out / name, images[i], smoothed[i].numpy(), low, high,
+                     (table.at[i, "peak_y"], table.at[i, "peak_x"]))
+        table.at[i, "overlay"] = name
+
+
+def save_maps(path: Path, maps: np.ndarray, paths: tuple[str, ...]) -> None:
+    """The raw anomaly maps (N, h, w) as float16 and the images' `paths`, in the pile's order, in a compressed .npz
+    (keys `maps`, `paths`), whole or not at all."""
+    limit = np.finfo(np.float16).max
+    with atomic_path(path) as partial, open(partial, "wb") as file:
+        np.savez_compressed(file, maps=np.clip(maps, -limit, limit).astype(np.float16), paths=np.array(paths))
 
 
 def _write(path: Path, text: str) -> None:

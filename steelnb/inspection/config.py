@@ -7,7 +7,7 @@ from typing import Annotated
 
 from .. import validation
 from ..profiles import PROFILES
-from ..validation import Above, AtLeast, AtMost, ConfigError, OneOf
+from ..validation import Above, AtLeast, AtMost, ConfigError, Help, OneOf
 
 CHOICES = ("silhouette", "eigengap")  # how the number of types is chosen when --types is not given (choice.py)
 
@@ -27,14 +27,17 @@ class TypesConfig:
     steelnb.validation.ConfigError: min_types (5) must not exceed max_types (3)
     """
 
-    types: Annotated[int | None, AtLeast(1)] = None  # number of defect types; None: chosen from the data
-    min_types: Annotated[int, AtLeast(2)] = 2  # the range the choice looks over
-    max_types: Annotated[int, AtLeast(2)] = 8
-    type_choice: Annotated[str, OneOf(CHOICES)] = "silhouette"  # silhouette | eigengap (see choice.py)
-    crop_share: Annotated[float | None, Above(0), AtMost(1)] = None  # crop side, share of the shorter side; None:
-    #                                                                 from the flagged images' maps (crops.py)
-    profile: Annotated[str, OneOf(tuple(PROFILES))] = "cpu"  # the joint method's settings: ci | cpu | paper
-    gallery: Annotated[int, AtLeast(1)] = 12  # crops per type in its gallery
+    types: Annotated[int | None, AtLeast(1), Help("number of defect types; none: chosen from the data")] = None
+    min_types: Annotated[int, AtLeast(2), Help("the fewest types the choice looks at")] = 2
+    max_types: Annotated[int, AtLeast(2), Help("the most types the choice looks at")] = 8
+    type_choice: Annotated[str, OneOf(CHOICES), Help("how the number of types is chosen (see choice.py)")] = \
+        "silhouette"
+    crop_share: Annotated[float | None, Above(0), AtMost(1),
+                          Help("crop side, a share of the shorter image side; none: from the flagged images' maps "
+                               "(crops.py)")] = None
+    profile: Annotated[str, OneOf(tuple(PROFILES)), Help("settings of the detection and of the joint method that "
+                                                         "groups the types")] = "cpu"
+    gallery: Annotated[int, AtLeast(1), Help("crops per type in its gallery, a count")] = 12
 
     def __post_init__(self) -> None:
         validation.check(self)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..data import UNKNOWN, ImageSet
-from ..detect import DETECT_FILES, DetectConfig, Detection, detect, load_pile, write_detection
+from ..detect import DETECT_FILES, DetectConfig, DetectError, Detection, detect, load_pile, write_detection
 from ..detect.scoring import smooth
 from ..progress import phase
 from ..runfolder import atomic_path
@@ -107,12 +107,19 @@ def detect_pile(detect_config: DetectConfig, data: ImageSet | None = None) -> tu
 
 
 def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: ImageSet | None = None,
-                 only_flagged: bool = True) -> Inspection:
+                 only_flagged: bool = True, detection: Detection | None = None) -> Inspection:
     """Detect, then group: the pile `data` (else the one `detect_config` names). `only_flagged=False` groups
-    every image, flagged or not (the type stage alone, e.g. on a pile known to be all defective)."""
+    every image, flagged or not (the type stage alone, e.g. on a pile known to be all defective). `detection`:
+    the pile's detection, saved by an earlier run (`steelnb inspect --from RUN`), reused instead of scoring."""
     started = time.perf_counter()
     data = load_pile(detect_config) if data is None else data
-    pile, detection = detect_pile(detect_config, data)
+    reused = detection is not None
+    if not reused:
+        pile, detection = detect_pile(detect_config, data)
+    else:
+        pile = fit_sides(data, max(32, *detect_config.stride_list))
+        if list(pile.paths) != detection.table["path"].tolist():
+            raise DetectError(f"{pile.name}: the pile's images are no longer those its saved detection scored")
     table = detection.table.copy()
     decision = table["defective"].to_numpy()
     grouped = np.flatnonzero(decision == 1) if only_flagged else np.arange(len(pile))
@@ -131,8 +138,9 @@ def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: I
         types[grouped], distances[grouped] = grouping.types, grouping.distances
     table["type"], table["type_distance"] = types, distances.round(5)
     stage = grouping.record() if grouping else {"k": 0, "how": NOTHING_FLAGGED, "sizes": []}
+    detecting = 0 if reused else detection.metrics["run"]["total_s"]
     stage.update(grouped=len(grouped), only_flagged=only_flagged, crop={**share, "resized_to": size},
-                 seconds=round(time.perf_counter() - started - detection.metrics["run"]["total_s"], 1))
+                 seconds=round(time.perf_counter() - started - detecting, 1))
     labels, defective, normal = truth_of(pile)
     scored = decision if only_flagged else np.ones_like(decision)
     metrics = {**detection.metrics, "type_stage": stage,

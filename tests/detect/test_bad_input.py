@@ -248,9 +248,11 @@ def test_overwrite_replaces_every_file_of_the_earlier_detect_run(tmp_path, capsy
     code, _, _ = detect_cli(capsys, other, out, "--overwrite", "--overlays", "2", "--method", "self")
     assert code == 0
     assert {p.name for p in out.iterdir()} == {p.name for p in finished.iterdir()}
-    assert len(list((out / "overlays").iterdir())) == 2  # none of the earlier run's four
+    scores = pd.read_csv(out / "scores.csv", keep_default_na=False)
+    drawn = {Path(name).name for name in scores.overlay if name}  # the top 2 and those around the threshold
+    assert {p.name for p in (out / "overlays").iterdir()} == drawn  # none of the earlier run's four
     assert json.loads((out / "config.json").read_text())["dataset"] == str(other)
-    assert len(pd.read_csv(out / "scores.csv")) == 3
+    assert len(scores) == 3
 
 
 def test_a_folder_with_files_that_are_not_a_runs_is_never_emptied(tmp_path, capsys, pile):

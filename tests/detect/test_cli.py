@@ -11,6 +11,7 @@ from PIL import Image
 
 from steelnb.cli import main
 from steelnb.detect import DETECT_FILES
+from steelnb.detect.run import STRIP
 from tests.detect.conftest import FAST_FLAGS, plant, save_pngs, texture
 from tests.test_bad_input import run_cli
 from tests.test_ksdd import SQUARE, write_ksdd
@@ -41,11 +42,14 @@ def test_a_flat_folder_gets_a_ranking_overlays_and_a_report(flat_run):
     assert scores.columns.tolist() == [*COLUMNS, "overlay"]  # no truth, no label: none known
     assert scores["rank"].tolist() == list(range(1, 11)) and scores["score"].is_monotonic_decreasing
     assert set(scores.path.head(2)) == {"02.png", "07.png"}  # the planted squares first
-    assert scores["overlay"].astype(bool).tolist() == [True] * 3 + [False] * 7
-    for name in scores["overlay"].head(3):
+    flagged = scores.defective.sum()  # overlays: the top 3, and the STRIP images either side of the threshold
+    near = (scores["rank"] > flagged - STRIP) & (scores["rank"] <= flagged + STRIP)
+    assert scores["overlay"].astype(bool).tolist() == ((scores["rank"] <= 3) | near).tolist()
+    drawn = scores.overlay[scores.overlay != ""]
+    for name in drawn:
         with Image.open(out / name) as picture:
             assert picture.size == (2 * 64 + 4, 64)  # the image beside its map
-    assert sorted(p.name for p in (out / "overlays").iterdir()) == sorted(Path(n).name for n in scores.overlay[:3])
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == sorted(Path(n).name for n in drawn)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["scored"] == "not scored: pile has no defect / defect-free labels"
     assert metrics["n_images"] == 10 and metrics["skipped"] == 0 and "auroc" not in metrics

@@ -7,7 +7,7 @@ import pytest
 
 from steelnb.detect.decision import RULES, calibrated_threshold, label_free_threshold, null_fit
 
-ALL_RULES = sorted(RULES)
+ALL_RULES = sorted(set(RULES) - {"top"})  # the rules that find the pile's minority; top flags a given count
 
 
 def flagged(scores: np.ndarray, rule: str, cutoff: float = 3.0) -> set[int]:
@@ -49,6 +49,15 @@ def test_identical_scores_flag_nothing(rule, value):
     is not always s in floating point: the threshold must not fall below the one score there is."""
     for n in (1, 2, 5, 20):
         assert flagged(np.full(n, value), rule) == set()
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 100, 150])
+def test_top_flags_the_count_highest_or_every_image(count):
+    scores, _ = bulk_and_outliers(4)
+    highest = set(np.argsort(-scores)[:count].tolist())
+    assert flagged(scores, "top", count) == highest
+    assert flagged(scores, "top", count + 0.9) == highest  # a count of images: rounded down
+    assert flagged(np.full(10, 2.0), "top", 3) == set()  # ties at the threshold: fewer
 
 
 def test_more_than_half_sharing_one_score_still_finds_clear_defects():
