@@ -25,12 +25,15 @@ from lab_piles import PILES, load_pile
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from steelnb.backbones import create_backbone
+from steelnb.detect.decision import label_free_threshold, null_fit
 from steelnb.detect.fusion import robust_z
 from steelnb.detect.scorers.positional import nearest_in_window
+from steelnb.metrics import defect_scores_metrics
 from steelnb.patches import feature_levels
 from steelnb.views import to_model_input
 
 CHOOSE_ON = ("synthetic", "ksdd", "dagm", "edge", "inside")  # severstal: smoke test only
+DECISIONS = (("mad", 3.0), ("null", 3.0), ("null", 2.0))  # label-free rules scored on every row
 
 
 def extract(name: str, data_root: str, cache: Path) -> tuple[dict[int, torch.Tensor], np.ndarray, float]:
@@ -209,9 +212,14 @@ def run(piles: list[str], data_root: str, cache: Path) -> pd.DataFrame:
 
 
 def _row(pile: str, setting: str, truth: np.ndarray, scores: np.ndarray, seconds: float, forward_s: float) -> dict:
-    return {"pile": pile, "setting": setting, "auroc": roc_auc_score(truth, scores),
-            "ap": average_precision_score(truth, scores), "score_s_per_image": seconds,
-            "forward_s_per_image": forward_s}
+    row = {"pile": pile, "setting": setting, "auroc": roc_auc_score(truth, scores),
+           "ap": average_precision_score(truth, scores), "score_s_per_image": seconds,
+           "forward_s_per_image": forward_s, "all_defect_free_acc": 1 - truth.mean(),
+           "null_defective_share": null_fit(scores).defective_share}
+    for rule, cutoff in DECISIONS:
+        found = defect_scores_metrics(truth, scores, label_free_threshold(scores, rule, cutoff))
+        row.update({f"{rule}{cutoff:g}_{k}": found[k] for k in ("acc", "mdr", "fdr")})
+    return row
 
 
 def choose(table: pd.DataFrame) -> pd.DataFrame:
