@@ -16,12 +16,12 @@ Under torchrun (`steelnb.distributed`) every process extracts the features of it
 the features are gathered so that rank 0 clusters all of them and hands the pseudo-labels to the others; each
 training batch is the batch a single process would draw, cut into one shard a process (each image with the
 views it would get whole), and DistributedDataParallel averages the gradients, weighted so that the step is
-the whole batch's; batch-norm layers (ResNet, EfficientNet) are synchronised (`distributed.synchronise_batch_norm`),
-so that their statistics are the whole batch's too, and their running statistics equal on every process. Rank 0
-alone writes the run's files (model.pt and checkpoints hold the plain layers' names: they load in one process).
-So a run on N processes is a run on one up to the order of float sums, with batch norm (ResNet, EfficientNet) or
-layer norm (ConvNeXt V2, the paper's). Feature passes are in eval mode (running statistics), which needs no
-synchronisation.
+the whole batch's; batch-norm layers (ResNet, EfficientNet) are synchronised
+(`distributed.synchronise_batch_norm`), so that their statistics are the whole batch's too and their running
+statistics equal on every process. Rank 0 alone writes the run's files (model.pt and checkpoints hold the plain
+layers' names: they load in one process). So a run on N processes is a run on one up to the order of float sums,
+with batch norm or layer norm (ConvNeXt V2, the paper's); over several epochs the clustering can amplify those
+(results/scale). Feature passes are in eval mode (running statistics): they need no synchronisation.
 """
 
 from __future__ import annotations
