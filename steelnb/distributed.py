@@ -13,6 +13,11 @@ torch.distributed call, results bit for bit those of a plain run.
   `main_context(make)`: a context (a claimed run folder) entered by rank 0 alone. An error raised in the part run
   first is raised on every process, so none waits for a collective that will never come.
 - `parallel(module, device)`: DistributedDataParallel over the group; `sum_all`, `broadcast`, `broadcast_buffers`.
+- `synchronise_batch_norm(module)`: batch-norm layers whose training-mode statistics are the whole batch's, over
+  every process's shard (`torch.nn.SyncBatchNorm` on nccl; `GroupBatchNorm`, its equivalent, on gloo, as
+  SyncBatchNorm refuses CPU tensors); so that a model trained on N processes trains as on one. Only training
+  needs it: in eval mode batch norm uses its running statistics, so frozen feature extraction (detect, predict,
+  the inspection types' starting features, the loop's own feature passes) is the same on any number of processes.
 
 >>> shard(5), share(5), gather(np.arange(3)), on_main(lambda: "rank 0's")  # one process: identities
 (array([0, 1, 2, 3, 4]), slice(0, 5, None), array([0, 1, 2]), "rank 0's")
@@ -32,7 +37,10 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
+from timm.layers import BatchNormAct2d
+from timm.layers import convert_sync_batchnorm as timm_sync_batchnorm
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 T = TypeVar("T")
 TIMEOUT = datetime.timedelta(minutes=30)  # a collective waits this long for the others (rank 0 clusters alone)
@@ -264,3 +272,107 @@ def broadcast_buffers(module: nn.Module) -> None:
         return
     for buffer in module.buffers():
         dist.broadcast(buffer.data, src=0)
+
+
+# -- batch norm over the processes ------------------------------------------------------------------
+def synchronise_batch_norm(module: nn.Module) -> bool:
+    """Replace, in place, every batch-norm layer of `module` (torch's and timm's `BatchNormAct2d`, its activation
+    kept) by one whose training-mode statistics are taken over the whole batch, every process's shard of it:
+    `torch.nn.SyncBatchNorm` on nccl (timm's conversion), `GroupBatchNorm` on gloo. Parameters and buffers are the
+    same tensors under the same names, so optimisers built before stay valid and `state_dict()` loads into the
+    plain model. Returns whether a layer was replaced (never when alone: one process keeps plain batch norm).
+
+    >>> model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
+    >>> synchronise_batch_norm(model), type(model[1]).__name__  # one process: nothing to synchronise
+    (False, 'BatchNorm2d')
+    """
+    if not active() or not any(isinstance(m, _BatchNorm) for m in module.modules()):
+        return False
+    convert = timm_sync_batchnorm if dist.get_backend() == "nccl" else GroupBatchNorm.convert
+    for name, child in module.named_children():
+        module.add_module(name, convert(child))
+    return True
+
+
+class SumOverProcesses(torch.autograd.Function):
+    """`sum_all` through which gradients flow: the backward sums the gradients over the processes too, so each
+    process's input receives what every process's loss owes it (torch.distributed.nn's, deprecated, did this)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        return sum_all(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return sum_all(grad.contiguous())
+
+
+class GroupBatchNorm(_BatchNorm):
+    """`torch.nn.SyncBatchNorm` for a gloo group (CPU tensors, which SyncBatchNorm refuses).
+
+    In training mode, with a process group joined, each process sums over its shard, per channel, the count, the
+    values and their squares (less a shift common to every process, the running mean, against cancellation); one
+    all-reduce gives the sums of the whole batch, from which every process takes the same mean and (biased)
+    variance, normalises its shard and updates its running statistics (unbiased variance), which stay equal on
+    every process. The all-reduce is differentiable (its backward all-reduces the gradients), so the gradient is
+    the whole batch's, as in one process. Otherwise (eval mode, or alone) it is plain batch norm. A converted
+    timm `BatchNormAct2d` keeps its `drop` and `act`, applied after, as timm's `SyncBatchNormAct` does.
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._normalise(x) if self.training and active() else super().forward(x)
+        for name in ("drop", "act"):  # a converted BatchNormAct2d's, in its order
+            if hasattr(self, name):
+                x = getattr(self, name)(x)
+        return x
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` normalised with the whole batch's statistics; the running statistics updated from them."""
+        self._check_input_dim(x)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        dims = [0, *range(2, x.dim())]
+        shift = self.running_mean.detach().clone() if self.running_mean is not None else x.new_zeros(x.shape[1])
+        centred = x - shift.view(shape)
+        count = x.new_full((1,), x.numel() // x.shape[1])
+        sums = SumOverProcesses.apply(torch.cat([centred.sum(dims), centred.square().sum(dims), count]))
+        channels, n = x.shape[1], sums[-1]
+        offset = sums[:channels] / n
+        variance = (sums[channels:2 * channels] / n - offset.square()).clamp_min(0)
+        mean = shift + offset
+        scale = torch.rsqrt(variance + self.eps)
+        if self.affine:
+            scale = scale * self.weight
+        bias = -mean * scale + (self.bias if self.affine else 0)
+        if self.track_running_stats and self.running_mean is not None:
+            self._track(mean.detach(), variance.detach() * n / (n - 1).clamp_min(1))
+        return x * scale.view(shape) + bias.view(shape)
+
+    @torch.no_grad()
+    def _track(self, mean: torch.Tensor, unbiased_variance: torch.Tensor) -> None:
+        """The running statistics moved towards the batch's, as F.batch_norm moves them."""
+        self.num_batches_tracked.add_(1)
+        factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        self.running_mean.lerp_(mean, factor)
+        self.running_var.lerp_(unbiased_variance, factor)
+
+    @classmethod
+    def convert(cls, module: nn.Module) -> nn.Module:
+        """`module` with its batch-norm layers (itself included) replaced by GroupBatchNorm sharing their
+        parameters and buffers, as `torch.nn.SyncBatchNorm.convert_sync_batchnorm` does."""
+        if isinstance(module, _BatchNorm):
+            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats)
+            converted.weight, converted.bias = module.weight, module.bias
+            converted.running_mean, converted.running_var = module.running_mean, module.running_var
+            converted.num_batches_tracked = module.num_batches_tracked
+            converted.train(module.training)
+            if isinstance(module, BatchNormAct2d):
+                converted.drop, converted.act = module.drop, module.act
+            module = converted
+        for name, child in module.named_children():
+            module.add_module(name, cls.convert(child))
+        return module

@@ -3,8 +3,9 @@ processes (gloo) against the same commands on one.
 
 The 2-process runs are launched as a user would, `python -m torch.distributed.run --standalone --nproc-per-node 2
 -m steelnb.cli ...`, in a subprocess with a timeout. Training uses ConvNeXt V2-atto: its layer norm makes the
-arithmetic independent of how a batch is cut (batch norm is not: see steelnb/method/train.py), so the 2-process run
-must end with the very assignments of the 1-process run, distances within float rounding.
+arithmetic independent of how a batch is cut, so the 2-process run must end with the very assignments of the
+1-process run, distances within float rounding. With batch norm (the `ci` profile's resnet18) the layers are
+synchronised over the processes; the sums' order differs, and the run must end with the same clusters (ARI >= 0.95).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import adjusted_rand_score
 
 from steelnb import distributed
 from steelnb.cli import main
@@ -28,6 +30,7 @@ from tests.test_cli import image_folder
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 300  # a launch takes ~20 s on 2 busy cores; a hang must fail, not block the suite
 TRAIN = ["train", "--profile", "ci", "--backbone", "convnextv2_atto", "--quiet"]
+TRAIN_BATCH_NORM = ["train", "--profile", "ci", "--dataset", "synthetic", "--seed", "0", "--quiet"]  # resnet18
 DETECT = ["detect", "--dataset", "synthetic", "--max-side", "64", "--backbone", "resnet18", "--weights", "random",
           "--device", "cpu", "--bank-images", "16", "--overlays", "2", "--quiet"]
 
@@ -44,6 +47,8 @@ def test_one_process_is_the_identity():
     assert distributed.sum_all(tensor) is tensor
     module = torch.nn.Linear(2, 2)
     assert distributed.parallel(module, torch.device("cpu")) is module
+    batch_norm = torch.nn.Sequential(torch.nn.BatchNorm2d(2))
+    assert not distributed.synchronise_batch_norm(batch_norm) and type(batch_norm[0]) is torch.nn.BatchNorm2d
     with distributed.session("cpu") as world:
         assert world.main and world.size == 1
     with distributed.main_context(lambda: open(os.devnull)) as handle:
@@ -116,6 +121,10 @@ def test_the_helpers_across_two_processes(tmp_path):
         assert f["main_first_error"] == "no pile here (rank 0)" and f["on_main_error"] == "no pile here (rank 0)"
         assert f["weight"] == [[0.0, 0.0, 0.0]] and f["grad"] == [[3.0, 3.0, 3.0]]  # (2 + 4) / 2
     assert [f["first"] for f in found] == [0, 1]
+    for f in found:  # batch norm over a batch cut in 3 + 2 images: the whole batch's, as in one process
+        assert f["bn_synced"] and f["bn_keys_kept"]
+        assert f["bn_types"] == ["Conv2d", "GroupBatchNorm", "Conv2d", "GroupBatchNorm", "Flatten"]
+        assert f["bn_output"] < 1e-5 and f["bn_grad"] < 1e-5 and f["bn_running"] < 1e-5, f
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +160,21 @@ def test_train_on_two_processes_ends_with_the_assignments_of_one(one_process, tm
     # Rank 0's refusal to claim a folder holding a run ends every process with its message, none left waiting.
     again = torchrun(*TRAIN, "--out-dir", out)
     assert again.returncode != 0 and "holds a finished run" in again.stderr
+
+
+@pytest.mark.slow
+def test_train_with_batch_norm_on_two_processes_clusters_as_one(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main([*TRAIN_BATCH_NORM, "--out-dir", str(one)]) == 0
+    assert succeeded(torchrun(*TRAIN_BATCH_NORM, "--out-dir", two))
+    a, b = pd.read_csv(one / "assignments.csv"), pd.read_csv(two / "assignments.csv")
+    assert a.path.tolist() == b.path.tolist()
+    assert adjusted_rand_score(a.cluster, b.cluster) >= 0.95  # 0.60 with each shard's own statistics
+    runs = [json.loads((run / "metrics.json").read_text())["run"] for run in (one, two)]
+    assert [r["processes"] for r in runs] == [1, 2] and [r["batch_norm_synced"] for r in runs] == [False, True]
+    # model.pt holds plain batch norm's names: one process loads it
+    model = TrainedRun.load(two).backbone.model
+    assert {type(m).__name__ for m in model.modules() if "Norm" in type(m).__name__} == {"BatchNorm2d"}
 
 
 @pytest.mark.slow

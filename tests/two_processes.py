@@ -2,15 +2,47 @@
 processes. Each process writes what it found to OUT_DIR/rank<r>.json (OUT_DIR: the first argument). A script, not
 a test module: nothing runs on import (pytest --doctest-modules imports it)."""
 
+import copy
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from timm.layers import BatchNormAct2d
+from torch import nn
 
 from steelnb import distributed
 from steelnb.data import DataError
+
+
+def batch_norm_across(found: dict) -> None:
+    """A model with batch norm (torch's, timm's BatchNormAct2d) trained one step on a batch cut into shards of 3
+    and 2 images, synchronised, against the same model on the whole batch in this process: the largest
+    differences of outputs, gradients and running statistics; the layers' types and state_dict keys after."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), BatchNormAct2d(4), nn.Flatten())
+    images, target = torch.randn(5, 3, 6, 6) * 2 + 1, torch.randn(5, 64)
+    whole = copy.deepcopy(model)
+    keys = list(model.state_dict())
+    found["bn_synced"] = distributed.synchronise_batch_norm(model)
+    found["bn_types"] = [type(layer).__name__ for layer in model]
+    found["bn_keys_kept"] = list(model.state_dict()) == keys
+    rows = distributed.share(len(images))
+    with torch.no_grad():  # a forward pass alone, as between extractor updates: running statistics move
+        whole(images + 1)
+        model(images[rows] + 1)
+    expected = whole(images)
+    (expected * target).mean().backward()
+    parallel = distributed.parallel(model, torch.device("cpu"))  # held: its reducer averages in the backward
+    output = parallel(images[rows])
+    # the shard's sum over the whole batch's count, times the processes: DDP's mean is the whole batch's mean
+    ((output * target[rows]).sum() / target.numel() * distributed.world().size).backward()
+    found["bn_output"] = float((output - expected[rows]).detach().abs().max())
+    found["bn_grad"] = max(float((a.grad - b.grad).abs().max()) for a, b in zip(model.parameters(),
+                                                                                  whole.parameters(), strict=True))
+    found["bn_running"] = max(float((a - b).abs().max()) for a, b in zip(model.buffers(), whole.buffers(),
+                                                                           strict=True))
 
 
 def main(out_dir: Path) -> None:
@@ -41,6 +73,7 @@ def main(out_dir: Path) -> None:
         model(torch.ones(2, 3) * (world.rank + 1)).sum().backward()
         found["weight"] = linear.weight.detach().tolist()
         found["grad"] = linear.weight.grad.tolist()  # the mean of the processes' gradients
+        batch_norm_across(found)
         (out_dir / f"rank{world.rank}.json").write_text(json.dumps(found))
 
 

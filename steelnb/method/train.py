@@ -16,10 +16,12 @@ Under torchrun (`steelnb.distributed`) every process extracts the features of it
 the features are gathered so that rank 0 clusters all of them and hands the pseudo-labels to the others; each
 training batch is the batch a single process would draw, cut into one shard a process (each image with the
 views it would get whole), and DistributedDataParallel averages the gradients, weighted so that the step is
-the whole batch's. Rank 0 alone writes the run's files. What still depends on the number of processes is
-what depends on the batch's composition: batch-norm statistics are taken per shard (as plain DDP does), so a
-backbone with batch norm (ResNet, EfficientNet) trains slightly differently on 2 processes than on 1; with
-layer norm (ConvNeXt V2, the paper's) the arithmetic is the same up to the order of float sums.
+the whole batch's; batch-norm layers (ResNet, EfficientNet) are synchronised
+(`distributed.synchronise_batch_norm`), so that their statistics are the whole batch's too and their running
+statistics equal on every process. Rank 0 alone writes the run's files (model.pt and checkpoints hold the plain
+layers' names: they load in one process). So a run on N processes is a run on one up to the order of float sums,
+with batch norm or layer norm (ConvNeXt V2, the paper's); over several epochs the clustering can amplify those
+(results/scale). Feature passes are in eval mode (running statistics): they need no synchronisation.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.backbone: Backbone = create_backbone(config.backbone, config.weights)
         self.backbone.model.to(self.device)
+        # Under torchrun the batch-norm layers take the whole batch's statistics, as one process does.
+        self.batch_norm_synced = distributed.synchronise_batch_norm(self.backbone.model)
         # The set on the device: on the CPU a view of the array (of the decode cache's memory map: pages are read
         # as batches touch them), on a GPU a copy when it takes under a quarter of the free memory; otherwise
         # each batch is read from the host (`batch`).
@@ -257,7 +261,8 @@ class Trainer:
             final = self.cluster(points, self.eval_clusters(), self.config.seed)
         normal_cluster = int(final.sizes.argmax())
         self._write_assignments(final, normal_cluster, points)
-        result = {"run": run_info(self.backbone, self.device, wall_s, self.config.clusterer),
+        result = {"run": {**run_info(self.backbone, self.device, wall_s, self.config.clusterer),
+                          "batch_norm_synced": self.batch_norm_synced},
                   "n_images": len(self.data), "eval_clusters": self.eval_clusters(), "normal_cluster": normal_cluster}
         if self.truth is not None:
             result["metrics"] = metrics.evaluate(self.truth, final.labels, normal_label=self.normal_label)
