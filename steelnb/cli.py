@@ -345,10 +345,14 @@ def inspect_summary(metrics: dict, out: Path) -> str:
     stage = metrics["type_stage"]
     lines = detect_summary(metrics, out).splitlines()[:-1]
     if stage["k"]:
-        lines.append(f"types: {stage['k']} among {stage['grouped']} flagged images ({stage['how']}); "
+        lines.append(f"types: {stage['k']} among {stage['grouped']} grouped images ({stage['how']}); "
                      f"sizes {stage['sizes']}")
     else:
         lines.append(f"types: {stage['how']}")
+    if "training" in stage:
+        lines.append(f"types from the {stage['training']['used']}: {stage['training']['why']}")
+    if "note" in stage:
+        lines.append(f"note: {stage['note']}")
     scored = [f"{name} ACC {metrics[key]['acc']:.3f}, NMI {metrics[key]['nmi']:.3f}"
               for key, name in (("two_cluster", "2 clusters (the decision)"),
                                 ("five_cluster", "defect-free + types"), ("types", "types"))

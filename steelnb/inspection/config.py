@@ -21,6 +21,8 @@ class TypesConfig:
 
     >>> TypesConfig(types=4).crop_share is None  # the crop's size comes from the anomaly maps
     True
+    >>> TypesConfig(top=20).top_count(500), TypesConfig(top_rate=0.1).top_count(500), TypesConfig().top_count(500)
+    (20, 50, 0)
     >>> TypesConfig(min_types=5, max_types=3)
     Traceback (most recent call last):
     ...
@@ -33,6 +35,11 @@ class TypesConfig:
     type_choice: Annotated[str, OneOf(CHOICES)] = "silhouette"  # silhouette | eigengap (see choice.py)
     crop_share: Annotated[float | None, Above(0), AtMost(1)] = None  # crop side, share of the shorter side; None:
     #                                                                 from the flagged images' maps (crops.py)
+    regions: Annotated[int, AtLeast(1)] = 3  # crops per image at most: one per separate anomalous region (crops.py)
+    top: Annotated[int | None, AtLeast(1)] = None  # also group the N highest-ranked images, flagged or not
+    top_rate: Annotated[float | None, Above(0), AtMost(1)] = None  # also group this share of the ranking's top
+    train_min_crops: Annotated[int, AtLeast(2)] = 300  # train the type stage only on this many crops or more
+    #                                                    (and only where it tightens the types: grouping.py)
     profile: Annotated[str, OneOf(tuple(PROFILES))] = "cpu"  # the joint method's settings: ci | cpu | paper
     gallery: Annotated[int, AtLeast(1)] = 12  # crops per type in its gallery
 
@@ -41,6 +48,11 @@ class TypesConfig:
         if self.min_types > self.max_types:
             raise ConfigError(f"min_types ({self.min_types}) must not exceed max_types ({self.max_types})",
                               "min_types")
+
+    def top_count(self, n_images: int) -> int:
+        """How many of the ranking's top images are grouped whatever the decision (`top`, `top_rate`: the larger)."""
+        share = 0 if self.top_rate is None else round(self.top_rate * n_images)
+        return min(n_images, max(self.top or 0, share))
 
     @classmethod
     def from_dict(cls, values: dict, sources: dict[str, str] | None = None, source: str = "config") -> TypesConfig:
