@@ -117,12 +117,14 @@ def detect_pile(detect_config: DetectConfig, data: ImageSet | None = None) -> tu
 
 
 def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: ImageSet | None = None,
-                 only_flagged: bool = True) -> Inspection:
+                 only_flagged: bool = True, detected: tuple[ImageSet, Detection] | None = None) -> Inspection:
     """Detect, then group: the pile `data` (else the one `detect_config` names). `only_flagged=False` groups
-    every image, flagged or not (the type stage alone, e.g. on a pile known to be all defective)."""
+    every image, flagged or not (the type stage alone, e.g. on a pile known to be all defective); `detected`:
+    `detect_pile`'s answer for the same pile and config, to group it again without detecting again."""
     started = time.perf_counter()
     data = load_pile(detect_config) if data is None else data
-    pile, detection = detect_pile(detect_config, data)
+    pile, detection = detect_pile(detect_config, data) if detected is None else detected
+    detect_s = detection.metrics["run"]["total_s"] if detected is None else 0.0
     table = detection.table.copy()
     reasons = grouping_reasons(table, types_config, only_flagged)
     grouped = np.flatnonzero(reasons != "")
@@ -152,7 +154,7 @@ def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: I
     stage.update(grouped=len(grouped), regions=len(regions), only_flagged=only_flagged,
                  why_grouped={str(k): int(v) for k, v in pd.Series(reasons[grouped]).value_counts().items()},
                  crop={**share, "resized_to": size},
-                 seconds=round(time.perf_counter() - started - detection.metrics["run"]["total_s"], 1))
+                 seconds=round(time.perf_counter() - started - detect_s, 1))
     note = few_grouped_note(len(grouped), types_config)
     if note:
         stage["note"] = note
