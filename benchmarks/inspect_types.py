@@ -116,6 +116,14 @@ def kmeans_on_start(crops: np.ndarray, k: int, profile: str, seed: int) -> list[
     return [KMeans(k, n_init=10, random_state=s).fit_predict(points) for s in range(KMEANS_SEEDS)]
 
 
+def main_rows(found, images: np.ndarray) -> list[int]:
+    """The positions (in `found.crops`) of the strongest region's crop of each image of the mask `images`."""
+    regions = found.regions.reset_index(drop=True)
+    main = regions.index[regions["region"] == 0]
+    position = dict(zip(regions.loc[main, "image"], main, strict=True))
+    return [position[i] for i in np.flatnonzero(images)]
+
+
 def synthetic_row(name: str, found, data: ImageSet, profile: str, seed: int, seconds: float) -> dict:
     """One variant's row: types ACC among the flagged defective images beside k-means on the same crops."""
     m, stage = found.metrics, found.metrics["type_stage"]
@@ -124,15 +132,13 @@ def synthetic_row(name: str, found, data: ImageSet, profile: str, seed: int, sec
     main = found.regions[found.regions["region"] == 0]
     kmeans = []
     if stage["k"] >= 2 and real.any():
-        order = {image: row for row, image in enumerate(found.regions["image"])}  # each image's main crop
-        rows = [order[i] for i in np.flatnonzero(real)]
+        rows = main_rows(found, real)
         for answer in kmeans_on_start(found.crops, stage["k"], profile, seed):
             kmeans.append(evaluate(data.labels[real], answer[rows])["acc"])
     types = m["types"] if isinstance(m["types"], dict) else {}
     answers = {}
     if found.grouping is not None and real.any():
-        order = {image: row for row, image in enumerate(found.regions["image"])}
-        rows = [order[i] for i in np.flatnonzero(real)]
+        rows = main_rows(found, real)
         for key in ("starting", "trained"):
             labels = getattr(found.grouping, key)
             if labels is not None:
