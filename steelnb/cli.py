@@ -411,10 +411,14 @@ def inspect_summary(metrics: dict, out: Path) -> str:
     stage = metrics["type_stage"]
     lines = detect_summary(metrics, out).splitlines()[:-1]
     if stage["k"]:
-        lines.append(f"types: {stage['k']} among {stage['grouped']} flagged images ({stage['how']}); "
+        lines.append(f"types: {stage['k']} among {stage['grouped']} grouped images ({stage['how']}); "
                      f"sizes {stage['sizes']}")
     else:
         lines.append(f"types: {stage['how']}")
+    if "training" in stage:
+        lines.append(f"types from the {stage['training']['used']}: {stage['training']['why']}")
+    if "note" in stage:
+        lines.append(f"note: {stage['note']}")
     from .html_report import types_not_meaningful
 
     why_not = types_not_meaningful(pd.read_csv(out / "scores.csv", keep_default_na=False, na_values=[""]))

@@ -2,7 +2,7 @@
 
 Both rules look over k = min_types .. max_types (capped at the number of points less one) on the points the type
 stage starts from (the crops' features under the profile's starting weights, after the method's PCA and L2
-normalisation; `grouping.choose_at_start` says why not the trained ones):
+normalisation; `grouping.starting_points` says why not the trained ones):
 
 - `silhouette` (default): cluster into k with the method's own clusterer for every k; keep the k whose clustering
   has the largest mean silhouette (Euclidean on the L2-normalised points; ties: the smaller k). It judges the

@@ -21,6 +21,8 @@ class TypesConfig:
 
     >>> TypesConfig(types=4).crop_share is None  # the crop's size comes from the anomaly maps
     True
+    >>> TypesConfig(top=20).top_count(500), TypesConfig(top_rate=0.1).top_count(500), TypesConfig().top_count(500)
+    (20, 50, 0)
     >>> TypesConfig(min_types=5, max_types=3)
     Traceback (most recent call last):
     ...
@@ -35,6 +37,12 @@ class TypesConfig:
     crop_share: Annotated[float | None, Above(0), AtMost(1),
                           Help("crop side, a share of the shorter image side; none: from the flagged images' maps "
                                "(crops.py)")] = None
+    regions: Annotated[int, AtLeast(1), Help("crops per image at most: one per separate anomalous region, a "
+                                             "count")] = 3
+    top: Annotated[int | None, AtLeast(1), Help("also group the N highest-ranked images, flagged or not")] = None
+    top_rate: Annotated[float | None, Above(0), AtMost(1), Help("also group this share of the ranking's top")] = None
+    train_min_crops: Annotated[int, AtLeast(2), Help("train the type stage only on this many crops or more, and only "
+                                                     "where it tightens the types (grouping.py)")] = 300
     profile: Annotated[str, OneOf(tuple(PROFILES)), Help("settings of the detection and of the joint method that "
                                                          "groups the types")] = "cpu"
     gallery: Annotated[int, AtLeast(1), Help("crops per type in its gallery, a count")] = 12
@@ -44,6 +52,11 @@ class TypesConfig:
         if self.min_types > self.max_types:
             raise ConfigError(f"min_types ({self.min_types}) must not exceed max_types ({self.max_types})",
                               "min_types")
+
+    def top_count(self, n_images: int) -> int:
+        """How many of the ranking's top images are grouped whatever the decision (`top`, `top_rate`: the larger)."""
+        share = 0 if self.top_rate is None else round(self.top_rate * n_images)
+        return min(n_images, max(self.top or 0, share))
 
     @classmethod
     def from_dict(cls, values: dict, sources: dict[str, str] | None = None, source: str = "config") -> TypesConfig:

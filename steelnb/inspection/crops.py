@@ -10,6 +10,11 @@ around it. `TypesConfig.crop_share` (`--crop-share`) fixes the share instead. Th
 `peak_y`, `peak_x`: fractions of the height and width) is the crop's centre, moved inwards where the square would
 leave the image, so every crop lies wholly inside its image.
 
+An image may hold several defects: `anomalous_regions` finds the separate connected parts of its map above the
+same level (half the way from the median to the peak), strongest peak first, each cropped around its own peak.
+A region besides the strongest counts only where its peak clears detection's threshold (alone it would have
+flagged the image), so the texture's weaker bumps do not become defects of their own.
+
 Why from the maps. A fixed share cannot serve both kinds of pile: NEU's close-ups, where the defect is the
 texture, are told apart best from most of the image, while the built-in synthetic pile's defects cover 5-12 % of
 the side and a crop of 0.75 of it is mostly texture. Measured by `benchmarks/crop_share.py` (results/inspect/
@@ -27,6 +32,9 @@ between 1 and 2 on the two synthetic piles.
 >>> maps = np.zeros((1, 8, 8), np.float32); maps[0, 2:4, 5] = 1.0  # a region of 2 x 1 cells of 8 x 8
 >>> region_extents(maps, 100, 200).tolist(), map_share(maps, 100, 200)  # 2 cells of 12.5 px, of 100 px
 ([0.25], 0.5)
+>>> maps[0, 6, 1] = 0.75  # a second, separate region
+>>> anomalous_regions(maps[0], limit=3).tolist()  # (peak_y, peak_x, peak) of each region, strongest first
+[[0.3125, 0.6875, 1.0], [0.8125, 0.1875, 0.75]]
 >>> defect_crops(images, np.array([0.5, 0.0]), np.array([0.5, 1.0]), share=0.75, size=32).shape
 (2, 1, 32, 32)
 """
@@ -48,11 +56,32 @@ def region_extents(maps: np.ndarray, height: int, width: int) -> np.ndarray:
     cell_y, cell_x = height / maps.shape[1], width / maps.shape[2]
     extents = np.empty(len(maps))
     for i, cells in enumerate(maps):
-        floor = np.median(cells)
-        regions, _ = ndimage.label(cells >= floor + 0.5 * (cells.max() - floor))
+        regions, _ = ndimage.label(cells >= region_threshold(cells))
         rows, cols = np.nonzero(regions == regions[np.unravel_index(cells.argmax(), cells.shape)])
         extents[i] = max((np.ptp(rows) + 1) * cell_y, (np.ptp(cols) + 1) * cell_x) / min(height, width)
     return extents
+
+
+def region_threshold(cells: np.ndarray) -> float:
+    """The level above which a map's cells belong to a defect region: half the way from its median to its peak."""
+    floor = float(np.median(cells))
+    return floor + 0.5 * (float(cells.max()) - floor)
+
+
+def anomalous_regions(cells: np.ndarray, limit: int, above: float = -np.inf) -> np.ndarray:
+    """(R, 3) of one (h, w) map's separate defect regions (connected cells at or above `region_threshold`): each
+    one's peak as (y, x) fractions of the map's height and width (cell centres, as detection's peaks) and its
+    value, strongest first, at most `limit`. The strongest always counts; another only where its peak exceeds
+    `above` (detection's threshold)."""
+    cells = np.asarray(cells, np.float64)
+    regions, count = ndimage.label(cells >= region_threshold(cells))
+    index = np.arange(1, count + 1)
+    values = np.asarray(ndimage.maximum(cells, regions, index), np.float64).reshape(-1)
+    where = np.asarray(ndimage.maximum_position(cells, regions, index), np.float64).reshape(-1, 2)
+    order = np.argsort(-values, kind="stable")
+    keep = [i for rank, i in enumerate(order) if rank == 0 or values[i] > above][:limit]
+    height, width = cells.shape
+    return np.stack([(where[keep, 0] + 0.5) / height, (where[keep, 1] + 0.5) / width, values[keep]], axis=1)
 
 
 def map_share(maps: np.ndarray, height: int, width: int) -> float:

@@ -12,6 +12,9 @@ positive class; MDR = defective called defect-free / N, FDR = defect-free called
 - **types**: among the flagged images that are truly defective, the types against the true defect classes (NMI,
   ACC); how many flagged images are defect-free (false alarms, which the type stage groups too) is said beside.
 
+Where `--top` / `--top-rate` groups the ranking's top as well, the 5-cluster style and the types take every
+grouped image as flagged; the 2-cluster protocol stays detection's decision.
+
 >>> import numpy as np
 >>> labels = np.array([0, 0, 0, 1, 1, 2, 2])  # 0: defect-free
 >>> decision = np.array([0, 0, 1, 1, 1, 1, 1])
@@ -62,13 +65,16 @@ def type_classes(labels: np.ndarray, types: np.ndarray, real: np.ndarray, flagge
 
 
 def pipeline_scores(labels: np.ndarray | None, defective: np.ndarray | None, normal: int | None,
-                    decision: np.ndarray, types: np.ndarray) -> dict:
+                    decision: np.ndarray, types: np.ndarray, grouped: np.ndarray | None = None) -> dict:
     """The protocols the truth allows (see the module docstring); for one it does not, a sentence saying why.
 
     `labels`: class indices or None; `defective`: 0/1 flags or None; `normal`: the defect-free class of `labels`
-    (None: there is none); `decision`: 0/1 per image; `types`: each flagged image's type (anything elsewhere).
+    (None: there is none); `decision`: 0/1 per image, detection's (the 2-cluster protocol); `grouped`: 0/1 per
+    image, those given a type (default: the flagged; `--top` adds the ranking's top), called defective by the
+    other two; `types`: each grouped image's type (anything elsewhere).
     """
     decision, types = np.asarray(decision).astype(np.int64), np.asarray(types)
+    grouped = decision if grouped is None else np.asarray(grouped).astype(np.int64)
     out = {}
     if defective is None:
         out["two_cluster"] = "not scored: the pile has no defect / defect-free labels"
@@ -81,7 +87,7 @@ def pipeline_scores(labels: np.ndarray | None, defective: np.ndarray | None, nor
     if labels is None:
         out["five_cluster"] = out["types"] = "not scored: the pile has no class labels"
         return out
-    labels = np.asarray(labels)
+    labels, decision = np.asarray(labels), grouped
     present = normal is not None and bool((labels == normal).any())
     flagged = decision == 1
     real = flagged & (labels != normal) if present else flagged

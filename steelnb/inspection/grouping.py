@@ -1,12 +1,24 @@
-"""The type stage: the crops of the flagged images -> the paper's joint method, trained briefly on them with the
-profile's settings -> the number of types (given, or chosen by `choice.py`) -> each crop's type.
+"""The type stage: the crops of the flagged images -> the number of types (given, or chosen by `choice.py`) ->
+each crop's type, from the crops' starting features or, where the pile is large enough and training pays, from
+the paper's joint method trained briefly on them.
 
-The training never sees a label. Its settings are the profile's `train` table (`steelnb.profiles`: `ci` for
-tests, `cpu` for real runs on a laptop) with three changes for a pile of crops: the images are the crops at the
-profile's `image_size` (128 px when the profile leaves it); the pseudo-labels number the profile's `n_clusters`
-but at most a third of the crops (at least the answer's count), so that each holds about three crops or more;
-the answer is the method's own (its last clustering, `assignments.csv`) in the given number of types or, when
-none is given, in the number chosen beforehand on the features the training starts from (`choose_at_start`).
+The answer starts from the features the training would start from (the profile's backbone and weights, the
+method's PCA and L2, its clusterer: `starting_points`), clustered into the given or chosen number of types. Then:
+
+- fewer crops than `TypesConfig.train_min_crops` (300): that is the answer; nothing is trained. On the synthetic
+  pile of `make run` (115 crops) a brief training lost what the starting features held (types ACC 0.751 ->
+  0.339, results/inspect/README.md), while on NEU's 1,800 crops it added to them (0.941 -> 0.969); 300 lies
+  between, and a pile of 300 crops in up to 8 types leaves each type about 40 crops to learn from.
+- otherwise the joint method trains on the crops (no label) and `training_decision` keeps its answer only when the
+  trained features' clustering is tighter than the starting features' at the same k (larger mean silhouette,
+  each on its own L2-normalised points): a label-free check that the training sharpened the types rather than
+  scattering them. metrics.json's `type_stage.training` says which answered and why, with both silhouettes.
+
+The training's settings are the profile's `train` table (`steelnb.profiles`: `ci` for tests, `cpu` for real
+runs on a laptop) with three changes for a pile of crops: the images are the crops at the profile's `image_size`
+(128 px when the profile leaves it); the pseudo-labels number the profile's `n_clusters` but at most a third of
+the crops (at least the answer's count), so that each holds about three crops or more; the trained answer is the
+method's own (its last clustering, `assignments.csv`).
 
 >>> import numpy as np
 >>> from steelnb.data import ImageSet
@@ -14,7 +26,7 @@ none is given, in the number chosen beforehand on the features the training star
 ...                  ("a",))
 >>> found = group_types(crops, TypesConfig(profile="ci"))
 >>> found.k, found.types.tolist(), found.how
-(1, [0], 'one flagged image: one type')
+(1, [0], 'one crop: one type')
 """
 
 from __future__ import annotations
@@ -26,22 +38,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import silhouette_score
 
 from ..backbones import create_backbone, extract_features, resolve_device
 from ..data import ImageSet
-from ..method.cluster import Preprocessor, cluster
+from ..method.cluster import Clustering, Preprocessor, cluster
 from ..method.config import TrainConfig
+from ..method.model import TrainedRun
 from ..method.train import train
 from ..profiles import get_profile
-from .choice import TypeChoice, candidates, choose_types
+from .choice import candidates, choose_types
 from .config import TypesConfig
 
 CROP_SIZE = 128  # the crops' size when the profile names no image_size
+STARTING, TRAINED = "starting features", "trained features"
 
 
 @dataclass
 class Grouping:
-    """Each crop's type (0..k-1) and its distance to the type's centre; how k came about; the training's record."""
+    """Each crop's type (0..k-1) and its distance to the type's centre; how k came about; which features answered
+    (`training`); the starting features' answer (`starting`); the training's answer and record where one ran."""
 
     types: np.ndarray
     distances: np.ndarray
@@ -50,11 +66,17 @@ class Grouping:
     choice: pd.DataFrame | None = None  # the candidates' scores when k was chosen (columns k, score)
     history: pd.DataFrame | None = None  # the training's history.csv
     train_config: TrainConfig | None = None
-    run: dict | None = None  # run_info of the training (backbone, weights, device, machine, seconds)
+    run: dict | None = None  # run_info of the training (backbone, weights, device, machine, seconds); untrained:
+    #                          the starting features' backbone and weights, `trained` False
+    training: dict | None = None  # used, why, the two silhouettes (see `training_decision`)
+    starting: np.ndarray | None = None  # each crop's type on the starting features
+    trained: np.ndarray | None = None  # each crop's type on the trained features, where a training ran
 
     def record(self) -> dict:
         """What metrics.json says of the type stage."""
         out = {"k": self.k, "how": self.how, "sizes": np.bincount(self.types, minlength=self.k).tolist()}
+        if self.training is not None:
+            out["training"] = self.training
         if self.run is not None:
             out["run"] = self.run
         return out
@@ -85,50 +107,101 @@ def group_types(crops: ImageSet, config: TypesConfig, seed: int = 0, device: str
         raise ValueError("group_types: no crops (nothing was flagged)")
     given = config.types
     if given is not None and given > n:
-        how = f"{given} types asked for, but only {n} images were flagged: {n} types"
+        how = f"{given} types asked for, but only {n} crop{'s' * (n != 1)} to group: {n} types"
         given = n
     else:
         how = f"given: {given} type{'s' * (given != 1)}" if given is not None else ""
     if n == 1 or given == 1:
-        return Grouping(np.zeros(n, np.int64), np.zeros(n), 1, "one flagged image: one type" if n == 1 else how)
+        return Grouping(np.zeros(n, np.int64), np.zeros(n), 1, "one crop: one type" if n == 1 else how)
     if given is None and not candidates(n, config.min_types, config.max_types):
         return Grouping(np.zeros(n, np.int64), np.zeros(n), 1,
-                        f"{n} flagged images are too few to choose among {config.min_types}..{config.max_types} "
-                        "types: one type")
+                        f"{n} crops are too few to choose among {config.min_types}..{config.max_types} types: "
+                        "one type")
     choice = None
     with tempfile.TemporaryDirectory(prefix="steelnb-types-") as scratch:
+        settings = train_config(config, n, given or 2, seed, device, scratch, crops.name)
+        points, features = starting_points(crops, settings)
         if given is None:
-            chosen = choose_at_start(crops, config, train_config(config, n, 2, seed, device, scratch, crops.name))
+            chosen = choose_types(points, config.min_types, config.max_types, config.type_choice,
+                                  lambda values, k: clustering(values, k, settings).labels,
+                                  "the crops' starting features")
             given, how, choice = chosen.k, chosen.how, chosen.scores
+        start = clustering(points, given, settings)
+        if n < config.train_min_crops:
+            training = {"used": STARTING, "why": f"{n} crops, fewer than {config.train_min_crops} "
+                        "(--train-min-crops): too few to train on", "crops": n,
+                        "silhouette_starting": _silhouette(points, start.labels), "silhouette_trained": None}
+            return Grouping(start.labels, start.distances.astype(float), given, how, choice, run=features,
+                            training=training, starting=start.labels)
         settings = train_config(config, n, given, seed, device, scratch, crops.name)
         result = train(settings, crops)
         history = pd.read_csv(Path(scratch) / "history.csv")
         answer = pd.read_csv(Path(scratch) / "assignments.csv")
-    return Grouping(answer["cluster"].to_numpy(np.int64), answer["distance"].to_numpy(float), given, how, choice,
-                    history, settings, result["run"])
+        trained = trained_points(TrainedRun.load(scratch), crops, settings.device)
+    labels = answer["cluster"].to_numpy(np.int64)
+    training = {**training_decision(points, start.labels, trained, labels), "crops": n}
+    if training["used"] == TRAINED:
+        types, distances = labels, answer["distance"].to_numpy(float)
+    else:
+        types, distances = start.labels, start.distances.astype(float)
+    return Grouping(types, distances, given, how, choice, history, settings, result["run"], training, start.labels,
+                    labels)
 
 
-def choose_at_start(crops: ImageSet, config: TypesConfig, settings: TrainConfig) -> TypeChoice:
-    """The number of types (`choice.choose_types`) on the features the training starts from: the profile's backbone
-    and weights (seeded as the run seeds them), PCA and L2 as the method's first clustering, its clusterer.
+def training_decision(starting: np.ndarray, starting_labels: np.ndarray, trained: np.ndarray,
+                      trained_labels: np.ndarray) -> dict:
+    """Which answer to keep: the trained features' clustering only when its mean silhouette (on its own points)
+    is larger than the starting features' clustering's at the same k; {used, why, both silhouettes}.
 
-    Not on the trained features: the training pulls the crops towards its `n_clusters` pseudo-labels, and on the
-    synthetic set (the previous generator's) the silhouette then grew with k to the end of the range (8 chosen
-    for 6 types, cpu profile), where on the starting features it found the 6 types.
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1], 20)
+    >>> loose = rng.normal(size=(40, 4)) + labels[:, None]  # two groups that overlap
+    >>> tight = rng.normal(size=(40, 4)) * 0.1 + 3 * labels[:, None]  # the same two, well apart
+    >>> training_decision(loose, labels, tight, labels)["used"], training_decision(tight, labels, loose, labels)["used"]
+    ('trained features', 'starting features')
+    """
+    before, after = _silhouette(starting, starting_labels), _silhouette(trained, trained_labels)
+    helps = bool(after > before)  # NaN (one cluster) never helps
+    verb = "raised" if helps else "did not raise"
+    why = f"training {verb} the mean silhouette at the same k ({before:.4f} -> {after:.4f})"
+    return {"used": TRAINED if helps else STARTING, "why": why, "silhouette_starting": before,
+            "silhouette_trained": after}
+
+
+def _silhouette(points: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of `labels` on `points` (NaN for one cluster, or one a point), rounded for metrics.json."""
+    if not 2 <= len(np.unique(labels)) < len(points):
+        return float("nan")
+    return round(float(silhouette_score(points, labels)), 4)
+
+
+def clustering(points: np.ndarray, k: int, settings: TrainConfig) -> Clustering:
+    """`points` into `k` clusters with the method's clusterer and options, as its runs cluster."""
+    return cluster(points, k, settings.clusterer, settings.seed, settings.cluster_batch_size,
+                   settings.clusterer_options[settings.clusterer])
+
+
+def starting_points(crops: ImageSet, settings: TrainConfig) -> tuple[np.ndarray, dict]:
+    """The crops' features before any training: the profile's backbone and weights (seeded as the run seeds them),
+    reduced by PCA and L2 as the method's first clustering reduces them; and which backbone and weights those are.
+
+    The number of types is chosen on these, not on trained features: the training pulls the crops towards its
+    `n_clusters` pseudo-labels, and on the synthetic set (the previous generator's) the silhouette then grew with
+    k to the end of the range (8 chosen for 6 types, cpu profile), where on the starting features it found the 6.
     """
     torch.manual_seed(settings.seed)
     backbone = create_backbone(settings.backbone, settings.weights)
     features = extract_features(backbone, crops.images, settings.feature_size,
                                 device=resolve_device(settings.device), desc="types: starting features")
     reduce = Preprocessor.fit(features, settings.pca_dim, whiten=settings.whiten, seed=settings.seed)
-    points = reduce.transform(features)
+    return reduce.transform(features), {"backbone": backbone.name, "weights": backbone.weights, "trained": False}
 
-    def clusterer(values: np.ndarray, k: int) -> np.ndarray:
-        return cluster(values, k, settings.clusterer, settings.seed, settings.cluster_batch_size,
-                       settings.clusterer_options[settings.clusterer]).labels
 
-    return choose_types(points, config.min_types, config.max_types, config.type_choice, clusterer,
-                        "the crops' features before training")
+def trained_points(run: TrainedRun, crops: ImageSet, device: str) -> np.ndarray:
+    """The crops' features under the trained extractor, reduced as its final clustering reduced them."""
+    features = extract_features(run.backbone, crops.images, run.input_size, device=resolve_device(device),
+                                desc="types: trained features")
+    return run.preprocessor.transform(features)
 
 
 def settings_record(grouping: Grouping) -> dict | None:

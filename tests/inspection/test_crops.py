@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from steelnb.inspection.crops import crop_boxes, crop_side, defect_crops, map_share, region_extents
+from steelnb.inspection.crops import anomalous_regions, crop_boxes, crop_side, defect_crops, map_share, region_extents
 
 
 def test_the_side_is_a_share_of_the_shorter_side():
@@ -68,3 +68,24 @@ def test_the_maps_share_is_twice_the_median_extent_at_most_the_whole_side():
         maps[i, 0, :cells] = 1.0
     assert map_share(maps, 100, 100) == pytest.approx(0.4)  # median extent 0.2
     assert map_share(np.ones((2, 10, 10)), 100, 100) == 1.0  # a flat map: the whole image
+
+
+def test_separate_regions_are_found_strongest_first_and_capped():
+    maps = np.zeros((10, 10))
+    maps[1:3, 1:3] = 0.8  # a 2 x 2 region, peak 0.9 at (2, 2)
+    maps[2, 2] = 0.9
+    maps[7, 6:9] = 1.0  # the strongest: 1 x 3 cells, its first cell (7, 6) the peak
+    maps[5, 0] = 0.6  # a third region, weaker
+    found = anomalous_regions(maps, limit=3)
+    assert found[:, 2].tolist() == [1.0, 0.9, 0.6]
+    assert found[:, :2].tolist() == [[0.75, 0.65], [0.25, 0.25], [0.55, 0.05]]  # cell centres as fractions
+    assert len(anomalous_regions(maps, limit=2)) == 2
+    assert anomalous_regions(maps, limit=3, above=0.7)[:, 2].tolist() == [1.0, 0.9]  # the others must clear it
+    assert anomalous_regions(maps, limit=3, above=5.0)[:, 2].tolist() == [1.0]  # the strongest always counts
+
+
+def test_touching_cells_are_one_region():
+    maps = np.zeros((6, 6))
+    maps[1, 1:5] = 1.0
+    maps[2:5, 4] = 0.9
+    assert len(anomalous_regions(maps, limit=3)) == 1

@@ -1,6 +1,7 @@
 """Detect, then group: piles where nothing is found, where everything is defective, and the written folder."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,10 +36,15 @@ def test_only_the_flagged_images_are_cropped_and_grouped(grouped):
     flagged = np.flatnonzero(found.table["defective"] == 1)
     assert 3 <= len(flagged) < len(found.table)
     assert found.grouped.tolist() == flagged.tolist()
-    assert len(found.crops) == len(flagged) and found.crops.shape[-2:] == (64, 64)  # the ci profile's image_size
+    assert (found.table["grouped"].iloc[flagged] == "flagged").all() and (found.table["grouped"] != "").sum() == \
+        len(flagged)
+    assert sorted(set(found.regions["image"])) == flagged.tolist()  # at least one region an image
+    assert len(found.crops) == len(found.regions) and found.crops.shape[-2:] == (64, 64)  # ci's image_size
+    assert found.table["regions"].iloc[flagged].tolist() == found.regions.groupby("image").size().tolist()
     assert set(found.table["type"].iloc[flagged]) <= {0, 1}
     assert (found.table["type"].drop(index=flagged) == -1).all()
     assert found.metrics["type_stage"]["how"] == "given: 2 types"
+    assert found.metrics["type_stage"]["why_grouped"] == {"flagged": len(flagged)}
     crop = found.metrics["type_stage"]["crop"]
     share = map_share(found.detection.maps[flagged], 64, 64)  # detection's sigma is 0: the raw maps
     assert crop["share_of_shorter_side"] == round(share, 4) and crop["how"].startswith("2 x the median extent")
@@ -48,21 +54,32 @@ def test_only_the_flagged_images_are_cropped_and_grouped(grouped):
 def test_the_folder_holds_every_image_type_and_crop_and_a_gallery_per_type(grouped):
     _, out = grouped
     # no type_choice.csv: the number was given; no report: the command line writes it
-    assert {p.name for p in out.iterdir()} == set(INSPECT_FILES) - {"type_choice.csv", "report.html", "report_files"}
+    # no type_choice.csv: the number was given; no type_history.csv: too few crops to train on
+    assert {p.name for p in out.iterdir()} == set(INSPECT_FILES) - {"type_choice.csv", "type_history.csv",
+                                                                     "report.html", "report_files"}
     scores = pd.read_csv(out / "scores.csv", keep_default_na=False, na_values=[""])
-    assert len(scores) == 20 and {"score", "defective", "type", "crop", "overlay", "label"} <= set(scores.columns)
+    assert len(scores) == 20 and {"score", "defective", "grouped", "regions", "type", "crop", "overlay",
+                                  "label"} <= set(scores.columns)
     flagged = scores[scores.defective == 1]
-    assert sorted(flagged.crop) == sorted(f"crops/{p.name}" for p in (out / "crops").iterdir())  # a crop each
+    regions = pd.read_csv(out / "regions.csv")
+    assert sorted(regions.crop) == sorted(f"crops/{p.name}" for p in (out / "crops").iterdir())  # a crop each
+    assert set(flagged.crop) == set(regions.crop[regions.region == 1])  # an image's crop: its strongest region's
+    assert len(regions) == flagged.regions.sum() and set(regions["rank"]) == set(flagged["rank"])
+    main = regions[regions.region == 1].set_index("rank")
+    assert (main.type.loc[flagged["rank"]].to_numpy() == flagged.type.to_numpy()).all()
     assert (scores[scores.defective == 0].type == -1).all()
     types = pd.read_csv(out / "types.csv")
-    assert types.type.tolist() == [0, 1] and types["count"].sum() == len(flagged) and (types["count"] > 0).all()
+    assert types.type.tolist() == [0, 1] and types["count"].sum() == len(flagged)
+    assert types.regions.sum() == len(regions) and (types.regions > 0).all()
     assert types.gallery.tolist() == ["galleries/type_00.png", "galleries/type_01.png"]
     assert sorted(p.name for p in (out / "galleries").iterdir()) == ["all_types.png", "type_00.png", "type_01.png"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"auroc", "label_free", "type_stage", "two_cluster", "five_cluster", "types"} <= set(metrics)
-    assert metrics["type_stage"]["run"]["backbone"] == "resnet18"
+    training = metrics["type_stage"]["training"]
+    assert training["used"] == "starting features" and training["why"].startswith(f"{len(regions)} crops, fewer")
+    assert metrics["type_stage"]["run"] == {"backbone": "resnet18", "weights": "random", "trained": False}
     config = json.loads((out / "config.json").read_text())
-    assert config["types"]["types"] == 2 and config["type_training"]["eval_clusters"] == 2
+    assert config["types"]["types"] == 2 and config["type_training"] is None
 
 
 def test_a_pile_with_no_defect_found_stops_after_detection_and_says_so(tmp_path):
@@ -110,8 +127,9 @@ def test_the_number_of_types_is_chosen_when_not_given():
 def test_more_types_asked_for_than_images_flagged_gives_one_type_per_image():
     found = inspect_pile(DetectConfig(**FAST), TypesConfig(types=50, profile="ci"), pile(n=10))
     n = len(found.grouped)
-    assert found.grouping.k == n
-    assert found.note.startswith(f"50 types asked for, but only {n} images were flagged")
+    assert found.grouping.k == len(found.regions) >= n
+    assert found.note.startswith(f"50 types asked for, but only {len(found.regions)} crops to group")
+    assert found.metrics["type_stage"]["note"].startswith(f"only {n} images grouped, fewer than the 50 types")
 
 
 def test_sides_are_fitted_to_the_detection_grid_only_when_needed():
@@ -131,4 +149,84 @@ def test_one_type_asked_for_needs_no_training():
     assert found.k == 1 and found.types.tolist() == [0, 0, 0, 0] and found.how == "given: 1 type"
     assert found.history is None and found.train_config is None
     few = group_types(crops.subset([0, 1]), TypesConfig(profile="ci"))
-    assert few.k == 1 and few.how.startswith("2 flagged images are too few to choose among 2..8")
+    assert few.k == 1 and few.how.startswith("2 crops are too few to choose among 2..8")
+
+
+def test_the_top_of_the_ranking_is_grouped_even_when_nothing_is_flagged(tmp_path):
+    detect_config = DetectConfig(**{**FAST, "cutoff": 50.0})  # nothing clears this threshold
+    types_config = TypesConfig(types=2, profile="ci", top=5, gallery=2)
+    found = inspect_pile(detect_config, types_config, pile(n=12))
+    top = found.table.index[found.table["rank"] <= 5]
+    assert sorted(found.grouped.tolist()) == sorted(top.tolist()) and (found.table["defective"] == 0).all()
+    assert (found.table["grouped"].loc[top] == "top 5").all() and (found.table["type"].loc[top] >= 0).all()
+    assert found.metrics["type_stage"]["why_grouped"] == {"top 5": 5} and found.grouping.k == 2
+    assert found.metrics["two_cluster"]["fdr"] == 0  # the decision is still detection's: nothing flagged
+    assert found.metrics["types"]["n"] + found.metrics["types"]["false_alarms"] == 5  # the grouped are scored
+    write_inspection(found, detect_config, types_config, tmp_path)
+    scores = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False)
+    assert sorted(scores.loc[scores.grouped != "", "rank"]) == [1, 2, 3, 4, 5]
+    assert (scores.loc[scores["rank"] > 5, "grouped"] == "").all()
+
+
+def test_a_share_of_the_ranking_adds_to_what_is_flagged():
+    found = inspect_pile(DetectConfig(**FAST), TypesConfig(types=2, profile="ci", top_rate=0.5), pile(n=20))
+    flagged = set(np.flatnonzero(found.table["defective"] == 1))
+    top = set(np.flatnonzero(found.table["rank"] <= 10))
+    assert set(found.grouped) == flagged | top
+    assert set(found.table["grouped"].iloc[sorted(flagged & top)]) == {"flagged, top 10"}
+
+
+def test_fewer_flagged_than_types_asked_for_says_so_and_how_to_group_more():
+    found = inspect_pile(DetectConfig(**{**FAST, "cutoff": 50.0}), TypesConfig(types=5, profile="ci", top=2),
+                         pile(n=12))
+    stage = found.metrics["type_stage"]
+    assert stage["note"] == "only 2 images grouped, fewer than the 5 types asked for; give a larger --top or " \
+                            "--top-rate to group more"
+    few = inspect_pile(DetectConfig(**{**FAST, "cutoff": 50.0}), TypesConfig(types=5, profile="ci"), pile(n=12))
+    assert few.note.endswith("; give --top N (or --top-rate S) to group the N highest-ranked images as well")
+    assert found.grouping.k == len(found.regions) <= 5
+
+
+def test_an_image_with_two_separate_defects_gives_two_regions_with_their_own_crops(monkeypatch, tmp_path):
+    from steelnb.inspection import run
+
+    images = np.full((6, 1, 64, 64), 120, np.uint8)
+    images[0, :, 4:12, 4:12] = 255  # image 0: two defects, far apart
+    images[0, :, 48:56, 44:52] = 0
+    images[1, :, 28:36, 28:36] = 255  # image 1: one
+    data = pile(n=6, rate=0.5)
+    data = type(data)("two", images, data.labels, data.defective, data.class_names, data.paths)
+
+    def planted(config, given):
+        fitted, detection = real(config, given)
+        maps = np.zeros((6, 8, 8), np.float32)
+        maps[0, 1, 1], maps[0, 6, 6] = 5.0, 4.0  # cells of 8 px: the defects' centres
+        maps[1, 4, 4] = 5.0
+        detection.maps = maps
+        detection.threshold = 1.0
+        table = detection.table
+        table["score"] = maps.reshape(6, -1).max(1)
+        table["defective"] = (table["score"] > 1.0).astype(int)
+        table["rank"] = table["score"].rank(ascending=False, method="first").astype(int)
+        table["peak_y"], table["peak_x"] = [0.1875, 0.5625, 0.5, 0.5, 0.5, 0.5], [0.1875, 0.5625, 0.5, 0.5, 0.5, 0.5]
+        return fitted, detection
+
+    real = run.detect_pile
+    monkeypatch.setattr(run, "detect_pile", planted)
+    types_config = TypesConfig(types=2, profile="ci", crop_share=0.25)  # 16 px squares
+    detect_config = DetectConfig(**FAST)
+    found = inspect_pile(detect_config, types_config, data)
+    regions = found.regions
+    assert regions[["image", "region"]].values.tolist() == [[0, 0], [0, 1], [1, 0]]
+    assert regions[["peak_y", "peak_x"]].values.tolist() == [[0.1875, 0.1875], [0.8125, 0.8125], [0.5625, 0.5625]]
+    assert found.crops[0].max() == 255 and found.crops[0].min() == 120  # the bright square alone
+    assert found.crops[1].min() == 0 and found.crops[1].max() == 120  # the dark one alone
+    assert found.table["regions"].tolist() == [2, 1, 0, 0, 0, 0]
+    write_inspection(found, detect_config, types_config, tmp_path)
+    written = pd.read_csv(tmp_path / "regions.csv")
+    assert written.region.tolist() == [1, 2, 1] and written.type.tolist() == regions["type"].tolist()
+    stem = Path(data.paths[0]).stem
+    assert written.crop.tolist()[:2] == [f"crops/00000_{stem}.png", f"crops/00000_{stem}_region2.png"]
+    assert all((tmp_path / name).is_file() for name in written.crop)
+    scores = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False).set_index("rank")
+    assert scores.loc[1, "crop"] == f"crops/00000_{stem}.png" and scores.loc[1, "regions"] == 2

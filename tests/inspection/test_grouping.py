@@ -1,0 +1,75 @@
+"""The type stage's choice between the crops' starting features and the trained ones."""
+
+import numpy as np
+import pytest
+
+from steelnb.data import UNKNOWN, ImageSet, load_dataset
+from steelnb.inspection import TypesConfig
+from steelnb.inspection.grouping import STARTING, TRAINED, group_types, training_decision
+
+
+def groups(rng, spread, apart, n=30, k=3, dims=8):
+    """`k` groups of `n` points: centres `apart` from one another, each point `spread` around its centre."""
+    labels = np.repeat(np.arange(k), n)
+    points = np.eye(dims)[labels] * apart + rng.normal(scale=spread, size=(n * k, dims))
+    return points / np.linalg.norm(points, axis=1, keepdims=True), labels
+
+
+def test_training_is_kept_where_it_tightens_the_types():
+    rng = np.random.default_rng(0)
+    start, labels = groups(rng, spread=1.0, apart=1.0)  # the starting features: the types overlap
+    trained, _ = groups(rng, spread=0.1, apart=1.0)  # training pulled each type together
+    decision = training_decision(start, labels, trained, labels)
+    assert decision["used"] == TRAINED
+    assert decision["silhouette_trained"] > decision["silhouette_starting"]
+    assert decision["why"].startswith("training raised the mean silhouette")
+
+
+def test_training_is_dropped_where_it_scatters_the_types():
+    rng = np.random.default_rng(1)
+    start, labels = groups(rng, spread=0.1, apart=1.0)  # the starting features hold the types
+    scattered = rng.normal(size=start.shape)  # training lost them: its clusters are arbitrary cuts of a cloud
+    cut = (scattered[:, 0] > 0).astype(int) + (scattered[:, 1] > 0)
+    decision = training_decision(start, labels, scattered, cut)
+    assert decision["used"] == STARTING
+    assert decision["silhouette_trained"] < decision["silhouette_starting"]
+    assert decision["why"].startswith("training did not raise")
+
+
+def test_one_trained_cluster_never_wins():
+    rng = np.random.default_rng(2)
+    start, labels = groups(rng, spread=0.5, apart=1.0)
+    assert training_decision(start, labels, start, np.zeros(len(start), int))["used"] == STARTING
+
+
+def crop_set(n, seed=0):
+    images = load_dataset("synthetic", image_size=64, n_images=n, defect_rate=1.0, seed=seed).images
+    return ImageSet("crops", images, np.full(n, UNKNOWN), np.full(n, UNKNOWN, np.int8), (),
+                    tuple(f"c{i}" for i in range(n)))
+
+
+def test_a_small_pile_answers_from_its_starting_features_without_training():
+    found = group_types(crop_set(12), TypesConfig(types=3, profile="ci", train_min_crops=13))
+    assert found.history is None and found.train_config is None and found.run["trained"] is False
+    assert found.training["used"] == STARTING and found.training["silhouette_trained"] is None
+    assert found.training["why"] == "12 crops, fewer than 13 (--train-min-crops): too few to train on"
+    assert np.isfinite(found.training["silhouette_starting"])
+    assert found.types.tolist() == found.starting.tolist() and sorted(set(found.types)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("used", [TRAINED, STARTING])
+def test_a_large_enough_pile_trains_and_keeps_the_answer_the_signal_picks(monkeypatch, used):
+    from steelnb.inspection import grouping
+
+    seen = {}
+
+    def decide(start, start_labels, trained, trained_labels):
+        seen["trained"] = trained_labels
+        return {**training_decision(start, start_labels, trained, trained_labels), "used": used}
+
+    monkeypatch.setattr(grouping, "training_decision", decide)
+    found = group_types(crop_set(12, seed=1), TypesConfig(types=3, profile="ci", train_min_crops=12))
+    assert found.history is not None and found.train_config.eval_clusters == 3 and found.training["crops"] == 12
+    assert {"silhouette_starting", "silhouette_trained", "why"} <= set(found.training)
+    expected = seen["trained"] if used == TRAINED else found.starting
+    assert found.types.tolist() == expected.tolist()
