@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import distributed, progress, validation
-from .data import READERS, DataError, ImageSet, load_dataset
+from .backbones import check_backbone
+from .data import READERS, DataError, ImageSet, check_source, load_dataset
 from .data.sources import describe, size_list
 from .detect.config import DetectConfig
 from .errors import SteelnbError, SteelnbWarning
@@ -28,7 +29,7 @@ from .method.runfiles import RUN_FILES
 from .method.train import train
 from .metrics import defect_scores_metrics
 from .profiles import PROFILES, get_profile
-from .runfolder import atomic_path, check_output_file, claim_run_folder
+from .runfolder import atomic_path, check_output_file, check_outside, claim_run_folder
 from .validation import ConfigError
 
 
@@ -122,6 +123,21 @@ def folder_options(dataset: str, normal_class: str | None) -> dict:
     return {"normal_class": normal_class}
 
 
+def check_before_work(dataset: str, data_root: str | None, options: dict, out_dir: str | Path, backbone: str,
+                      weights: str) -> None:
+    """What a run can check before it claims its folder (where --overwrite moves the earlier run aside): the pile
+    is there and holds image files, the out-dir lies outside it, the backbone and its weights exist."""
+    check_backbone(backbone, weights)
+    pile = check_source(dataset, data_root, **options)
+    if pile is not None:
+        check_outside(out_dir, pile)
+
+
+def data_notes(data: ImageSet) -> list[str]:
+    """What a person should know about how a data set was read: its defect-free class, its layout."""
+    return [data.meta[key] for key in ("layout_note", "normal_class_note") if key in data.meta]
+
+
 def cmd_data_info(args: argparse.Namespace) -> None:
     """One data set asked for: an error when it cannot be read; none: every named set, or why it is not there."""
     names = [args.name] if args.name else ["synthetic", "neu", "dagm", "severstal"]
@@ -139,8 +155,8 @@ def cmd_data_info(args: argparse.Namespace) -> None:
             print(f"  {cls:<20} {count}")
         rate = summary["defect_rate"]
         print(f"  defect rate: {'unknown' if rate is None else f'{rate:.1%}'}")
-        if "normal_class_note" in data.meta:
-            print(f"  {data.meta['normal_class_note']}")
+        for note in data_notes(data):
+            print(f"  {note}")
         print("  source files: " + "\n    ".join(describe(summary["source_sizes"], summary["source_modes"])))
         if args.sizes:
             print("\n".join(f"    {line}" for line in size_list(summary["source_sizes"])))
@@ -154,6 +170,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = build_config(args)
     config.dataset_options = {**config.dataset_options, **folder_options(config.dataset, args.normal_class)}
+    check_before_work(config.dataset, config.data_root, config.dataset_options, config.out_dir, config.backbone,
+                      config.weights)
     # Under torchrun every process trains its shard; rank 0 alone claims the folder, prints and writes.
     with processes_of_one_run(config.device, lambda: claim_run_folder(
             config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume, resume_file="checkpoint.pt",
@@ -185,9 +203,7 @@ def processes_of_one_run(device: str, claim: Callable[[], contextlib.AbstractCon
 def announce(world: distributed.World, data: ImageSet, line: str) -> None:
     """What a run is about to do, and the set's defect-free class note, printed once (by rank 0)."""
     if world.main:
-        print(line)
-        if "normal_class_note" in data.meta:
-            print(data.meta["normal_class_note"])
+        print("\n".join([line, *data_notes(data)]))
 
 
 def processes(world: distributed.World) -> str:
@@ -222,7 +238,8 @@ def summary(result: dict, out_dir: str) -> str:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    check_output_file(out, "--out")
+    for path in (out, skipped_path(out)):
+        check_output_file(path, "--out", overwrite=args.overwrite)
     run = TrainedRun.load(args.run)
     # Under torchrun every process assigns its shard of the images; rank 0 alone prints and writes.
     with processes_of_one_run("auto", contextlib.nullcontext) as world:
@@ -246,15 +263,20 @@ def calibrated_threshold(run: TrainedRun, args: argparse.Namespace, world: distr
     return threshold
 
 
+def skipped_path(out: Path) -> Path:
+    """Where predict lists the files it skipped: beside `out`, named OUT.skipped.csv."""
+    return out.with_name(f"{out.stem}.skipped.csv")
+
+
 def write_predictions(table: pd.DataFrame, data: ImageSet, out: Path) -> None:
     """`out` and its .skipped.csv beside it, each whole or not at all, and the lines a person reads."""
-    skipped_out = out.with_name(f"{out.stem}.skipped.csv")
+    skipped_out = skipped_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, frame in ((out, table), (skipped_out, skipped_table(data))):
         with atomic_path(path) as partial:
             frame.to_csv(partial, index=False)
-    if "normal_class_note" in data.meta:
-        print(data.meta["normal_class_note"])
+    for note in data_notes(data):
+        print(note)
     print(f"{len(table)} images{skipped_note(data, skipped_out)} -> {out}: "
           f"{int(table.predicted_defective.sum())} predicted defective")
     if decision_absent(data) is None:
@@ -280,6 +302,8 @@ def pile_run(config, files: tuple[str, ...], overwrite: bool, score, write, then
     from .html_report import write_report
 
     out = Path(config.out_dir)
+    check_before_work(config.dataset, config.data_root, folder_options(config.dataset, config.normal_class), out,
+                      config.backbone, config.weights)
     with processes_of_one_run(config.device, lambda: claim_run_folder(
             out, files, overwrite=overwrite, finished_file="metrics.json")) as world:
         data = distributed.main_first(load_pile, config)
@@ -419,6 +443,7 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--out", default="predictions.csv", help="table of predictions; the skipped files go to "
                         "OUT's name with .skipped.csv")
     assign.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
+    assign.add_argument("--overwrite", action="store_true", help="replace OUT (and its .skipped.csv) if it exists")
     assign.set_defaults(func=cmd_predict)
 
     find = commands.add_parser("detect", parents=[common],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 
 from steelnb.cli import main
 from steelnb.detect import DETECT_FILES
+from steelnb.errors import SteelnbWarning
 from steelnb.runfolder import claim_run_folder
 from tests.detect.conftest import FAST_FLAGS, save_pngs, texture
 from tests.test_bad_input import config_file_refused, one_line_error, run_cli, snapshot, unusable_pile
@@ -306,3 +308,64 @@ def test_a_pile_of_mixed_sizes_and_channels_is_read_at_one_shape(tmp_path, capsy
     code, stdout, _ = detect_cli(capsys, folder, out, "--method", "self")
     assert code == 0 and "5 images at 32 x 64" in stdout  # the median 48 x 80 at max-side 64, in multiples of 32
     assert json.loads((out / "metrics.json").read_text())["image_shape"] == [3, 32, 64]
+
+
+# --- --overwrite never loses the earlier run (issue 23) -------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["unreadable", "empty", "backbone-typo", "bad-weights", "interrupt"])
+def test_a_failed_detect_overwrite_leaves_the_earlier_run_byte_identical(tmp_path, capsys, monkeypatch, finished, pile,
+                                                                         case):
+    out = copy_tree(finished, tmp_path / "run")
+    before = snapshot(out)
+    (tmp_path / "x.json").write_text('{"weights": 1}')
+    flags = {"backbone-typo": ["--backbone", "nosuchnet"], "bad-weights": ["--weights", tmp_path / "x.json"]}
+    target = unusable_pile(tmp_path / "pile", case) if case in ("unreadable", "empty") else pile
+    if case == "interrupt":
+        def interrupted(*args):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("steelnb.detect.run.save_overlay", interrupted)  # amid the new run's files
+    code, _, err = detect_cli(capsys, target, out, *flags.get(case, []), "--overwrite")
+    assert code == (130 if case == "interrupt" else 2)
+    named = {"backbone-typo": ["--backbone nosuchnet is not a timm model name"],
+             "bad-weights": [f"--weights {tmp_path / 'x.json'} is not a torch state dict"]}
+    if case != "interrupt":
+        one_line_error(err, *named.get(case, []))
+    assert snapshot(out) == before
+
+
+@pytest.fixture
+def immutable():
+    """chattr +i on paths (undone at the end), or skip where that cannot be made."""
+    made = []
+
+    def make(path: Path) -> None:
+        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", path], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available here")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", path], check=False)
+
+
+def test_an_undeletable_overlay_does_not_cost_the_new_run_its_files(tmp_path, capsys, finished, pile, immutable):
+    out = copy_tree(finished, tmp_path / "run")
+    immutable(next((out / "overlays").iterdir()))
+    with pytest.warns(SteelnbWarning, match="could not all be deleted"):
+        code, _, err = detect_cli(capsys, pile, out, "--overwrite", "--method", "self")
+    assert code == 0 and "Traceback" not in err
+    assert {"scores.csv", "metrics.json", "overlays"} <= {p.name for p in out.iterdir()}
+    assert len(pd.read_csv(out / "scores.csv")) == 6
+
+
+def test_an_undeletable_overlays_folder_refuses_the_run_with_nothing_changed(tmp_path, capsys, finished, pile,
+                                                                            immutable):
+    out = copy_tree(finished, tmp_path / "run")
+    before = snapshot(out)
+    immutable(out / "overlays")
+    code, _, err = detect_cli(capsys, pile, out, "--overwrite")
+    assert code == 2
+    one_line_error(err, "overlays cannot be moved aside", "nothing was changed")
+    assert snapshot(out) == before
