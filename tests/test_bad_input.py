@@ -677,3 +677,22 @@ def test_masks_and_labels_are_left_out_and_a_named_layout_is_named(tmp_path, cap
     code, out, _ = run_cli(capsys, "data", "info", ksdd)
     assert code == 0 and "ksdd: 4 images" in out and "skipped polygons: a folder of defect masks" in out
     assert f"laid out like the ksdd set: steelnb data info ksdd --data-root {ksdd}" in out
+
+
+def test_exif_orientation_is_applied_on_reading(tmp_path, capsys):
+    """A JPEG stored 16 high x 32 wide, dark on the left, with EXIF orientation 6 (shown turned 90 degrees
+    clockwise): read 32 high x 16 wide, dark at the top, as a viewer shows it."""
+    from steelnb.data.decode import read_image
+
+    pile = tmp_path / "pile"
+    pile.mkdir()
+    stored = np.full((16, 32), 230, np.uint8)
+    stored[:, :16] = 20
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(pile / "turned.jpg", exif=exif, quality=95)
+    pixels, source, _ = read_image(pile / "turned.jpg", (32, 16))
+    assert source == (32, 16)
+    assert pixels[0, :16].mean() < 60 and pixels[0, 16:].mean() > 180  # dark on top
+    code, out, _ = run_cli(capsys, "data", "info", pile, "--image-size", "8")
+    assert code == 0 and "all 16x32" in out  # W x H, upright

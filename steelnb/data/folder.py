@@ -54,7 +54,7 @@ def scan(folder: Path, root: Path, recursive: bool = False) -> tuple[list[Path],
             left.append((shown(current), f"folder cannot be read ({error.strerror})"))
             return
         for path in entries:
-            why = _why_not(path, boundary) or _not_images(path)
+            why = _why_not(path, boundary) or (_not_images(path) if recursive or not path.is_dir() else None)
             if why:
                 left.append((shown(path), why))
             elif path.is_dir():
