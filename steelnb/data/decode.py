@@ -3,10 +3,11 @@
 The size asked for (`ImageSize`) is S (a square S x S), (H, W), or `Fit`: the pile's own shape, that is
 the median source height and width, scaled down so that the longer side is at most `Fit.max_side` and each
 side a multiple of `Fit.multiple` (the aspect ratio kept; what detection reads tall or wide images at).
-The documented form of every image: turned upright as its EXIF orientation says (as image viewers show it),
-resized (bilinear, antialiased, aspect ratio not kept) to that shape, 8 bits per channel (16-bit sources are scaled by 255/65535), one channel when every source of the
-set is grayscale (an RGB file whose channels differ by less than 2 grey levels on average counts as
-grayscale, as NEU's JPEGs do), three channels otherwise (grayscale images are then repeated).
+The documented form of every image: turned upright as its EXIF orientation says (as image viewers show it), resized
+(bilinear, antialiased, aspect ratio not kept) to that shape, 8 bits per channel (16-bit sources are scaled by
+255/65535), one channel when every source of the set is grayscale (an RGB file whose channels differ by less than 2
+grey levels on average counts as grayscale, as NEU's JPEGs do), three channels otherwise (grayscale images are then
+repeated).
 
 The cache (`$STEELNB_CACHE`, default ~/.cache/steelnb; `off` for none) holds one entry per set and size, keyed by
 the files' paths and stats: a .npy file whose array `np.load(entry, mmap_mode="r")` opens, followed by the

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +62,28 @@ def test_a_pile_of_one_image_with_the_bank_names_the_method_that_works(tmp_path,
 def test_a_pile_of_one_image_with_self_is_scored(tmp_path, capsys):
     one = save_pngs(tmp_path / "one", texture(1, 64))
     out = tmp_path / "run"
-    code, stdout, _ = detect_cli(capsys, one, out, "--method", "self")
+    with pytest.warns(SteelnbWarning, match="a pile of 1 image is too small for the label-free decision"):
+        code, stdout, _ = detect_cli(capsys, one, out, "--method", "self")
     assert code == 0 and "0 flagged defective" in stdout
     scores = pd.read_csv(out / "scores.csv")
     assert scores[["rank", "defective"]].values.tolist() == [[1, 0]] and (out / scores.overlay[0]).is_file()
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_a_pile_too_small_for_the_decision_says_so_once_and_in_metrics(tmp_path, capsys, n):
+    images = texture(n, 64)
+    images[-1, 20:40, 20:40] = 255  # a defect the decision could flag in a pile large enough
+    folder = save_pngs(tmp_path / "few", images)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, _ = detect_cli(capsys, folder, tmp_path / "run", "--method", "self")
+    assert code == 0
+    said = [w for w in caught if issubclass(w.category, SteelnbWarning) and "label-free decision" in str(w.message)]
+    note = json.loads((tmp_path / "run" / "metrics.json").read_text())["label_free"].get("note", "")
+    if n == 2:
+        assert len(said) == 1 and "a pile of 2 images is too small" in note and "at least 3" in note
+    else:
+        assert not said and not note
 
 
 @pytest.mark.parametrize("method", ["bank", "self", "mutual"])
