@@ -388,3 +388,23 @@ def test_an_undeletable_overlays_folder_refuses_the_run_with_nothing_changed(tmp
     assert code == 2
     one_line_error(err, "overlays cannot be moved aside", "nothing was changed")
     assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("damage, fragments", [
+    ("semicolons", ["scores.csv is not the table steelnb wrote", "separated by ';'"]),
+    ("no-rank", ["scores.csv is not the table steelnb wrote", "lacks the columns ['rank']"]),
+    ("truncated-metrics", ["metrics.json is damaged: not valid JSON"]),
+])
+def test_report_on_a_damaged_run_file_names_the_file(tmp_path, capsys, finished, damage, fragments):
+    out = copy_tree(finished, tmp_path / "run")
+    scores = pd.read_csv(out / "scores.csv")
+    if damage == "semicolons":
+        scores.to_csv(out / "scores.csv", sep=";", index=False)  # as a spreadsheet in a comma-decimal locale saves it
+    elif damage == "no-rank":
+        scores.drop(columns="rank").to_csv(out / "scores.csv", index=False)
+    else:
+        text = (out / "metrics.json").read_text()
+        (out / "metrics.json").write_text(text[:len(text) // 2])
+    code, _, err = run_cli(capsys, "report", out)
+    assert code == 2
+    one_line_error(err, str(out), *fragments)
