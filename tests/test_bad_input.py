@@ -696,3 +696,10 @@ def test_exif_orientation_is_applied_on_reading(tmp_path, capsys):
     assert pixels[0, :16].mean() < 60 and pixels[0, 16:].mean() > 180  # dark on top
     code, out, _ = run_cli(capsys, "data", "info", pile, "--image-size", "8")
     assert code == 0 and "all 16x32" in out  # W x H, upright
+
+
+def test_a_learning_rate_that_blows_the_weights_up_is_named_training_diverged(tmp_path, gray, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", *FAST, "--epochs", "2", "--lr", "1e30", "--dataset", gray, "--out-dir", out)
+    assert code == 2
+    one_line_error(err, "training diverged", "lower --lr (now 1e+30)")

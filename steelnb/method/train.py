@@ -174,7 +174,11 @@ class Trainer:
         mine = extract_features(self.backbone, self.data.images[distributed.share(len(self.data))],
                                 self.config.feature_size, batch_size=max(self.config.batch_size, 64),
                                 device=self.device, desc=desc)
-        return distributed.gather(mine)
+        features = distributed.gather(mine)
+        if not np.isfinite(features).all():  # the weights went to inf / NaN in the last steps, the loss still finite
+            raise TrainingDiverged(f"training diverged: the extractor's features became NaN or infinite ({desc}); "
+                                   f"lower --lr (now {self.config.lr:g}) or --head-lr and rerun with --overwrite")
+        return features
 
     def batch(self, index: np.ndarray) -> torch.Tensor:
         """The uint8 images at `index` on the device."""
@@ -226,7 +230,8 @@ class Trainer:
             if not torch.isfinite(batch_loss):
                 kept = (f"the last good checkpoint {self.out / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept"
                         if epoch else "no epoch finished, so there is no checkpoint")
-                raise TrainingDiverged(f"loss became {batch_loss.item()} at epoch {epoch}, step {step}; {kept}. "
+                raise TrainingDiverged(f"training diverged: the loss became {batch_loss.item()} at epoch {epoch}, "
+                                       f"step {step}; {kept}. "
                                        "Lower --lr or --head-lr.")
             head_optimizer.zero_grad(set_to_none=True)
             self.optimizer.zero_grad(set_to_none=True)
