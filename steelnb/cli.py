@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import sys
@@ -12,25 +13,29 @@ from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
-import pandas as pd
+try:  # importing torch and the rest takes seconds: a Ctrl-C meanwhile ends the command without a traceback
+    import pandas as pd
 
-from . import distributed, progress, validation
-from .backbones import check_backbone
-from .data import READERS, DataError, ImageSet, check_source, load_dataset
-from .data.sources import describe, size_list
-from .detect.config import DetectConfig
-from .errors import SteelnbError, SteelnbWarning
-from .inspection.config import TypesConfig
-from .method.config import TrainConfig
-from .method.inputs import decision_absent, prepare_data, skipped_table
-from .method.model import TrainedRun
-from .method.predict import calibrate_threshold, predict
-from .method.runfiles import RUN_FILES
-from .method.train import train
-from .metrics import defect_scores_metrics
-from .profiles import PROFILES, get_profile
-from .runfolder import atomic_path, check_output_file, check_outside, claim_run_folder
-from .validation import ConfigError
+    from . import distributed, progress, validation
+    from .backbones import check_backbone
+    from .data import READERS, DataError, ImageSet, check_source, load_dataset
+    from .data.sources import describe, size_list
+    from .detect.config import DetectConfig
+    from .errors import SteelnbError, SteelnbWarning
+    from .inspection.config import TypesConfig
+    from .method.config import TrainConfig
+    from .method.inputs import decision_absent, prepare_data, skipped_table
+    from .method.model import TrainedRun
+    from .method.predict import calibrate_threshold, predict
+    from .method.runfiles import RUN_FILES
+    from .method.train import train
+    from .metrics import defect_scores_metrics
+    from .profiles import PROFILES, get_profile
+    from .runfolder import atomic_path, check_output_file, check_outside, claim_run_folder
+    from .validation import ConfigError
+except KeyboardInterrupt:
+    print("steelnb: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 def _parse_optional(kind):
@@ -402,6 +407,7 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error (one line without)")
 
     data = commands.add_parser("data", help="data-set tools").add_subparsers(dest="data_command", required=True)
     info = data.add_parser("info", parents=[common], help="counts per class, defect rate, image sizes")
@@ -521,19 +527,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         args.func(args)
-    except (SteelnbError, FileNotFoundError, ValueError) as error:
-        print(f"steelnb: error: {error}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as error:
-        if error.name != "faiss":
-            raise
-        print("steelnb: error: faiss is not installed: pip install 'steelnb[cpu]' (faiss-cpu), or on a CUDA "
-              "machine 'steelnb[gpu]' (faiss-gpu); only one of the two", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"steelnb: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+    except Exception as error:
+        if getattr(args, "debug", False):
+            raise
+        message, status = _explained(error)
+        print(f"steelnb: error: {' '.join(message.split())}", file=sys.stderr)
+        return status
     return 0
+
+
+def _explained(error: Exception) -> tuple[str, int]:
+    """What the line printed for `error` says, and the exit status: 2 for the user's input, files or machine
+    (`SteelnbError`, a missing file, memory, disk, faiss), 1 for anything else (a bug: --debug shows it)."""
+    text = str(error)
+    if isinstance(error, SteelnbError | FileNotFoundError | ValueError):
+        return text, 2
+    if isinstance(error, ModuleNotFoundError) and error.name == "faiss":
+        return ("faiss is not installed: pip install 'steelnb[cpu]' (faiss-cpu), or on a CUDA machine "
+                "'steelnb[gpu]' (faiss-gpu); only one of the two"), 2
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError" or "allocate memory" in text:
+        return f"out of memory ({text[:200]}); lower --batch-size (or --image-size / --max-side)", 2
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "No space left" in text:
+        where = f" writing {error.filename}" if isinstance(error, OSError) and error.filename else ""
+        return (f"the disk is full{where}; free some space and rerun (a train run continues from its last "
+                "checkpoint with --resume)"), 2
+    if isinstance(error, OSError):
+        return f"{error.strerror or text}{f': {error.filename}' if error.filename else ''}", 2
+    return f"unexpected {type(error).__name__}: {text[:300]} (a bug: rerun with --debug for its traceback)", 1
 
 
 def _resume_hint(args: argparse.Namespace) -> str:

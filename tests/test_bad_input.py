@@ -703,3 +703,37 @@ def test_a_learning_rate_that_blows_the_weights_up_is_named_training_diverged(tm
     code, _, err = run_cli(capsys, "train", *FAST, "--epochs", "2", "--lr", "1e30", "--dataset", gray, "--out-dir", out)
     assert code == 2
     one_line_error(err, "training diverged", "lower --lr (now 1e+30)")
+
+
+@pytest.mark.parametrize("error, status, fragments", [
+    (RuntimeError("boom\nsecond line"), 1, ["unexpected RuntimeError: boom second line", "rerun with --debug"]),
+    (OSError(28, "No space left on device", "run/scores.csv"), 2, ["the disk is full writing run/scores.csv",
+                                                                   "--resume"]),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                  "allocate 98765432100 bytes"), 2, ["out of memory", "lower --batch-size"]),
+])
+def test_an_unexpected_error_is_one_line_and_its_traceback_needs_debug(tmp_path, capsys, monkeypatch, error, status,
+                                                                      fragments):
+    def failing(run_dir):
+        raise error
+
+    monkeypatch.setattr("steelnb.html_report.write_report", failing)
+    code, _, err = run_cli(capsys, "report", tmp_path)
+    assert code == status
+    one_line_error(err, *fragments)
+    with pytest.raises(type(error)):
+        main(["report", str(tmp_path), "--debug"])
+
+
+def test_ctrl_c_while_the_command_starts_up_is_one_line(tmp_path):
+    """A Ctrl-C while steelnb.cli imports torch and the rest (seconds): no traceback."""
+    program = ("import sys\n"
+               "class Interrupt:\n"
+               "    def find_spec(self, name, *args):\n"
+               "        if name == 'pandas':\n"
+               "            raise KeyboardInterrupt\n"
+               "sys.meta_path.insert(0, Interrupt())\n"
+               "from steelnb.cli import main\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert (done.returncode, done.stderr) == (130, "steelnb: interrupted\n")
