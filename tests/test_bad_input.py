@@ -737,3 +737,36 @@ def test_ctrl_c_while_the_command_starts_up_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert (done.returncode, done.stderr) == (130, "steelnb: interrupted\n")
+
+
+@pytest.mark.parametrize("spelling", ["absolute", "trailing-slash"])
+def test_resume_takes_the_same_pile_spelled_another_way(tmp_path, gray, capsys, interrupt_training, monkeypatch,
+                                                       spelling):
+    monkeypatch.chdir(gray.parent)
+    out = tmp_path / "run"
+    interrupt_training(1)
+    assert run_cli(capsys, "train", *FAST, "--epochs", "2", "--dataset", gray.name, "--out-dir", out)[0] == 130
+    interrupt_training(None)
+    again = str(gray) if spelling == "absolute" else f"{gray.name}/"
+    code, _, err = run_cli(capsys, "train", *FAST, "--epochs", "2", "--dataset", again, "--out-dir", out, "--resume")
+    assert code == 0, err
+    assert (out / "model.pt").is_file()
+
+
+def test_resume_on_a_pile_that_changed_says_what_changed(tmp_path, capsys, interrupt_training):
+    pile = make_images(tmp_path / "pile", n=6)
+    out = tmp_path / "run"
+    interrupt_training(1)
+    argv = ["train", *FAST, "--epochs", "2", "--dataset", pile, "--out-dir", out]
+    assert run_cli(capsys, *argv)[0] == 130
+    interrupt_training(None)
+    make_images(tmp_path / "more", n=8, seed=5)
+    for name in ("06.png", "07.png"):
+        shutil.copy(tmp_path / "more" / name, pile / name)
+    (pile / "00.png").unlink()
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, *argv, "--resume")
+    assert code == 2
+    one_line_error(err, "pile changed since", "2 images added (06.png, 07.png); 1 image gone (00.png)",
+                   "--overwrite")
+    assert snapshot(out) == before
