@@ -770,3 +770,15 @@ def test_resume_on_a_pile_that_changed_says_what_changed(tmp_path, capsys, inter
     one_line_error(err, "pile changed since", "2 images added (06.png, 07.png); 1 image gone (00.png)",
                    "--overwrite")
     assert snapshot(out) == before
+
+
+def test_a_pile_of_links_to_a_sibling_folder_says_the_links_were_refused(tmp_path, capsys):
+    images = make_images(tmp_path / "images", n=3)
+    links = tmp_path / "links"
+    links.mkdir()
+    for image in images.iterdir():
+        (links / image.name).symlink_to(image)
+    code, _, err = run_cli(capsys, "data", "info", links)
+    assert code == 2
+    one_line_error(err, f"no image files in {links}: 3 symlinks lead outside it and were refused",
+                   "give the folder they lead to")

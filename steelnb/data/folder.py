@@ -232,7 +232,7 @@ def layout(root: Path, normal_class: str | None = None) -> Layout:
                             f"folder data set: normal class {normal_class!r} given but {root} has no sub-folders.")
         files, left = scan(root, root, recursive=True)
         if not files:
-            raise DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
+            raise _no_images(root, left)
         if sub_folders:
             meta["layout_note"] = meta.get("layout_note") or (
                 f"{len(loose)} images at the root of {root} beside its sub-folders: all read as one unlabelled pile "
@@ -250,8 +250,18 @@ def layout(root: Path, normal_class: str | None = None) -> Layout:
         labels += [len(class_names)] * len(found)
         class_names.append(class_dir.name)
     if not files:
-        raise DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
+        raise _no_images(root, left)
     return Layout(files, labels, tuple(class_names), left, meta)
+
+
+def _no_images(root: Path, left: LeftOut) -> DataError:
+    """The error for a folder without an image to read; it names the symlinks refused, if that is why."""
+    links = [(path, why) for path, why in left if why.startswith("symlink to")]
+    if links:
+        path, why = links[0]
+        return DataError(f"folder data set: no image files in {root}: {len(links)} symlink{'s' * (len(links) > 1)} "
+                         f"lead outside it and were refused ({path}: {why}); give the folder they lead to")
+    return DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
 
 
 def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = None) -> ImageSet:
