@@ -550,7 +550,8 @@ def _explained(error: Exception) -> tuple[str, int]:
                 "'steelnb[gpu]' (faiss-gpu); only one of the two"), 2
     if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError" or "allocate memory" in text:
         return f"out of memory ({text[:200]}); lower --batch-size (or --image-size / --max-side)", 2
-    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "No space left" in text:
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "No space left" in text \
+            or "file write failed" in text:  # torch.save on a full disk
         where = f" writing {error.filename}" if isinstance(error, OSError) and error.filename else ""
         return (f"the disk is full{where}; free some space and rerun (a train run continues from its last "
                 "checkpoint with --resume)"), 2

@@ -265,8 +265,9 @@ def _put_back(out: Path, outputs: set[str]) -> None:
     """Undo an `overwrite` run that did not finish: delete its files and return the earlier run's. PREVIOUS is
     renamed to MOVING first, so that a run killed while returning them is told from one killed before."""
     _delete(out, outputs)
-    os.rename(out / PREVIOUS, out / MOVING)
-    _return(out / MOVING, out)
+    if (out / PREVIOUS).is_dir():
+        os.rename(out / PREVIOUS, out / MOVING)
+        _return(out / MOVING, out)
 
 
 def _recover(out: Path, outputs: set[str]) -> None:

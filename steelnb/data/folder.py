@@ -7,7 +7,7 @@ folder all the same, and a note names the command that reads it with its labels 
 
 Which files a folder set is made of (`scan`, used by every reader for the folders its layout names):
 - names starting with "." (files and folders) are hidden and left out;
-- a steelnb run folder (one holding a run's lock, metrics.json, config.json or scores.csv) is left out whole:
+- a steelnb run folder (one holding a run's lock or files: metrics.json, scores.csv, model.pt, ...) is left out whole:
   a run's overlays and thumbnails are never read as images;
 - defect masks and labels are left out: folders named like `Label/` (DAGM), `polygons/` (KolektorSDD),
   `masks/` or `ground_truth/`, and files named `*_label.*` or `*_mask.*`;
@@ -92,9 +92,13 @@ def _why_not(path: Path, boundary: Path) -> str | None:
     return None
 
 
-RUN_MARKERS = (".steelnb.lock", "metrics.json", "config.json", "scores.csv")  # what makes a folder a steelnb run's
+# What makes a folder a steelnb run's: its lock while it writes, then the files only a run writes
+RUN_MARKERS = (".steelnb.lock", "metrics.json", "scores.csv", "checkpoint.pt", "model.pt", "report.html")
 MASK_FOLDERS = frozenset({"label", "labels", "polygons", "masks", "mask", "ground_truth", "groundtruth"})
 MASK_SUFFIXES = ("_label", "_mask")  # of a file's stem: DAGM's NNNN_label.PNG, MVTec's 000_mask.png
+
+
+NOT_IMAGES = ("a steelnb run folder", "a folder of defect masks")  # how `_not_images` names folders
 
 
 def _not_images(path: Path) -> str | None:
@@ -102,9 +106,9 @@ def _not_images(path: Path) -> str | None:
     if path.is_dir():
         marker = next((name for name in RUN_MARKERS if (path / name).exists()), None)
         if marker:
-            return f"a steelnb run folder (holds {marker}): its files are not read as images"
+            return f"{NOT_IMAGES[0]} (holds {marker}): its files are not read as images"
         if path.name.lower() in MASK_FOLDERS:
-            return "a folder of defect masks or labels, not images"
+            return f"{NOT_IMAGES[1]} or labels, not images"
     elif path.stem.lower().endswith(MASK_SUFFIXES) and path.suffix.lower() in IMAGE_SUFFIXES:
         return "a defect mask or label (name ends in _label / _mask), not an image"
     return None
@@ -117,6 +121,8 @@ def named_layout(root: Path) -> tuple[str, Path] | None:
     True
     """
     root = Path(os.path.realpath(root))
+    if not root.is_dir():
+        return None
     for folder, parent in ((root, root), (root.parent, root.parent), (root.parent.parent, root.parent.parent)):
         if folder.name.startswith("Class") and any((folder / s / "Label").is_dir() for s in ("Train", "Test")):
             return "dagm", folder.parent
@@ -219,49 +225,49 @@ def layout(root: Path, normal_class: str | None = None) -> Layout:
     root = require_dir(Path(root), "folder data set")
     loose, left = scan(root, root)
     boundary = Path(os.path.realpath(root))
-    sub_folders = [d for d in sorted(root.iterdir()) if d.is_dir() and _why_not(d, boundary) is None
-                   and _not_images(d) is None]
-    meta = {}
-    if (named := named_layout(root)) is not None:
+    folders = [d for d in sorted(root.iterdir()) if d.is_dir() and _why_not(d, boundary) is None]
+    not_piles = [(d.name, why) for d in folders if (why := _not_images(d))]
+    sub_folders = [d for d in folders if d.name not in dict(not_piles)]
+    meta, named = {}, named_layout(root)
+    if named:
         meta["layout_note"] = (f"this folder is laid out like the {named[0]} set: steelnb data info {named[0]} "
                                f"--data-root {named[1]} (or --dataset {named[0]}) reads it with its labels")
     if loose or not sub_folders:
         if normal_class:
+            where = "images lie at its root" if loose else "it has no sub-folders"
             raise DataError(f"folder data set: normal class {normal_class!r} given but {root} is no set of class "
-                            "sub-folders (images lie at its root)" if loose else
-                            f"folder data set: normal class {normal_class!r} given but {root} has no sub-folders.")
+                            f"sub-folders ({where}).")
         files, left = scan(root, root, recursive=True)
-        if not files:
-            raise _no_images(root, left)
-        if sub_folders:
-            meta["layout_note"] = meta.get("layout_note") or (
-                f"{len(loose)} images at the root of {root} beside its sub-folders: all read as one unlabelled pile "
-                "(sub-folders are classes only when every image lies in one)")
-        return Layout(files, [UNKNOWN] * len(files), (), left, meta)
+        if sub_folders and not named:
+            meta["layout_note"] = (f"{len(loose)} images at the root of {root} beside its sub-folders: all read as one "
+                                   "unlabelled pile (sub-folders are classes only when every image lies in one)")
+        return _checked(root, Layout(files, [UNKNOWN] * len(files), (), left, meta))
+    left += not_piles
     files, labels, class_names = [], [], []
     for class_dir in sub_folders:
         found, class_left = scan(class_dir, root, recursive=True)
         left += class_left
-        if not found and any(why.startswith(("a steelnb run", "a folder of defect")) for _, why in class_left):
+        if not found and any(why.startswith(NOT_IMAGES) for _, why in class_left):
             continue  # holds only run folders or masks (a runs/ folder): not a class
         if not found:
             raise DataError(f"folder data set: class folder {class_dir} holds no images; remove it or add images.")
         files += found
         labels += [len(class_names)] * len(found)
         class_names.append(class_dir.name)
-    if not files:
-        raise _no_images(root, left)
-    return Layout(files, labels, tuple(class_names), left, meta)
+    return _checked(root, Layout(files, labels, tuple(class_names), left, meta))
 
 
-def _no_images(root: Path, left: LeftOut) -> DataError:
-    """The error for a folder without an image to read; it names the symlinks refused, if that is why."""
-    links = [(path, why) for path, why in left if why.startswith("symlink to")]
+def _checked(root: Path, found: Layout) -> Layout:
+    """`found`, or the DataError for a folder without an image to read (naming the symlinks refused, if that is
+    why)."""
+    if found.files:
+        return found
+    links = [(path, why) for path, why in found.left if why.startswith("symlink to")]
     if links:
         path, why = links[0]
-        return DataError(f"folder data set: no image files in {root}: {len(links)} symlink{'s' * (len(links) > 1)} "
-                         f"lead outside it and were refused ({path}: {why}); give the folder they lead to")
-    return DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
+        raise DataError(f"folder data set: no image files in {root}: {len(links)} symlink{'s' * (len(links) > 1)} "
+                        f"lead outside it and were refused ({path}: {why}); give the folder they lead to")
+    raise DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
 
 
 def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = None) -> ImageSet:
