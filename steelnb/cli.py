@@ -165,9 +165,28 @@ def cmd_data_info(args: argparse.Namespace) -> None:
         print("  source files: " + "\n    ".join(describe(summary["source_sizes"], summary["source_modes"])))
         if args.sizes:
             print("\n".join(f"    {line}" for line in size_list(summary["source_sizes"])))
-        for path, why in data.skipped:
-            print(f"  skipped {path}: {why}")
+        for line in skipped_lines(data.skipped):
+            print(f"  {line}")
         print()
+
+
+def skipped_lines(skipped: tuple[tuple[str, str], ...], most: int = 3) -> list[str]:
+    """One line a file left out, or one line for the files left out for the same reason when more than `most` were
+    (a set's masks, say).
+
+    >>> skipped_lines((("a_mask.png", "a mask"), ("b_mask.png", "a mask"), ("c.txt", "not an image")), most=1)
+    ['skipped 2 files (a_mask.png, b_mask.png): a mask', 'skipped c.txt: not an image']
+    """
+    by_reason: dict[str, list[str]] = {}
+    for path, why in skipped:
+        by_reason.setdefault(why, []).append(path)
+    lines = []
+    for why, paths in by_reason.items():
+        if len(paths) > most:
+            lines.append(f"skipped {len(paths)} files ({', '.join(paths[:2])}{', ...' * (len(paths) > 2)}): {why}")
+        else:
+            lines += [f"skipped {path}: {why}" for path in paths]
+    return lines
 
 
 def cmd_train(args: argparse.Namespace) -> None:

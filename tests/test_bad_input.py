@@ -782,3 +782,14 @@ def test_a_pile_of_links_to_a_sibling_folder_says_the_links_were_refused(tmp_pat
     assert code == 2
     one_line_error(err, f"no image files in {links}: 3 symlinks lead outside it and were refused",
                    "give the folder they lead to")
+
+
+def test_masks_beside_the_images_are_left_out_in_one_line(tmp_path, capsys):
+    pile = make_images(tmp_path / "pile", n=6)
+    for image in sorted(pile.iterdir())[:5]:
+        (pile / f"{image.stem}_mask.png").write_bytes(image.read_bytes())
+    code, out, _ = run_cli(capsys, "data", "info", pile)
+    assert code == 0 and "pile: 6 images" in out
+    skipped = [line for line in out.splitlines() if "skipped" in line]
+    assert skipped == ["  skipped 5 files (00_mask.png, 01_mask.png, ...): a defect mask or label (name ends in _label "
+                       "/ _mask), not an image"]
