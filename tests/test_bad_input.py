@@ -533,11 +533,14 @@ def earlier_train_run(tmp_path, finished) -> tuple[Path, dict[str, str]]:
     return out, snapshot(out)
 
 
-@pytest.mark.parametrize("case", ["unreadable", "empty", "bad-weights", "backbone-typo"])
+@pytest.mark.parametrize("case", ["unreadable", "empty", "bad-weights", "backbone-typo", "fails-at-work"])
 def test_a_refused_train_overwrite_leaves_the_earlier_run_byte_identical(tmp_path, gray, capsys, earlier_train_run,
                                                                          case):
+    """Refused before the earlier run is touched, or failing once the new run works (more clusters than images,
+    found once the pile is read): the earlier run's files come back byte-identical either way."""
     out, before = earlier_train_run
-    flags = {"bad-weights": ["--weights", weights_json(tmp_path)], "backbone-typo": ["--backbone", "resnet19"]}
+    flags = {"bad-weights": ["--weights", weights_json(tmp_path)], "backbone-typo": ["--backbone", "resnet19"],
+             "fails-at-work": ["--n-clusters", "9"]}
     pile = unusable_pile(tmp_path / "pile", case) if case in ("unreadable", "empty") else gray
     code, _, err = run_cli(capsys, "train", *FAST, *flags.get(case, []), "--dataset", pile, "--out-dir", out,
                            "--overwrite")

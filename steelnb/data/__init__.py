@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from . import dagm, folder, ksdd, neu, severstal, synthetic
-from .decode import Fit, ImageSize
+from .decode import Fit, ImageSize, header_shape
 from .errors import DataError
 from .imageset import UNKNOWN, ImageSet
 
@@ -63,8 +63,8 @@ def load_dataset(name: str, data_root: str | Path | None = None, image_size: Ima
 
 def check_source(name: str, data_root: str | Path | None = None, **options) -> Path | None:
     """DataError, before anything is decoded, when `load_dataset(name, data_root, **options)` would find nothing
-    to read: a folder that is missing or holds no image file, an unknown option. Returns the image folder `name`
-    is (None for a named set).
+    to read: a folder that is missing or holds no image file (or none whose header can be read), an unknown option.
+    Returns the image folder `name` is (None for a named set).
 
     >>> check_source("synthetic") is None
     True
@@ -78,7 +78,10 @@ def check_source(name: str, data_root: str | Path | None = None, **options) -> P
     path = Path(name).expanduser()
     if not path.is_dir():
         raise _unknown(name, path)
-    folder.layout(path, options.get("normal_class"))
+    files = folder.layout(path, options.get("normal_class")).files
+    if not any(header_shape(file) is not None for file in files):  # stops at the first readable one
+        raise DataError(f"folder data set: none of the {len(files)} image files under {path} is readable (not an "
+                        "image PIL can read); check the files or choose another folder")
     return path
 
 

@@ -63,7 +63,7 @@ class Fit:
 ImageSize = int | tuple[int, int] | Fit
 
 
-def _header_shape(path: Path) -> tuple[int, int] | None:
+def header_shape(path: Path) -> tuple[int, int] | None:
     """(H, W) upright (EXIF orientation applied) from the file's header without decoding it; None when it is not
     a readable image."""
     try:
@@ -88,7 +88,7 @@ def _orientation(image: Image.Image) -> int:
 def resolve_shape(size: ImageSize, paths: list[Path]) -> tuple[int, int]:
     """The (H, W) that `size` means for the files `paths` (see the module docstring)."""
     if isinstance(size, Fit):
-        shapes = [s for s in map(_header_shape, paths) if s is not None]
+        shapes = [s for s in map(header_shape, paths) if s is not None]
         height, width = np.median(np.array(shapes or [(size.max_side, size.max_side)], np.float64), axis=0)
         factor = min(1.0, size.max_side / max(height, width))
         longest = max(size.multiple, size.max_side // size.multiple * size.multiple)  # rounding must not pass it

@@ -332,14 +332,19 @@ def test_a_pile_of_mixed_sizes_and_channels_is_read_at_one_shape(tmp_path, capsy
 # --- --overwrite never loses the earlier run (issue 23) -------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["unreadable", "empty", "backbone-typo", "bad-weights", "interrupt"])
+@pytest.mark.parametrize("case", ["unreadable", "empty", "backbone-typo", "bad-weights", "fails-at-work", "interrupt"])
 def test_a_failed_detect_overwrite_leaves_the_earlier_run_byte_identical(tmp_path, capsys, monkeypatch, finished, pile,
                                                                          case):
+    """Refused before the earlier run is touched, or failing (interrupted) once the new run works: the earlier run's
+    files come back byte-identical either way."""
     out = copy_tree(finished, tmp_path / "run")
     before = snapshot(out)
     (tmp_path / "x.json").write_text('{"weights": 1}')
-    flags = {"backbone-typo": ["--backbone", "nosuchnet"], "bad-weights": ["--weights", tmp_path / "x.json"]}
+    flags = {"backbone-typo": ["--backbone", "nosuchnet"], "bad-weights": ["--weights", tmp_path / "x.json"],
+             "fails-at-work": ["--method", "bank"]}
     target = unusable_pile(tmp_path / "pile", case) if case in ("unreadable", "empty") else pile
+    if case == "fails-at-work":  # the bank needs 2 images: found once the pile is read, after the claim
+        target = save_pngs(tmp_path / "one", texture(1, 64))
     if case == "interrupt":
         def interrupted(*args):
             raise KeyboardInterrupt
