@@ -66,7 +66,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type = Trai
 def _add_detect_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """The flags `steelnb detect` and `steelnb inspect` share: --overwrite, --normal-class and one per
     `DetectConfig` field (except `skip`)."""
-    parser.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--normal-class", help=NORMAL_CLASS_HELP + "; used to score the answer only")
     _add_config_flags(parser, DetectConfig, skip=("normal_class", *skip))
 
@@ -417,6 +417,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {write_report(args.run_dir).resolve()}")
 
 
+OVERWRITE_HELP = "replace the earlier run in OUT_DIR (kept aside until the new run has finished)"
 NORMAL_CLASS_HELP = ("the defect-free sub-folder of an image folder (default: the one named good, ok, normal, "
                      "defect-free or the like, any case; '' for none)")
 
@@ -443,7 +444,7 @@ def make_parser() -> argparse.ArgumentParser:
     fit.add_argument("--config", help="JSON file of TrainConfig fields (e.g. a run's config.json)")
     again = fit.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
-    again.add_argument("--overwrite", action="store_true", help="replace the earlier run in OUT_DIR (deleted first)")
+    again.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     fit.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
     _add_config_flags(fit)
     fit.set_defaults(func=cmd_train)
