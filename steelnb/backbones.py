@@ -7,6 +7,7 @@ size `model.num_features`. `Backbone.weights` records which initialisation was u
 from __future__ import annotations
 
 import importlib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import timm
 import torch
 from torch import nn
 
+from .errors import SteelnbError
 from .progress import progress
 
 # The paper's backbones, its ablation backbone, and small ones that make CPU runs possible.
@@ -65,6 +67,38 @@ def device_name(device: str | torch.device = "auto") -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
 
 
+class BackboneError(SteelnbError):
+    """A backbone name or weights file that cannot make a feature extractor; the message names it."""
+
+
+def check_backbone(name: str, weights: str) -> None:
+    """BackboneError, before any work, when `name` is no timm model, `weights` asks for offline weights that
+    `name` lacks, or names a file that is missing or not a torch file (a JSON or text file, say).
+
+    >>> check_backbone("resnet18", "random")
+    >>> check_backbone("nosuchnet", "random")
+    Traceback (most recent call last):
+    ...
+    steelnb.backbones.BackboneError: --backbone nosuchnet is not a timm model name (see timm.list_models()), ...
+    """
+    if not timm.is_model(name):
+        raise BackboneError(f"--backbone {name} is not a timm model name (see timm.list_models()), such as "
+                            f"resnet18 or {OFFLINE_BACKBONES[-1]}")
+    if weights == OFFLINE and name not in OFFLINE_BACKBONES:
+        raise BackboneError(f"--weights offline exists only for {', '.join(OFFLINE_BACKBONES)}, not {name}; "
+                            "use --weights random, timm or a file")
+    if weights in (OFFLINE, "timm", "random"):
+        return
+    path = Path(weights)
+    if not path.is_file():
+        raise BackboneError(f"--weights {path}: no such file (weights: random, timm, offline or a state dict file)")
+    with open(path, "rb") as file:
+        head = file.read(2)
+    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):  # torch.save writes a zip (or, before 1.6, a pickle)
+        raise BackboneError(f"--weights {path} is not a torch state dict file (torch.save); give one, or "
+                            "random, timm or offline")
+
+
 def create_backbone(name: str, weights: str = "random") -> Backbone:
     """timm model `name` with `weights`: "random", "timm" (hub), "offline", or a path to a state dict."""
     if weights == OFFLINE:
@@ -80,7 +114,12 @@ def create_backbone(name: str, weights: str = "random") -> Backbone:
         if not path.is_file():
             raise FileNotFoundError(f"weights file {path} does not exist (weights: random, timm, offline or a path).")
         model = timm.create_model(name, pretrained=False, num_classes=0)
-        _load_state_dict(model, torch.load(path, map_location="cpu", weights_only=True), source=str(path))
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # a damaged file raises RuntimeError, UnpicklingError, EOFError, ... by its damage
+            raise BackboneError(f"--weights {path} cannot be read as a state dict ({type(error).__name__}); "
+                                "give a file torch.save wrote") from None
+        _load_state_dict(model, state, source=str(path))
         label = f"file:{path}"
     cfg = model.pretrained_cfg
     return Backbone(model, name, label, tuple(cfg.get("mean", (0.5,) * 3)), tuple(cfg.get("std", (0.5,) * 3)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import sys
@@ -13,24 +14,29 @@ from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
-import pandas as pd
+try:  # importing torch and the rest takes seconds: a Ctrl-C meanwhile ends the command without a traceback
+    import pandas as pd
 
-from . import distributed, progress, validation
-from .data import READERS, DataError, ImageSet, load_dataset
-from .data.sources import describe, size_list
-from .detect.config import RULES, DetectConfig
-from .errors import SteelnbError, SteelnbWarning
-from .inspection.config import TypesConfig
-from .method.config import TrainConfig
-from .method.inputs import decision_absent, prepare_data, skipped_table
-from .method.model import TrainedRun
-from .method.predict import calibrate_threshold, predict
-from .method.runfiles import RUN_FILES
-from .method.train import train
-from .metrics import defect_scores_metrics
-from .profiles import PROFILES, get_profile
-from .runfolder import atomic_path, check_output_file, claim_run_folder
-from .validation import ConfigError
+    from . import distributed, progress, validation
+    from .backbones import check_backbone
+    from .data import READERS, DataError, ImageSet, check_source, load_dataset
+    from .data.sources import describe, size_list
+    from .detect.config import RULES, DetectConfig
+    from .errors import SteelnbError, SteelnbWarning
+    from .inspection.config import TypesConfig
+    from .method.config import TrainConfig
+    from .method.inputs import decision_absent, prepare_data, skipped_table
+    from .method.model import TrainedRun
+    from .method.predict import calibrate_threshold, predict
+    from .method.runfiles import RUN_FILES
+    from .method.train import train
+    from .metrics import defect_scores_metrics
+    from .profiles import PROFILES, get_profile
+    from .runfolder import atomic_path, check_output_file, check_outside, claim_run_folder
+    from .validation import ConfigError
+except KeyboardInterrupt:
+    print("steelnb: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 def _parse_optional(kind):
@@ -153,6 +159,21 @@ def folder_options(dataset: str, normal_class: str | None) -> dict:
     return {"normal_class": normal_class}
 
 
+def check_before_work(dataset: str, data_root: str | None, options: dict, out_dir: str | Path, backbone: str,
+                      weights: str) -> None:
+    """What a run can check before it claims its folder (where --overwrite moves the earlier run aside): the pile
+    is there and holds image files, the out-dir lies outside it, the backbone and its weights exist."""
+    check_backbone(backbone, weights)
+    pile = check_source(dataset, data_root, **options)
+    if pile is not None:
+        check_outside(out_dir, pile)
+
+
+def data_notes(data: ImageSet) -> list[str]:
+    """What a person should know about how a data set was read: its defect-free class, its layout."""
+    return [data.meta[key] for key in ("layout_note", "normal_class_note") if key in data.meta]
+
+
 def cmd_data_info(args: argparse.Namespace) -> None:
     """One data set asked for: an error when it cannot be read; none: every named set, or why it is not there."""
     names = [args.name] if args.name else ["synthetic", "neu", "dagm", "severstal"]
@@ -170,14 +191,14 @@ def cmd_data_info(args: argparse.Namespace) -> None:
             print(f"  {cls:<20} {count}")
         rate = summary["defect_rate"]
         print(f"  defect rate: {'unknown' if rate is None else f'{rate:.1%}'}")
-        if "normal_class_note" in data.meta:
-            print(f"  {data.meta['normal_class_note']}")
+        for note in data_notes(data):
+            print(f"  {note}")
         print("  source files: " + "\n    ".join(describe(summary["source_sizes"], summary["source_modes"])))
         print(f"  {read_sizes(data)}")
         if args.sizes:
             print("\n".join(f"    {line}" for line in size_list(summary["source_sizes"])))
-        for path, why in data.skipped:
-            print(f"  skipped {path}: {why}")
+        for line in skipped_lines(data.skipped):
+            print(f"  {line}")
         print()
 
 
@@ -190,11 +211,32 @@ def read_sizes(data: ImageSet) -> str:
             f"train / predict at --image-size ({train}); shown here at {height} x {width}")
 
 
+def skipped_lines(skipped: tuple[tuple[str, str], ...], most: int = 3) -> list[str]:
+    """One line a file left out, or one line for the files left out for the same reason when more than `most` were
+    (a set's masks, say).
+
+    >>> skipped_lines((("a_mask.png", "a mask"), ("b_mask.png", "a mask"), ("c.txt", "not an image")), most=1)
+    ['skipped 2 files (a_mask.png, b_mask.png): a mask', 'skipped c.txt: not an image']
+    """
+    by_reason: dict[str, list[str]] = {}
+    for path, why in skipped:
+        by_reason.setdefault(why, []).append(path)
+    lines = []
+    for why, paths in by_reason.items():
+        if len(paths) > most:
+            lines.append(f"skipped {len(paths)} files ({', '.join(paths[:2])}{', ...' * (len(paths) > 2)}): {why}")
+        else:
+            lines += [f"skipped {path}: {why}" for path in paths]
+    return lines
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from .html_report import save_thumbnails, write_report
 
     config = build_config(args)
     config.dataset_options = {**config.dataset_options, **folder_options(config.dataset, args.normal_class)}
+    check_before_work(config.dataset, config.data_root, config.dataset_options, config.out_dir, config.backbone,
+                      config.weights)
     # Under torchrun every process trains its shard; rank 0 alone claims the folder, prints and writes.
     with processes_of_one_run(config.device, lambda: claim_run_folder(
             config.out_dir, RUN_FILES, overwrite=args.overwrite, resume=args.resume, resume_file="checkpoint.pt",
@@ -226,9 +268,7 @@ def processes_of_one_run(device: str, claim: Callable[[], contextlib.AbstractCon
 def announce(world: distributed.World, data: ImageSet, line: str) -> None:
     """What a run is about to do, and the set's defect-free class note, printed once (by rank 0)."""
     if world.main:
-        print(line)
-        if "normal_class_note" in data.meta:
-            print(data.meta["normal_class_note"])
+        print("\n".join([line, *data_notes(data)]))
 
 
 def processes(world: distributed.World) -> str:
@@ -263,7 +303,8 @@ def summary(result: dict, out_dir: str) -> str:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    check_output_file(out, "--out")
+    for path in (out, skipped_path(out)):
+        check_output_file(path, "--out", overwrite=args.overwrite)
     run = TrainedRun.load(args.run)
     # Under torchrun every process assigns its shard of the images; rank 0 alone prints and writes.
     with processes_of_one_run("auto", contextlib.nullcontext) as world:
@@ -287,15 +328,20 @@ def calibrated_threshold(run: TrainedRun, args: argparse.Namespace, world: distr
     return threshold
 
 
+def skipped_path(out: Path) -> Path:
+    """Where predict lists the files it skipped: beside `out`, named OUT.skipped.csv."""
+    return out.with_name(f"{out.stem}.skipped.csv")
+
+
 def write_predictions(table: pd.DataFrame, data: ImageSet, out: Path) -> None:
     """`out` and its .skipped.csv beside it, each whole or not at all, and the lines a person reads."""
-    skipped_out = out.with_name(f"{out.stem}.skipped.csv")
+    skipped_out = skipped_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, frame in ((out, table), (skipped_out, skipped_table(data))):
         with atomic_path(path) as partial:
             frame.to_csv(partial, index=False)
-    if "normal_class_note" in data.meta:
-        print(data.meta["normal_class_note"])
+    for note in data_notes(data):
+        print(note)
     print(f"{len(table)} images{skipped_note(data, skipped_out)} -> {out}: "
           f"{int(table.predicted_defective.sum())} predicted defective")
     if decision_absent(data) is None:
@@ -321,6 +367,8 @@ def pile_run(config, files: tuple[str, ...], overwrite: bool, score, write, then
     from .html_report import write_report
 
     out = Path(config.out_dir)
+    check_before_work(config.dataset, config.data_root, folder_options(config.dataset, config.normal_class), out,
+                      config.backbone, config.weights)
     with processes_of_one_run(config.device, lambda: claim_run_folder(
             out, files, overwrite=overwrite, finished_file="metrics.json")) as world:
         data = distributed.main_first(load_pile, config)
@@ -476,7 +524,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 PROFILE_HELP = "settings of a whole run; flags override them (ci: seconds, cpu: 2 cores, paper: a GPU)"
-OVERWRITE_HELP = "replace the earlier run in OUT_DIR (its files deleted first)"
+OVERWRITE_HELP = "replace the earlier run in OUT_DIR (kept aside until the new run has finished)"
 NORMAL_CLASS_HELP = ("the defect-free sub-folder of an image folder (default: the one named good, ok, normal, "
                      "defect-free or the like, any case; '' for none)")
 
@@ -486,6 +534,7 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error (one line without)")
 
     data = commands.add_parser("data", help="data-set tools").add_subparsers(dest="data_command", required=True)
     info = data.add_parser("info", parents=[common], help="counts per class, defect rate, image sizes")
@@ -532,6 +581,7 @@ def make_parser() -> argparse.ArgumentParser:
     assign.add_argument("--out", default="predictions.csv", help="table of predictions; the skipped files go to "
                         "OUT's name with .skipped.csv")
     assign.add_argument("--normal-class", help=NORMAL_CLASS_HELP)
+    assign.add_argument("--overwrite", action="store_true", help="replace OUT (and its .skipped.csv) if it exists")
     assign.set_defaults(func=cmd_predict)
 
     find = commands.add_parser("detect", parents=[common],
@@ -623,19 +673,37 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         args.func(args)
-    except (SteelnbError, FileNotFoundError, ValueError) as error:
-        print(f"steelnb: error: {error}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as error:
-        if error.name != "faiss":
-            raise
-        print("steelnb: error: faiss is not installed: pip install 'steelnb[cpu]' (faiss-cpu), or on a CUDA "
-              "machine 'steelnb[gpu]' (faiss-gpu); only one of the two", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"steelnb: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+    except Exception as error:
+        if getattr(args, "debug", False):
+            raise
+        message, status = _explained(error)
+        print(f"steelnb: error: {' '.join(message.split())}", file=sys.stderr)
+        return status
     return 0
+
+
+def _explained(error: Exception) -> tuple[str, int]:
+    """What the line printed for `error` says, and the exit status: 2 for the user's input, files or machine
+    (`SteelnbError`, a missing file, memory, disk, faiss), 1 for anything else (a bug: --debug shows it)."""
+    text = str(error)
+    if isinstance(error, SteelnbError | FileNotFoundError | ValueError):
+        return text, 2
+    if isinstance(error, ModuleNotFoundError) and error.name == "faiss":
+        return ("faiss is not installed: pip install 'steelnb[cpu]' (faiss-cpu), or on a CUDA machine "
+                "'steelnb[gpu]' (faiss-gpu); only one of the two"), 2
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError" or "allocate memory" in text:
+        return f"out of memory ({text[:200]}); lower --batch-size (or --image-size / --max-side)", 2
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "No space left" in text \
+            or "file write failed" in text:  # torch.save on a full disk
+        where = f" writing {error.filename}" if isinstance(error, OSError) and error.filename else ""
+        return (f"the disk is full{where}; free some space and rerun (a train run continues from its last "
+                "checkpoint with --resume)"), 2
+    if isinstance(error, OSError):
+        return f"{error.strerror or text}{f': {error.filename}' if error.filename else ''}", 2
+    return f"unexpected {type(error).__name__}: {text[:300]} (a bug: rerun with --debug for its traceback)", 1
 
 
 def _resume_hint(args: argparse.Namespace) -> str:

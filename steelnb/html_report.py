@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .runfolder import atomic_path
+from .runfolder import RunFolderError, atomic_path
 
 FILES = "report_files"
 THUMBNAILS = f"{FILES}/images"
@@ -100,12 +100,40 @@ def save_thumbnails(run_dir: str | Path, images: np.ndarray, side: int = THUMBNA
 # -- reading the run folder -------------------------------------------------------------------------------
 
 
+AGAIN = "rerun the run to write it again"
+NEEDED = {"assignments.csv": ("path", "cluster"), "scores.csv": ("path", "score", "rank", "defective")}  # columns
+
+
 def _json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """The JSON object in `path` ({} when there is none); RunFolderError naming a damaged one."""
+    if not path.is_file():
+        return {}
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunFolderError(f"{path} is damaged: not valid JSON ({error}); {AGAIN}") from None
+    if not isinstance(values, dict):
+        raise RunFolderError(f"{path} is damaged: it holds a {type(values).__name__}, not a JSON object; {AGAIN}")
+    return values
 
 
 def _csv(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+    """The table in `path` (None when there is none); RunFolderError naming one that is not the table steelnb
+    wrote (damaged, lacking its columns, re-saved with another separator)."""
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise RunFolderError(f"{path} is damaged: not a table ({type(error).__name__}); {AGAIN}") from None
+    missing = [column for column in NEEDED.get(path.name, ()) if column not in table.columns]
+    if missing:
+        header = ",".join(map(str, table.columns))
+        separator = next((s for s in (";", "\t", "|") if s in header), None)
+        why = (f"its columns are separated by {separator!r}, not commas (re-saved by a spreadsheet?)" if separator
+               else f"it lacks the columns {missing}")
+        raise RunFolderError(f"{path} is not the table steelnb wrote: {why}; save it with commas or {AGAIN}")
+    return table
 
 
 def flatten(values: dict, prefix: str = "") -> dict[str, object]:

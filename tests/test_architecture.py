@@ -25,7 +25,7 @@ ROOMS = {
     "data": {"errors", "progress"},
     "distributed": set(),
     "views": set(),
-    "backbones": {"views", "progress"},
+    "backbones": {"errors", "views", "progress"},
     "patches": {"views", "backbones"},
     "method": {"errors", "validation", "progress", "runfolder", "metrics", "data", "views", "backbones", "distributed"},
     "baselines": {"data", "views", "backbones", "patches", "metrics", "method.cluster"},
@@ -37,8 +37,8 @@ ROOMS = {
     "plots": set(),
     "html_report": {"runfolder", "plots"},
     "study": {"data", "method", "baselines", "backbones", "metrics", "profiles", "plots", "detect", "inspection"},
-    "cli": {"errors", "validation", "progress", "runfolder", "metrics", "data", "method", "detect", "inspection",
-            "profiles", "html_report", "distributed"},
+    "cli": {"errors", "validation", "progress", "runfolder", "metrics", "data", "backbones", "method", "detect",
+            "inspection", "profiles", "html_report", "distributed"},
 }
 INSIDE = {
     "inspection": {

@@ -362,16 +362,15 @@ def test_train_reports_and_records_every_file_left_out(tmp_path, capsys, monkeyp
     make_images(data / "deeper" / "still", n=2, seed=2)  # read: a class is read recursively
     (data / "up").symlink_to("..")  # would pull in the other class: not read
     (data / "loop").symlink_to(".")
-    (tmp_path / "set" / "stray.png").write_bytes((data / "00.png").read_bytes())
+    (tmp_path / "set" / "notes.txt").write_text("beside the classes")
     out = tmp_path / "run"
     code, stdout, _ = run_cli(capsys, "train", *FAST, "--dataset", tmp_path / "set", "--out-dir", out)
     assert code == 0
     assert f"12 images, 5 files skipped (listed in {out / 'skipped.csv'})" in stdout
     skipped = dict(pd.read_csv(out / "skipped.csv").itertuples(index=False))
-    assert set(skipped) == {"good/.hidden.png", "good/broken.png", "good/up", "good/loop", "stray.png"}
+    assert set(skipped) == {"good/.hidden.png", "good/broken.png", "good/up", "good/loop", "notes.txt"}
     assert "hidden" in skipped["good/.hidden.png"] and "not an image" in skipped["good/broken.png"]
     assert "outside" in skipped["good/up"] and "loop" in skipped["good/loop"]
-    assert "in no class" in skipped["stray.png"]
     assert json.loads((out / "metrics.json").read_text())["skipped"] == 5
     paths = pd.read_csv(out / "assignments.csv").path
     assert len(paths) == 12 and "good/deeper/still/00.png" in set(paths)
@@ -514,3 +513,286 @@ def test_an_unknown_data_set_name_says_no_such_folder_exists(tmp_path, capsys, m
     code, _, err = run_cli(capsys, "data", "info", "nue")
     assert code == 2
     one_line_error(err, "unknown data set 'nue'", f"no folder nue exists (in {tmp_path})", "'neu'")
+
+
+# --- 7. nothing lost: --overwrite, predict --out, the pile (issue 23) ------------------------------
+
+
+def weights_json(tmp_path: Path) -> Path:
+    """A --weights file that is JSON, not a torch state dict."""
+    path = tmp_path / "x.json"
+    path.write_text('{"weights": 1}')
+    return path
+
+
+@pytest.fixture
+def earlier_train_run(tmp_path, finished) -> tuple[Path, dict[str, str]]:
+    """A copy of the finished train run, and its snapshot."""
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    return out, snapshot(out)
+
+
+@pytest.mark.parametrize("case", ["unreadable", "empty", "bad-weights", "backbone-typo", "fails-at-work"])
+def test_a_refused_train_overwrite_leaves_the_earlier_run_byte_identical(tmp_path, gray, capsys, earlier_train_run,
+                                                                         case):
+    """Refused before the earlier run is touched, or failing once the new run works (more clusters than images,
+    found once the pile is read): the earlier run's files come back byte-identical either way."""
+    out, before = earlier_train_run
+    flags = {"bad-weights": ["--weights", weights_json(tmp_path)], "backbone-typo": ["--backbone", "resnet19"],
+             "fails-at-work": ["--n-clusters", "9"]}
+    pile = unusable_pile(tmp_path / "pile", case) if case in ("unreadable", "empty") else gray
+    code, _, err = run_cli(capsys, "train", *FAST, *flags.get(case, []), "--dataset", pile, "--out-dir", out,
+                           "--overwrite")
+    assert code == 2
+    one_line_error(err)
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("at", [0, 1])
+def test_an_interrupted_train_overwrite_leaves_the_earlier_run_byte_identical(gray, capsys, earlier_train_run,
+                                                                              interrupt_training, at):
+    """Ctrl-C before the new run's first checkpoint, and after it: the earlier run comes back either way."""
+    out, before = earlier_train_run
+    interrupt_training(at)
+    code, _, err = run_cli(capsys, "train", *FAST, "--epochs", "2", "--dataset", gray, "--out-dir", out,
+                           "--overwrite")
+    assert code == 130 and err.startswith("steelnb: interrupted")
+    assert snapshot(out) == before
+
+
+@pytest.fixture
+def earlier_inspect_run(tmp_path) -> tuple[Path, dict[str, str]]:
+    """A folder holding an inspect run's files (their names are what the run folder goes by), and its snapshot."""
+    from steelnb.inspection import INSPECT_FILES
+
+    out = tmp_path / "inspected"
+    for name in INSPECT_FILES:
+        path = out / name / "00001_a.png" if "." not in name else out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"earlier {name}")
+    return out, snapshot(out)
+
+
+@pytest.mark.parametrize("case", ["unreadable", "backbone-typo", "bad-weights", "interrupt"])
+def test_a_failed_inspect_overwrite_leaves_the_earlier_run_byte_identical(tmp_path, gray, capsys, monkeypatch,
+                                                                          earlier_inspect_run, case):
+    out, before = earlier_inspect_run
+    flags = {"backbone-typo": ["--backbone", "nosuchnet"], "bad-weights": ["--weights", weights_json(tmp_path)]}
+    pile = unusable_pile(tmp_path / "pile", case) if case == "unreadable" else gray
+    if case == "interrupt":
+        def interrupted(*args):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("steelnb.inspection.inspect_pile", interrupted)
+    code, _, err = run_cli(capsys, "inspect", pile, "--out-dir", out, "--profile", "ci", "--overwrite",
+                           *flags.get(case, []))
+    assert code == (130 if case == "interrupt" else 2)
+    if case != "interrupt":
+        one_line_error(err)
+    assert snapshot(out) == before
+
+
+def test_predict_does_not_overwrite_a_file_unasked(tmp_path, finished, gray, capsys):
+    out = tmp_path / "scores.csv"
+    out.write_text("rank,path\n1,a.png\n")  # a detect run's table, say
+    code, _, err = run_cli(capsys, "predict", "--run", finished, "--dataset", gray, "--out", out)
+    assert code == 2
+    one_line_error(err, f"--out: {out} exists", "--overwrite")
+    assert out.read_text() == "rank,path\n1,a.png\n"
+    assert run_cli(capsys, "predict", "--run", finished, "--dataset", gray, "--out", out, "--overwrite")[0] == 0
+    assert len(pd.read_csv(out)) == 6
+
+
+def test_predict_does_not_overwrite_the_skipped_list_beside_its_table_unasked(tmp_path, finished, gray, capsys):
+    (tmp_path / "p.skipped.csv").write_text("mine")
+    code, _, err = run_cli(capsys, "predict", "--run", finished, "--dataset", gray, "--out", tmp_path / "p.csv")
+    assert code == 2
+    one_line_error(err, "p.skipped.csv exists")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_images_at_the_root_and_in_a_sub_folder_are_all_read(tmp_path, capsys):
+    pile = make_images(tmp_path / "pile", n=5)
+    make_images(pile / "rejects", n=3, seed=1)
+    code, out, _ = run_cli(capsys, "data", "info", pile)
+    assert code == 0
+    assert "pile: 8 images" in out and "(unlabelled)" in out
+    assert "5 images at the root" in out and "all read as one unlabelled pile" in out
+
+
+def test_sub_folders_are_classes_when_every_image_lies_in_one(tmp_path, capsys):
+    make_images(tmp_path / "pile" / "good", n=4)
+    make_images(tmp_path / "pile" / "scratch", n=2, seed=1)
+    code, out, _ = run_cli(capsys, "data", "info", tmp_path / "pile")
+    assert code == 0 and "pile: 6 images" in out and "scratch" in out and "unlabelled" not in out
+
+
+@pytest.mark.parametrize("layout", ["flat", "classes"])
+def test_a_run_folder_inside_the_pile_is_never_read_as_images(tmp_path, capsys, layout):
+    pile = tmp_path / "pile"
+    if layout == "flat":
+        make_images(pile, n=5)
+    else:
+        make_images(pile / "good", n=4)
+        make_images(pile / "bad", n=2, seed=1)
+    run = make_images(pile / "runs" / "old" / "overlays", n=3, seed=2).parent  # an earlier run's overlays
+    (run / "metrics.json").write_text("{}")
+    locked = make_images(pile / "writing", n=2, seed=3)  # a run still writing: only its lock so far
+    (locked / ".steelnb.lock").write_text("pid 1")
+    code, out, _ = run_cli(capsys, "data", "info", pile)
+    assert code == 0, out
+    assert f"pile: {5 if layout == 'flat' else 6} images" in out
+    assert "skipped runs/old: a steelnb run folder (holds metrics.json)" in out
+    assert "skipped writing: a steelnb run folder (holds .steelnb.lock)" in out
+
+
+@pytest.mark.parametrize("command", ["train", "detect"])
+def test_an_out_dir_inside_the_pile_is_refused_before_anything_is_created(tmp_path, gray, capsys, command):
+    pile = tmp_path / "pile"
+    shutil.copytree(gray, pile)
+    out = pile / "runs" / "mine"
+    flags = FAST if command == "train" else ["--profile", "ci"]
+    code, _, err = run_cli(capsys, command, *flags, "--dataset", pile, "--out-dir", out)
+    assert code == 2
+    one_line_error(err, f"--out-dir {out} lies inside the pile {pile}")
+    assert not (pile / "runs").exists()
+
+
+def test_masks_and_labels_are_left_out_and_a_named_layout_is_named(tmp_path, capsys):
+    """A DAGM split (images, Label/ with masks and Labels.txt) and a KolektorSDD folder (images/, polygons/)."""
+    split = make_images(tmp_path / "dagm" / "Class1" / "Test", n=4)
+    label = make_images(split / "Label", n=2, seed=1)
+    for mask in label.iterdir():
+        mask.rename(label / f"{mask.stem}_label.png")
+    (label / "Labels.txt").write_text("ID Flag Name _ Mask\n")
+    (split / "0001_label.png").write_bytes((split / "00.png").read_bytes())  # a mask astray beside the images
+    for root, shown in ((tmp_path / "dagm", "Class1/Test/Label"), (split, "Label")):
+        code, out, _ = run_cli(capsys, "data", "info", root)
+        assert code == 0 and ": 4 images" in out, out
+        assert f"skipped {shown}: a folder of defect masks or labels" in out and "_label.png: a defect mask" in out
+        assert f"laid out like the dagm set: steelnb data info dagm --data-root {tmp_path / 'dagm'}" in out
+    ksdd = tmp_path / "ksdd"
+    make_images(ksdd / "images" / "good", n=3)
+    make_images(ksdd / "images" / "defective", n=1, seed=1)
+    (ksdd / "polygons").mkdir()
+    (ksdd / "polygons" / "00.txt").write_text("0 0.1 0.1 0.2 0.2")
+    code, out, _ = run_cli(capsys, "data", "info", ksdd)
+    assert code == 0 and "ksdd: 4 images" in out and "skipped polygons: a folder of defect masks" in out
+    assert f"laid out like the ksdd set: steelnb data info ksdd --data-root {ksdd}" in out
+
+
+def test_exif_orientation_is_applied_on_reading(tmp_path, capsys):
+    """A JPEG stored 16 high x 32 wide, dark on the left, with EXIF orientation 6 (shown turned 90 degrees
+    clockwise): read 32 high x 16 wide, dark at the top, as a viewer shows it."""
+    from steelnb.data.decode import read_image
+
+    pile = tmp_path / "pile"
+    pile.mkdir()
+    stored = np.full((16, 32), 230, np.uint8)
+    stored[:, :16] = 20
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(pile / "turned.jpg", exif=exif, quality=95)
+    pixels, source, _ = read_image(pile / "turned.jpg", (32, 16))
+    assert source == (32, 16)
+    assert pixels[0, :16].mean() < 60 and pixels[0, 16:].mean() > 180  # dark on top
+    code, out, _ = run_cli(capsys, "data", "info", pile, "--image-size", "8")
+    assert code == 0 and "all 16x32" in out  # W x H, upright
+
+
+def test_a_learning_rate_that_blows_the_weights_up_is_named_training_diverged(tmp_path, gray, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", *FAST, "--epochs", "2", "--lr", "1e30", "--dataset", gray, "--out-dir", out)
+    assert code == 2
+    one_line_error(err, "training diverged", "lower --lr (now 1e+30)")
+
+
+@pytest.mark.parametrize("error, status, fragments", [
+    (RuntimeError("boom\nsecond line"), 1, ["unexpected RuntimeError: boom second line", "rerun with --debug"]),
+    (OSError(28, "No space left on device", "run/scores.csv"), 2, ["the disk is full writing run/scores.csv",
+                                                                   "--resume"]),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                  "allocate 98765432100 bytes"), 2, ["out of memory", "lower --batch-size"]),
+])
+def test_an_unexpected_error_is_one_line_and_its_traceback_needs_debug(tmp_path, capsys, monkeypatch, error, status,
+                                                                      fragments):
+    def failing(run_dir):
+        raise error
+
+    monkeypatch.setattr("steelnb.html_report.write_report", failing)
+    code, _, err = run_cli(capsys, "report", tmp_path)
+    assert code == status
+    one_line_error(err, *fragments)
+    with pytest.raises(type(error)):
+        main(["report", str(tmp_path), "--debug"])
+
+
+def test_ctrl_c_while_the_command_starts_up_is_one_line(tmp_path):
+    """A Ctrl-C while steelnb.cli imports torch and the rest (seconds): no traceback."""
+    program = ("import sys\n"
+               "class Interrupt:\n"
+               "    def find_spec(self, name, *args):\n"
+               "        if name == 'pandas':\n"
+               "            raise KeyboardInterrupt\n"
+               "sys.meta_path.insert(0, Interrupt())\n"
+               "from steelnb.cli import main\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert (done.returncode, done.stderr) == (130, "steelnb: interrupted\n")
+
+
+@pytest.mark.parametrize("spelling", ["absolute", "trailing-slash"])
+def test_resume_takes_the_same_pile_spelled_another_way(tmp_path, gray, capsys, interrupt_training, monkeypatch,
+                                                       spelling):
+    monkeypatch.chdir(gray.parent)
+    out = tmp_path / "run"
+    interrupt_training(1)
+    assert run_cli(capsys, "train", *FAST, "--epochs", "2", "--dataset", gray.name, "--out-dir", out)[0] == 130
+    interrupt_training(None)
+    again = str(gray) if spelling == "absolute" else f"{gray.name}/"
+    code, _, err = run_cli(capsys, "train", *FAST, "--epochs", "2", "--dataset", again, "--out-dir", out, "--resume")
+    assert code == 0, err
+    assert (out / "model.pt").is_file()
+
+
+def test_resume_on_a_pile_that_changed_says_what_changed(tmp_path, capsys, interrupt_training):
+    pile = make_images(tmp_path / "pile", n=6)
+    out = tmp_path / "run"
+    interrupt_training(1)
+    argv = ["train", *FAST, "--epochs", "2", "--dataset", pile, "--out-dir", out]
+    assert run_cli(capsys, *argv)[0] == 130
+    interrupt_training(None)
+    make_images(tmp_path / "more", n=8, seed=5)
+    for name in ("06.png", "07.png"):
+        shutil.copy(tmp_path / "more" / name, pile / name)
+    (pile / "00.png").unlink()
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, *argv, "--resume")
+    assert code == 2
+    one_line_error(err, "pile changed since", "2 images added (06.png, 07.png); 1 image gone (00.png)",
+                   "--overwrite")
+    assert snapshot(out) == before
+
+
+def test_a_pile_of_links_to_a_sibling_folder_says_the_links_were_refused(tmp_path, capsys):
+    images = make_images(tmp_path / "images", n=3)
+    links = tmp_path / "links"
+    links.mkdir()
+    for image in images.iterdir():
+        (links / image.name).symlink_to(image)
+    code, _, err = run_cli(capsys, "data", "info", links)
+    assert code == 2
+    one_line_error(err, f"no image files in {links}: 3 symlinks lead outside it and were refused",
+                   "give the folder they lead to")
+
+
+def test_masks_beside_the_images_are_left_out_in_one_line(tmp_path, capsys):
+    pile = make_images(tmp_path / "pile", n=6)
+    for image in sorted(pile.iterdir())[:5]:
+        (pile / f"{image.stem}_mask.png").write_bytes(image.read_bytes())
+    code, out, _ = run_cli(capsys, "data", "info", pile)
+    assert code == 0 and "pile: 6 images" in out
+    skipped = [line for line in out.splitlines() if "skipped" in line]
+    assert skipped == ["  skipped 5 files (00_mask.png, 01_mask.png, ...): a defect mask or label (name ends in _label "
+                       "/ _mask), not an image"]

@@ -148,7 +148,7 @@ def test_predict_scores_its_decision_where_the_folder_names_a_defect_free_class(
     truth = np.array([0 if p.startswith("ok") else 1 for p in table.path])
     assert f"against the folder's defect-free class: ACC {np.mean(called == truth):.3f}" in out
     assert main(["predict", "--run", str(run), "--dataset", str(folder), "--normal-class", "",
-                 "--out", str(tmp_path / "p.csv")]) == 0
+                 "--out", str(tmp_path / "p.csv"), "--overwrite"]) == 0
     assert "against the folder's" not in capsys.readouterr().out
 
 

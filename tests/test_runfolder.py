@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 import torch
 
-from steelnb.runfolder import LOCK_NAME, RunFolderError, atomic_path, check_output_file, claim_run_folder, read_state
+from steelnb.errors import SteelnbWarning
+from steelnb.runfolder import (
+    DISCARD,
+    LOCK_NAME,
+    MOVING,
+    PREVIOUS,
+    RunFolderError,
+    atomic_path,
+    check_output_file,
+    claim_run_folder,
+    read_state,
+)
 
-OUTPUTS = ("config.json", "checkpoint.pt", "model.pt")
+OUTPUTS = ("config.json", "checkpoint.pt", "model.pt", "report_files")
 
 
 def claim(out, **options):
@@ -62,7 +76,7 @@ def test_a_run_failing_after_a_checkpoint_keeps_its_files_for_resume(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "model.pt"]
 
 
-def test_overwrite_deletes_the_earlier_run_and_nothing_else(tmp_path):
+def test_overwrite_replaces_the_earlier_run_and_nothing_else(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     for name in ("config.json", "model.pt", "checkpoint.pt.partial"):
@@ -70,11 +84,95 @@ def test_overwrite_deletes_the_earlier_run_and_nothing_else(tmp_path):
     with pytest.raises(RunFolderError, match="a finished run; pass --overwrite"), claim(out):
         pass
     with claim(out, overwrite=True):
-        assert list(out.iterdir()) == [out / LOCK_NAME]
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME, PREVIOUS]  # the earlier run aside
+        (out / "model.pt").write_text("new")
+    assert files(out) == {"model.pt": "new"}  # gone only once the new run finished
     (out / "mine.txt").write_text("the user's")
     with pytest.raises(RunFolderError, match=r"not a run's \(mine.txt\)"), claim(out, overwrite=True):
         pass
     assert (out / "mine.txt").exists()
+
+
+def files(folder) -> dict[str, str]:
+    """Every file under `folder` (hidden ones too) with its text."""
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def earlier_run(out):
+    """A finished run in `out`, with a folder among its files; what it holds."""
+    out.mkdir()
+    for name in ("config.json", "model.pt", "report_files/a.png"):
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).write_text(f"old {name}")
+    return files(out)
+
+
+@pytest.mark.parametrize("failure", [ValueError, KeyboardInterrupt])
+def test_an_overwrite_run_that_fails_puts_the_earlier_run_back(tmp_path, failure):
+    out = tmp_path / "run"
+    before = earlier_run(out)
+    with pytest.raises(failure), claim(out, overwrite=True):
+        (out / "config.json").write_text("new")
+        (out / "checkpoint.pt").write_text("new epoch 1")  # even with something to resume: the earlier run wins
+        raise failure
+    assert files(out) == before
+
+
+def test_an_overwrite_run_killed_outright_is_undone_by_the_next_claim(tmp_path):
+    out = tmp_path / "run"
+    before = earlier_run(out)
+    (out / PREVIOUS).mkdir()  # what kill -9 leaves: the earlier run aside, the new run's files half written
+    for name in ("config.json", "model.pt", "report_files"):
+        (out / name).rename(out / PREVIOUS / name)
+    (out / "config.json").write_text("new")
+    with pytest.raises(RunFolderError, match="a finished run"), claim(out):
+        pass
+    assert files(out) == before
+    (out / MOVING).mkdir()  # killed while moving the earlier run aside: some files moved, some not
+    (out / "model.pt").rename(out / MOVING / "model.pt")
+    with pytest.raises(RunFolderError, match="a finished run"), claim(out):
+        pass
+    assert files(out) == before
+
+
+@pytest.fixture
+def immutable():
+    """chattr +i on paths (undone at the end), or skip where that cannot be made."""
+    made = []
+
+    def make(path):
+        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", path], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available here")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", path], check=False)
+
+
+def test_an_earlier_run_that_cannot_be_moved_aside_refuses_the_run_unchanged(tmp_path, immutable):
+    out = tmp_path / "run"
+    before = earlier_run(out)
+    immutable(out / "report_files")  # neither renamed nor emptied
+    with pytest.raises(RunFolderError, match=r"report_files cannot be moved aside .*nothing was changed"), \
+            claim(out, overwrite=True):
+        pass
+    assert files(out) == before
+
+
+def test_an_earlier_run_that_cannot_be_deleted_at_the_end_is_named_in_a_warning(tmp_path, immutable):
+    out = tmp_path / "run"
+    earlier_run(out)
+    immutable(out / "report_files" / "a.png")  # the folder can be moved, its file not deleted
+    with pytest.warns(SteelnbWarning, match=r"could not all be deleted .* delete it by hand"), \
+            claim(out, overwrite=True):
+        (out / "model.pt").write_text("new")
+    (left,) = out.glob(DISCARD + "*")
+    assert {k for k in files(out) if not k.startswith(DISCARD)} == {"model.pt"}
+    subprocess.run(["chattr", "-i", left / "report_files" / "a.png"], check=True)
+    with claim(out, overwrite=True):  # the next claim deletes what was left
+        pass
+    assert list(out.iterdir()) == []
 
 
 def test_resume_needs_its_file(tmp_path):

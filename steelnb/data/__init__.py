@@ -11,15 +11,15 @@ import os
 from pathlib import Path
 
 from . import dagm, folder, ksdd, neu, severstal, synthetic
-from .decode import Fit, ImageSize
+from .decode import Fit, ImageSize, header_shape
 from .errors import DataError
 from .imageset import UNKNOWN, ImageSet
 
 READERS = {"neu": neu.load, "dagm": dagm.load, "ksdd": ksdd.load, "severstal": severstal.load,
            "synthetic": synthetic.load}
 
-__all__ = ["READERS", "UNKNOWN", "DataError", "Fit", "ImageSet", "ImageSize", "data_root_from_env", "dataset_dir",
-           "load_dataset"]
+__all__ = ["READERS", "UNKNOWN", "DataError", "Fit", "ImageSet", "ImageSize", "check_source", "data_root_from_env",
+           "dataset_dir", "load_dataset"]
 
 
 def data_root_from_env(data_root: str | Path | None = None) -> Path | None:
@@ -58,11 +58,40 @@ def load_dataset(name: str, data_root: str | Path | None = None, image_size: Ima
     path = Path(name).expanduser()
     if path.is_dir():
         return folder.load(path, **sized, **options)
+    raise _unknown(name, path)
+
+
+def check_source(name: str, data_root: str | Path | None = None, **options) -> Path | None:
+    """DataError, before anything is decoded, when `load_dataset(name, data_root, **options)` would find nothing
+    to read: a folder that is missing or holds no image file (or none whose header can be read), an unknown option.
+    Returns the image folder `name` is (None for a named set).
+
+    >>> check_source("synthetic") is None
+    True
+    """
+    _check_options(name, options)
+    if name == "synthetic":
+        return None
+    if name in READERS:
+        folder.require_dir(dataset_dir(name, data_root), name)
+        return None
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise _unknown(name, path)
+    files = folder.layout(path, options.get("normal_class")).files
+    if not any(header_shape(file) is not None for file in files):  # stops at the first readable one
+        raise DataError(f"folder data set: none of the {len(files)} image files under {path} is readable (not an "
+                        "image PIL can read); check the files or choose another folder")
+    return path
+
+
+def _unknown(name: str, path: Path) -> DataError:
+    """The error for a data set name that is neither a named set nor a folder."""
     if path.exists():
         why = f"{path} is a file, not a folder of images"
     else:
         why = f"no folder {path} exists" + ("" if path.is_absolute() else f" (in {Path.cwd()})")
-    raise DataError(f"unknown data set {name!r}: {why}; use one of {sorted(READERS)} or the path of an image folder.")
+    return DataError(f"unknown data set {name!r}: {why}; use one of {sorted(READERS)} or the path of an image folder.")
 
 
 def _check_options(name: str, options: dict) -> None:

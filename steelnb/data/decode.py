@@ -3,10 +3,11 @@
 The size asked for (`ImageSize`) is S (a square S x S), (H, W), or `Fit`: the pile's own shape, that is
 the median source height and width, scaled down so that the longer side is at most `Fit.max_side` and each
 side a multiple of `Fit.multiple` (the aspect ratio kept; what detection reads tall or wide images at).
-The documented form of every image: resized (bilinear, antialiased, aspect ratio not kept) to that shape,
-8 bits per channel (16-bit sources are scaled by 255/65535), one channel when every source of the
-set is grayscale (an RGB file whose channels differ by less than 2 grey levels on average counts as
-grayscale, as NEU's JPEGs do), three channels otherwise (grayscale images are then repeated).
+The documented form of every image: turned upright as its EXIF orientation says (as image viewers show it), resized
+(bilinear, antialiased, aspect ratio not kept) to that shape, 8 bits per channel (16-bit sources are scaled by
+255/65535), one channel when every source of the set is grayscale (an RGB file whose channels differ by less than 2
+grey levels on average counts as grayscale, as NEU's JPEGs do), three channels otherwise (grayscale images are then
+repeated).
 
 The cache (`$STEELNB_CACHE`, default ~/.cache/steelnb; `off` for none) holds one entry per set and size, keyed by
 the files' paths and stats: a .npy file whose array `np.load(entry, mmap_mode="r")` opens, followed by the
@@ -33,13 +34,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ..errors import SteelnbWarning
 from ..progress import progress
 from .errors import DataError
 
-CACHE_VERSION = 4  # 2: the key holds each file's inode and ctime; 3: entries hold the source modes; 4: a .npy, mapped
+# 2: the key holds each file's inode and ctime; 3: entries hold the source modes; 4: a .npy, mapped; 5: EXIF upright
+CACHE_VERSION = 5
 DEFAULT_CACHE_GB = 4
 GRAY_TOLERANCE = 2.0  # mean |channel difference| below which an RGB file counts as grayscale
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
@@ -61,19 +63,32 @@ class Fit:
 ImageSize = int | tuple[int, int] | Fit
 
 
-def _header_shape(path: Path) -> tuple[int, int] | None:
-    """(H, W) from the file's header without decoding it; None when it is not a readable image."""
+def header_shape(path: Path) -> tuple[int, int] | None:
+    """(H, W) upright (EXIF orientation applied) from the file's header without decoding it; None when it is not
+    a readable image."""
     try:
         with Image.open(path) as image:
-            return image.height, image.width
+            turned = _orientation(image) in TURNED
+            return (image.width, image.height) if turned else (image.height, image.width)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
+
+
+TURNED = (5, 6, 7, 8)  # EXIF orientations that swap height and width
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation of an open image (1, upright, when it has none or it cannot be read)."""
+    try:
+        return int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 1
 
 
 def resolve_shape(size: ImageSize, paths: list[Path]) -> tuple[int, int]:
     """The (H, W) that `size` means for the files `paths` (see the module docstring)."""
     if isinstance(size, Fit):
-        shapes = [s for s in map(_header_shape, paths) if s is not None]
+        shapes = [s for s in map(header_shape, paths) if s is not None]
         height, width = np.median(np.array(shapes or [(size.max_side, size.max_side)], np.float64), axis=0)
         factor = min(1.0, size.max_side / max(height, width))
         longest = max(size.multiple, size.max_side // size.multiple * size.multiple)  # rounding must not pass it
@@ -116,7 +131,8 @@ def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[in
     try:
         with Image.open(path) as image:
             image.load()
-            pixels, mode = _to_uint8(image), image.mode
+            upright = ImageOps.exif_transpose(image) if _orientation(image) != 1 else image
+            pixels, mode = _to_uint8(upright), image.mode
     except UnidentifiedImageError as error:
         raise UnreadableImage("not an image file PIL can read") from error
     except Image.DecompressionBombError as error:

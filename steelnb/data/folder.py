@@ -1,9 +1,16 @@
 """Any folder of images: one sub-folder per class, or flat and unlabelled (how users bring their own).
 
+The pile is the folder the user named: every image below it is read. Its first-level sub-folders are classes
+only when every image lies in one of them; a root holding images itself is one unlabelled pile, its sub-folders
+read with it (a note says so). A folder laid out like a named set (dagm, ksdd, neu, severstal) is read as a
+folder all the same, and a note names the command that reads it with its labels (`named_layout`).
+
 Which files a folder set is made of (`scan`, used by every reader for the folders its layout names):
-- a class is a first-level sub-folder of the root; its images are found recursively below it. A root
-  without sub-folders is one flat, unlabelled set. Files beside the class folders belong to no class.
 - names starting with "." (files and folders) are hidden and left out;
+- a steelnb run folder (one holding a run's lock or files: metrics.json, scores.csv, model.pt, ...) is left out whole:
+  a run's overlays and thumbnails are never read as images;
+- defect masks and labels are left out: folders named like `Label/` (DAGM), `polygons/` (KolektorSDD),
+  `masks/` or `ground_truth/`, and files named `*_label.*` or `*_mask.*`;
 - an image file is one with a suffix in `IMAGE_SUFFIXES`; other files are left out;
 - nothing is read from outside the folder a class (or a flat set) lives in: a symlink is followed only when
   it resolves inside that folder; a folder reached a second time (a symlink loop) and a file reached a
@@ -17,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +54,7 @@ def scan(folder: Path, root: Path, recursive: bool = False) -> tuple[list[Path],
             left.append((shown(current), f"folder cannot be read ({error.strerror})"))
             return
         for path in entries:
-            why = _why_not(path, boundary)
+            why = _why_not(path, boundary) or (_not_images(path) if recursive or not path.is_dir() else None)
             if why:
                 left.append((shown(path), why))
             elif path.is_dir():
@@ -81,6 +89,51 @@ def _why_not(path: Path, boundary: Path) -> str | None:
         return f"symlink to {real}, outside {boundary}: not read"
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return "not a regular file"
+    return None
+
+
+# What makes a folder a steelnb run's: its lock while it writes, then the files only a run writes
+RUN_MARKERS = (".steelnb.lock", "metrics.json", "scores.csv", "checkpoint.pt", "model.pt", "report.html")
+MASK_FOLDERS = frozenset({"label", "labels", "polygons", "masks", "mask", "ground_truth", "groundtruth"})
+MASK_SUFFIXES = ("_label", "_mask")  # of a file's stem: DAGM's NNNN_label.PNG, MVTec's 000_mask.png
+
+
+NOT_IMAGES = ("a steelnb run folder", "a folder of defect masks")  # how `_not_images` names folders
+
+
+def _not_images(path: Path) -> str | None:
+    """Why `path` holds no image of the pile (a steelnb run folder, defect masks or labels), or None."""
+    if path.is_dir():
+        marker = next((name for name in RUN_MARKERS if (path / name).exists()), None)
+        if marker:
+            return f"{NOT_IMAGES[0]} (holds {marker}): its files are not read as images"
+        if path.name.lower() in MASK_FOLDERS:
+            return f"{NOT_IMAGES[1]} or labels, not images"
+    elif path.stem.lower().endswith(MASK_SUFFIXES) and path.suffix.lower() in IMAGE_SUFFIXES:
+        return "a defect mask or label (name ends in _label / _mask), not an image"
+    return None
+
+
+def named_layout(root: Path) -> tuple[str, Path] | None:
+    """(name, data root) of the named set whose layout `root` has, or lies in (a DAGM class or split), or None.
+
+    >>> named_layout(Path("/nowhere")) is None
+    True
+    """
+    root = Path(os.path.realpath(root))
+    if not root.is_dir():
+        return None
+    for folder, parent in ((root, root), (root.parent, root.parent), (root.parent.parent, root.parent.parent)):
+        if folder.name.startswith("Class") and any((folder / s / "Label").is_dir() for s in ("Train", "Test")):
+            return "dagm", folder.parent
+        if any(folder.glob("Class*/*/Label/Labels.txt")):
+            return "dagm", parent
+    if (root / "images" / "good").is_dir() and (root / "images" / "defective").is_dir():
+        return "ksdd", root
+    if (root / "train.csv").is_file() and (root / "train_images").is_dir():
+        return "severstal", root
+    if {"crazing", "inclusion", "scratches"} <= {p.name.lower() for p in root.iterdir() if p.is_dir()}:
+        return "neu", root
     return None
 
 
@@ -155,42 +208,91 @@ def normal_class_of(class_names: tuple[str, ...] | list[str], given: str | None)
     return None, "no defect-free class: no sub-folder is named like good / ok / normal; --normal-class NAME names one"
 
 
-def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = None) -> ImageSet:
-    """Images under `root`: first-level sub-folders are classes (read recursively); without sub-folders the
-    files in `root` are one unlabelled set. See the module docstring for what is left out.
+@dataclass
+class Layout:
+    """What a folder set is made of, before anything is decoded (see `layout`)."""
 
-    `normal_class` names the defect-free sub-folder, which sets the defect flag of every image; None: the
-    sub-folder `normal_class_of` finds by its name, if any. `meta["normal_class_note"]` says which was used.
-    """
+    files: list[Path]
+    labels: list[int]
+    class_names: tuple[str, ...]
+    left: LeftOut
+    meta: dict = field(default_factory=dict)
+
+
+def layout(root: Path, normal_class: str | None = None) -> Layout:
+    """The image files of the folder `root`, their classes and what was left out, without decoding anything
+    (the module docstring says which); DataError when there is no image to read."""
     root = require_dir(Path(root), "folder data set")
-    name = root.name or root.resolve().name
     loose, left = scan(root, root)
     boundary = Path(os.path.realpath(root))
-    class_dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and _why_not(d, boundary) is None]
-    if not class_dirs:
+    folders = [d for d in sorted(root.iterdir()) if d.is_dir() and _why_not(d, boundary) is None]
+    not_piles = [(d.name, why) for d in folders if (why := _not_images(d))]
+    sub_folders = [d for d in folders if d.name not in dict(not_piles)]
+    meta, named = {}, named_layout(root)
+    if named:
+        meta["layout_note"] = (f"this folder is laid out like the {named[0]} set: steelnb data info {named[0]} "
+                               f"--data-root {named[1]} (or --dataset {named[0]}) reads it with its labels")
+    if loose or not sub_folders:
         if normal_class:
-            raise DataError(f"folder data set: normal class {normal_class!r} given but {root} has no sub-folders.")
-        if not loose:
-            raise DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
-        n = len(loose)
-        return from_files(name, root, loose, [UNKNOWN] * n, [UNKNOWN] * n, (), image_size, left_out=left)
-    class_names = tuple(d.name for d in class_dirs)
+            where = "images lie at its root" if loose else "it has no sub-folders"
+            raise DataError(f"folder data set: normal class {normal_class!r} given but {root} is no set of class "
+                            f"sub-folders ({where}).")
+        files, left = scan(root, root, recursive=True)
+        if sub_folders and not named:
+            meta["layout_note"] = (f"{len(loose)} images at the root of {root} beside its sub-folders: all read as one "
+                                   "unlabelled pile (sub-folders are classes only when every image lies in one)")
+        return _checked(root, Layout(files, [UNKNOWN] * len(files), (), left, meta))
+    left += not_piles
+    files, labels, class_names = [], [], []
+    for class_dir in sub_folders:
+        found, class_left = scan(class_dir, root, recursive=True)
+        left += class_left
+        if not found and any(why.startswith(NOT_IMAGES) for _, why in class_left):
+            continue  # holds only run folders or masks (a runs/ folder): not a class
+        if not found:
+            raise DataError(f"folder data set: class folder {class_dir} holds no images; remove it or add images.")
+        files += found
+        labels += [len(class_names)] * len(found)
+        class_names.append(class_dir.name)
+    return _checked(root, Layout(files, labels, tuple(class_names), left, meta))
+
+
+def _checked(root: Path, found: Layout) -> Layout:
+    """`found`, or the DataError for a folder without an image to read (naming the symlinks refused, if that is
+    why)."""
+    if found.files:
+        return found
+    links = [(path, why) for path, why in found.left if why.startswith("symlink to")]
+    if links:
+        path, why = links[0]
+        raise DataError(f"folder data set: no image files in {root}: {len(links)} symlink{'s' * (len(links) > 1)} "
+                        f"lead outside it and were refused ({path}: {why}); give the folder they lead to")
+    raise DataError(f"folder data set: no image files in {root} (looked for {sorted(IMAGE_SUFFIXES)}).")
+
+
+def load(root: Path, image_size: ImageSize = 224, normal_class: str | None = None) -> ImageSet:
+    """Images under `root` (see the module docstring for the layouts and what is left out): first-level
+    sub-folders are classes (read recursively) when every image lies in one, else every image is one unlabelled set.
+
+    `normal_class` names the defect-free sub-folder, which sets the defect flag of every image; None: the
+    sub-folder `normal_class_of` finds by its name, if any. `meta["normal_class_note"]` says which was used,
+    `meta["layout_note"]` how the folder was read where that may surprise.
+    """
+    found = layout(root, normal_class)
+    root = Path(root)
+    name = root.name or root.resolve().name
+    n, class_names = len(found.files), found.class_names
+    if not class_names:
+        return from_files(name, root, found.files, found.labels, [UNKNOWN] * n, (), image_size, meta=found.meta,
+                          left_out=found.left)
     try:
         normal_class, note = normal_class_of(class_names, normal_class)
     except DataError as error:
         raise DataError(f"folder data set {root}: {error}") from None
-    left += [(str(p.relative_to(root)), "beside the class folders: in no class") for p in loose]
-    files, labels = [], []
-    for index, class_dir in enumerate(class_dirs):
-        found, class_left = scan(class_dir, root, recursive=True)
-        if not found:
-            raise DataError(f"folder data set: class folder {class_dir} holds no images; remove it or add images.")
-        files += found
-        labels += [index] * len(found)
-        left += class_left
     if normal_class is None:
-        defective = [UNKNOWN] * len(files)
+        defective = [UNKNOWN] * n
     else:
-        defective = [int(class_names[label] != normal_class) for label in labels]
-    return from_files(name, root, files, labels, defective, class_names, image_size,
-                      meta={"normal_class": normal_class, "normal_class_note": note}, left_out=left)
+        defective = [int(class_names[label] != normal_class) for label in found.labels]
+    return from_files(name, root, found.files, found.labels, defective, class_names, image_size,
+                      meta={"normal_class": normal_class, "normal_class_note": note, **found.meta},
+                      left_out=found.left)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from .. import distributed
 from ..backbones import create_backbone, resolve_device
 from ..data import READERS, Fit, ImageSet, load_dataset
 from ..data.masks import defect_masks
+from ..errors import SteelnbWarning
 from ..method.runfiles import run_info
 from ..metrics import defect_scores_metrics
 from ..patches import PatchFeatures
@@ -56,6 +58,7 @@ DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "ove
 OVERLAYS = "overlays"
 MAPS = "maps.npz"  # every image's raw anomaly map, float16, compressed: for tools that decide again (decide.py)
 STRIP = 4  # overlays of the images just above and just below the threshold (the report's threshold strip)
+DECISION_MIN = 3  # images a pile needs before the label-free decision can flag one (of 2, neither is an outlier)
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 BALANCE_SAMPLE = 16  # images of the pile that balance the feature levels
 MAX_LOG = 80.0  # a joined or cell-normalised log map is capped here before exp (float32 holds exp(88))
@@ -178,6 +181,12 @@ def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, con
     flagged = int((scores > threshold).sum())
     out = {"label_free": {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
                           "flagged_share": flagged / len(scores)}}
+    if len(scores) < DECISION_MIN:
+        out["label_free"]["note"] = too_small = (
+            f"a pile of {len(scores)} image{'s' * (len(scores) > 1)} is too small for the label-free decision (it "
+            f"needs at least {DECISION_MIN}): none can be flagged; read the scores in scores.csv")
+        if distributed.world().main:
+            warnings.warn(too_small, SteelnbWarning, stacklevel=3)
     if not data.has_defect_flags:
         out["scored"] = f"not scored: {data.name} has no defect / defect-free labels"
         return out

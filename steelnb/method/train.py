@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -43,7 +44,7 @@ from ..backbones import Backbone, create_backbone, extract_features, resolve_dev
 from ..data import ImageSet
 from ..errors import SteelnbError
 from ..progress import phase, progress
-from ..runfolder import atomic_path, read_state
+from ..runfolder import RunFolderError, atomic_path, read_state
 from ..validation import ConfigError
 from ..views import MultiCrop
 from .cluster import Clustering, Preprocessor, cluster, uniform_label_sample
@@ -178,7 +179,11 @@ class Trainer:
         mine = extract_features(self.backbone, self.data.images[distributed.share(len(self.data))],
                                 self.config.feature_size, batch_size=max(self.config.batch_size, 64),
                                 device=self.device, desc=desc)
-        return distributed.gather(mine)
+        features = distributed.gather(mine)
+        if not np.isfinite(features).all():  # the weights went to inf / NaN in the last steps, the loss still finite
+            raise TrainingDiverged(f"training diverged: the extractor's features became NaN or infinite ({desc}); "
+                                   f"lower --lr (now {self.config.lr:g}) or --head-lr and rerun with --overwrite")
+        return features
 
     def batch(self, index: np.ndarray) -> torch.Tensor:
         """The uint8 images at `index` on the device."""
@@ -230,7 +235,8 @@ class Trainer:
             if not torch.isfinite(batch_loss):
                 kept = (f"the last good checkpoint {self.out / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept"
                         if epoch else "no epoch finished, so there is no checkpoint")
-                raise TrainingDiverged(f"loss became {batch_loss.item()} at epoch {epoch}, step {step}; {kept}. "
+                raise TrainingDiverged(f"training diverged: the loss became {batch_loss.item()} at epoch {epoch}, "
+                                       f"step {step}; {kept}. "
                                        "Lower --lr or --head-lr.")
             head_optimizer.zero_grad(set_to_none=True)
             self.optimizer.zero_grad(set_to_none=True)
@@ -301,7 +307,8 @@ class Trainer:
         """Atomically replace checkpoint.pt with the state after `self.epoch` epochs."""
         state = {"epoch": self.epoch, "config": asdict(self.config), "backbone": self.backbone.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "history": self.history, "previous": self.previous, "elapsed_s": self.elapsed_s}
+                 "history": self.history, "previous": self.previous, "elapsed_s": self.elapsed_s,
+                 "paths": list(self.data.paths), "resolved": _resolved(asdict(self.config))}
         with atomic_path(self.out / "checkpoint.pt") as path:
             torch.save(state, path)
 
@@ -322,12 +329,40 @@ class Trainer:
         where = "cpu" if distributed.active() else self.device  # sent to the other processes: no device in it
         state = read_state(path, CHECKPOINT_KEYS, "start the run again with --overwrite",
                            map_location=where, weights_only=False)
-        # The saved config as this version reads it: options added since take their defaults.
+        # The saved config as this version reads it: options added since take their defaults. Paths are compared
+        # resolved (an absolute path or a trailing / is the same folder); the run folder may have moved.
         saved, current = asdict(TrainConfig.from_dict(state["config"], source=str(path))), asdict(self.config)
-        if saved != current:
-            changed = sorted(k for k in current if saved.get(k) != current[k])
+        saved.update(state.get("resolved") or _resolved(saved))
+        current.update(_resolved(current))
+        changed = sorted(k for k in current if saved.get(k) != current[k] and k != "out_dir")
+        if changed:
             raise ValueError(f"{path} was written by another configuration (differs in {changed})")
+        _check_same_pile(state.get("paths"), self.data.paths, self.data.name, path)
         return state
+
+
+PATH_FIELDS = ("dataset", "data_root")
+
+
+def _resolved(config: dict) -> dict:
+    """`config`'s path fields resolved, where they name a folder (a named set's name stays as it is)."""
+    return {key: os.path.realpath(os.path.expanduser(config[key])) for key in PATH_FIELDS
+            if isinstance(config.get(key), str) and os.path.isdir(os.path.expanduser(config[key]))}
+
+
+def _check_same_pile(saved: list[str] | None, paths: tuple[str, ...], name: str, checkpoint: Path) -> None:
+    """RunFolderError saying what changed when the images differ from those the checkpoint was trained on."""
+    if saved is None or list(saved) == list(paths):  # None: a checkpoint that predates the record
+        return
+    added, removed = sorted(set(paths) - set(saved)), sorted(set(saved) - set(paths))
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+    change = "; ".join(f"{len(names)} image{'s' * (len(names) != 1)} {what} ({listed(names)})"
+                       for names, what in ((added, "added"), (removed, "gone")) if names) or "the images' order"
+    raise RunFolderError(f"{name} changed since {checkpoint} was written: {change}; --resume needs the images it "
+                         "was trained on: put them back, or start again with --overwrite")
 
 
 def group_by_size(crops: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from PIL import Image
 
 from steelnb.cli import main
 from steelnb.detect import DETECT_FILES
+from steelnb.errors import SteelnbWarning
 from steelnb.runfolder import claim_run_folder
 from tests.detect.conftest import FAST_FLAGS, save_pngs, texture
 from tests.test_bad_input import config_file_refused, one_line_error, run_cli, snapshot, unusable_pile
@@ -59,10 +62,28 @@ def test_a_pile_of_one_image_with_the_bank_names_the_method_that_works(tmp_path,
 def test_a_pile_of_one_image_with_self_is_scored(tmp_path, capsys):
     one = save_pngs(tmp_path / "one", texture(1, 64))
     out = tmp_path / "run"
-    code, stdout, _ = detect_cli(capsys, one, out, "--method", "self")
+    with pytest.warns(SteelnbWarning, match="a pile of 1 image is too small for the label-free decision"):
+        code, stdout, _ = detect_cli(capsys, one, out, "--method", "self")
     assert code == 0 and "0 flagged defective" in stdout
     scores = pd.read_csv(out / "scores.csv")
     assert scores[["rank", "defective"]].values.tolist() == [[1, 0]] and (out / scores.overlay[0]).is_file()
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_a_pile_too_small_for_the_decision_says_so_once_and_in_metrics(tmp_path, capsys, n):
+    images = texture(n, 64)
+    images[-1, 20:40, 20:40] = 255  # a defect the decision could flag in a pile large enough
+    folder = save_pngs(tmp_path / "few", images)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, _ = detect_cli(capsys, folder, tmp_path / "run", "--method", "self")
+    assert code == 0
+    said = [w for w in caught if issubclass(w.category, SteelnbWarning) and "label-free decision" in str(w.message)]
+    note = json.loads((tmp_path / "run" / "metrics.json").read_text())["label_free"].get("note", "")
+    if n == 2:
+        assert len(said) == 1 and "a pile of 2 images is too small" in note and "at least 3" in note
+    else:
+        assert not said and not note
 
 
 @pytest.mark.parametrize("method", ["bank", "self", "mutual"])
@@ -308,3 +329,89 @@ def test_a_pile_of_mixed_sizes_and_channels_is_read_at_one_shape(tmp_path, capsy
     code, stdout, _ = detect_cli(capsys, folder, out, "--method", "self")
     assert code == 0 and "5 images at 32 x 64" in stdout  # the median 48 x 80 at max-side 64, in multiples of 32
     assert json.loads((out / "metrics.json").read_text())["image_shape"] == [3, 32, 64]
+
+
+# --- --overwrite never loses the earlier run (issue 23) -------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["unreadable", "empty", "backbone-typo", "bad-weights", "fails-at-work", "interrupt"])
+def test_a_failed_detect_overwrite_leaves_the_earlier_run_byte_identical(tmp_path, capsys, monkeypatch, finished, pile,
+                                                                         case):
+    """Refused before the earlier run is touched, or failing (interrupted) once the new run works: the earlier run's
+    files come back byte-identical either way."""
+    out = copy_tree(finished, tmp_path / "run")
+    before = snapshot(out)
+    (tmp_path / "x.json").write_text('{"weights": 1}')
+    flags = {"backbone-typo": ["--backbone", "nosuchnet"], "bad-weights": ["--weights", tmp_path / "x.json"],
+             "fails-at-work": ["--method", "bank"]}
+    target = unusable_pile(tmp_path / "pile", case) if case in ("unreadable", "empty") else pile
+    if case == "fails-at-work":  # the bank needs 2 images: found once the pile is read, after the claim
+        target = save_pngs(tmp_path / "one", texture(1, 64))
+    if case == "interrupt":
+        def interrupted(*args):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("steelnb.detect.run.save_overlay", interrupted)  # amid the new run's files
+    code, _, err = detect_cli(capsys, target, out, *flags.get(case, []), "--overwrite")
+    assert code == (130 if case == "interrupt" else 2)
+    named = {"backbone-typo": ["--backbone nosuchnet is not a timm model name"],
+             "bad-weights": [f"--weights {tmp_path / 'x.json'} is not a torch state dict"]}
+    if case != "interrupt":
+        one_line_error(err, *named.get(case, []))
+    assert snapshot(out) == before
+
+
+@pytest.fixture
+def immutable():
+    """chattr +i on paths (undone at the end), or skip where that cannot be made."""
+    made = []
+
+    def make(path: Path) -> None:
+        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", path], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available here")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", path], check=False)
+
+
+def test_an_undeletable_overlay_does_not_cost_the_new_run_its_files(tmp_path, capsys, finished, pile, immutable):
+    out = copy_tree(finished, tmp_path / "run")
+    immutable(next((out / "overlays").iterdir()))
+    with pytest.warns(SteelnbWarning, match="could not all be deleted"):
+        code, _, err = detect_cli(capsys, pile, out, "--overwrite", "--method", "self")
+    assert code == 0 and "Traceback" not in err
+    assert {"scores.csv", "metrics.json", "overlays"} <= {p.name for p in out.iterdir()}
+    assert len(pd.read_csv(out / "scores.csv")) == 6
+
+
+def test_an_undeletable_overlays_folder_refuses_the_run_with_nothing_changed(tmp_path, capsys, finished, pile,
+                                                                            immutable):
+    out = copy_tree(finished, tmp_path / "run")
+    before = snapshot(out)
+    immutable(out / "overlays")
+    code, _, err = detect_cli(capsys, pile, out, "--overwrite")
+    assert code == 2
+    one_line_error(err, "overlays cannot be moved aside", "nothing was changed")
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("damage, fragments", [
+    ("semicolons", ["scores.csv is not the table steelnb wrote", "separated by ';'"]),
+    ("no-rank", ["scores.csv is not the table steelnb wrote", "lacks the columns ['rank']"]),
+    ("truncated-metrics", ["metrics.json is damaged: not valid JSON"]),
+])
+def test_report_on_a_damaged_run_file_names_the_file(tmp_path, capsys, finished, damage, fragments):
+    out = copy_tree(finished, tmp_path / "run")
+    scores = pd.read_csv(out / "scores.csv")
+    if damage == "semicolons":
+        scores.to_csv(out / "scores.csv", sep=";", index=False)  # as a spreadsheet in a comma-decimal locale saves it
+    elif damage == "no-rank":
+        scores.drop(columns="rank").to_csv(out / "scores.csv", index=False)
+    else:
+        text = (out / "metrics.json").read_text()
+        (out / "metrics.json").write_text(text[:len(text) // 2])
+    code, _, err = run_cli(capsys, "report", out)
+    assert code == 2
+    one_line_error(err, str(out), *fragments)
