@@ -44,7 +44,7 @@ from ..patches import PatchFeatures
 from ..progress import progress
 from ..runfolder import atomic_path
 from .config import DetectConfig
-from .decision import calibrated_threshold, label_free_threshold
+from .decision import calibrated_threshold, label_free_threshold, null_fit
 from .errors import DetectError
 from .fusion import log_maps
 from .overlay import save_overlay
@@ -58,6 +58,7 @@ DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "ove
 OVERLAYS = "overlays"
 MAPS = "maps.npz"  # every image's raw anomaly map, float16, compressed: for tools that decide again (decide.py)
 STRIP = 4  # overlays of the images just above and just below the threshold (the report's threshold strip)
+MINORITY = 0.5  # an estimated defective share above this breaks the decision's assumption: warned
 DECISION_MIN = 3  # images a pile needs before the label-free decision can flag one (of 2, neither is an outlier)
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 BALANCE_SAMPLE = 16  # images of the pile that balance the feature levels
@@ -171,8 +172,11 @@ def _table(data: ImageSet, scores: np.ndarray, threshold: float, peak: np.ndarra
 
 
 def _rates(defective: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """The paper's ACC / MDR / FDR / EACC (MDR and FDR as shares of all images) and the recall of the defects."""
     found = defect_scores_metrics(defective, scores, threshold)
-    return {k: found[k] for k in ("acc", "mdr", "fdr", "eacc")}
+    caught = (np.asarray(scores) > threshold) & (np.asarray(defective) == 1)
+    recall = float(caught.sum() / max(1, int((np.asarray(defective) == 1).sum())))
+    return {**{k: found[k] for k in ("acc", "mdr", "fdr", "eacc")}, "recall": recall}
 
 
 def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, config: DetectConfig) -> dict:
@@ -181,6 +185,11 @@ def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, con
     flagged = int((scores > threshold).sum())
     out = {"label_free": {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
                           "flagged_share": flagged / len(scores)}}
+    out["label_free"]["estimated_defective_share"] = share = null_fit(scores).defective_share
+    if share > MINORITY and distributed.world().main:
+        warnings.warn(f"{share:.0%} of the pile looks defective by its empirical null: the label-free decision "
+                      "assumes defects are a minority; read the ranking, or decide with --flag N", SteelnbWarning,
+                      stacklevel=3)
     if len(scores) < DECISION_MIN:
         out["label_free"]["note"] = too_small = (
             f"a pile of {len(scores)} image{'s' * (len(scores) > 1)} is too small for the label-free decision (it "

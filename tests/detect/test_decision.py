@@ -173,3 +173,15 @@ def test_the_null_rule_never_cuts_below_its_cutoff():
     fit = null_fit(scores)
     for cutoff in (0.5, 2.0, 4.0):
         assert np.log(label_free_threshold(scores, "null", cutoff)) >= fit.centre + cutoff * fit.spread - 1e-9
+
+
+def test_a_detection_records_the_estimated_defective_share_and_the_recall():
+    from steelnb.data import load_dataset
+    from steelnb.detect import DetectConfig, detect
+
+    config = DetectConfig(max_side=64, backbone="resnet18", weights="random", device="cpu", overlays=0)
+    found = detect(config, load_dataset("synthetic", image_size=64, n_images=20, defect_rate=0.2))
+    decision = found.metrics["label_free"]
+    assert 0.0 <= decision["estimated_defective_share"] <= 1.0
+    flagged = (found.table["score"] > found.threshold) & (found.table["truth"] == 1)
+    assert decision["recall"] == flagged.sum() / (found.table["truth"] == 1).sum()
