@@ -581,7 +581,7 @@ def test_a_failed_inspect_overwrite_leaves_the_earlier_run_byte_identical(tmp_pa
     flags = {"backbone-typo": ["--backbone", "nosuchnet"], "bad-weights": ["--weights", weights_json(tmp_path)]}
     pile = unusable_pile(tmp_path / "pile", case) if case == "unreadable" else gray
     if case == "interrupt":
-        def interrupted(*args):
+        def interrupted(*args, **kwargs):
             raise KeyboardInterrupt
 
         monkeypatch.setattr("steelnb.inspection.inspect_pile", interrupted)
