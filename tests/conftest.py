@@ -1,10 +1,12 @@
 """Shared fixtures: a private decode cache for the whole run, the real data sets when present, a training cut short;
-`single_thread` for the packages of tiny runs."""
+`single_thread` for the packages of tiny runs; `immutable` (chattr +i) for files that cannot be deleted."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,3 +62,18 @@ def interrupt_training(monkeypatch):
         monkeypatch.setattr(Trainer, "_run_epoch", original if at is None else run_epoch)
 
     return cut
+
+
+@pytest.fixture
+def immutable():
+    """chattr +i on paths (undone at the end), or skip where that cannot be made."""
+    made = []
+
+    def make(path: Path) -> None:
+        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", path], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available here")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", path], check=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -134,20 +133,6 @@ def test_an_overwrite_run_killed_outright_is_undone_by_the_next_claim(tmp_path):
         pass
     assert files(out) == before
 
-
-@pytest.fixture
-def immutable():
-    """chattr +i on paths (undone at the end), or skip where that cannot be made."""
-    made = []
-
-    def make(path):
-        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", path], capture_output=True).returncode:
-            pytest.skip("chattr +i is not available here")
-        made.append(path)
-
-    yield make
-    for path in made:
-        subprocess.run(["chattr", "-i", path], check=False)
 
 
 def test_an_earlier_run_that_cannot_be_moved_aside_refuses_the_run_unchanged(tmp_path, immutable):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -360,20 +359,6 @@ def test_a_failed_detect_overwrite_leaves_the_earlier_run_byte_identical(tmp_pat
         one_line_error(err, *named.get(case, []))
     assert snapshot(out) == before
 
-
-@pytest.fixture
-def immutable():
-    """chattr +i on paths (undone at the end), or skip where that cannot be made."""
-    made = []
-
-    def make(path: Path) -> None:
-        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", path], capture_output=True).returncode:
-            pytest.skip("chattr +i is not available here")
-        made.append(path)
-
-    yield make
-    for path in made:
-        subprocess.run(["chattr", "-i", path], check=False)
 
 
 def test_an_undeletable_overlay_does_not_cost_the_new_run_its_files(tmp_path, capsys, finished, pile, immutable):
