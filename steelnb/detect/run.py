@@ -59,6 +59,7 @@ OVERLAYS = "overlays"
 MAPS = "maps.npz"  # every image's raw anomaly map, float16, compressed: for tools that decide again (decide.py)
 STRIP = 4  # overlays of the images just above and just below the threshold (the report's threshold strip)
 MINORITY = 0.5  # an estimated defective share above this breaks the decision's assumption: warned
+NULL_MIN = 20  # images before the empirical null's estimate is worth a warning
 DECISION_MIN = 3  # images a pile needs before the label-free decision can flag one (of 2, neither is an outlier)
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 BALANCE_SAMPLE = 16  # images of the pile that balance the feature levels
@@ -186,7 +187,7 @@ def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, con
     out = {"label_free": {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
                           "flagged_share": flagged / len(scores)}}
     out["label_free"]["estimated_defective_share"] = share = null_fit(scores).defective_share
-    if share > MINORITY and distributed.world().main:
+    if share > MINORITY and len(scores) >= NULL_MIN and distributed.world().main:
         warnings.warn(f"{share:.0%} of the pile looks defective by its empirical null: the label-free decision "
                       "assumes defects are a minority; read the ranking, or decide with --flag N", SteelnbWarning,
                       stacklevel=3)
