@@ -25,9 +25,12 @@ from lab_piles import PILES, load_pile
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from steelnb.backbones import create_backbone
-from steelnb.detect.decision import label_free_threshold, null_fit
-from steelnb.detect.fusion import robust_z
-from steelnb.detect.scorers.positional import nearest_in_window
+from steelnb.detect import scoring
+from steelnb.detect.decision import MAD_TO_STD, label_free_threshold, null_fit
+from steelnb.detect.fusion import log_maps
+from steelnb.detect.position import CELLS
+from steelnb.detect.position import cell_normalised as position_cells
+from steelnb.detect.scorers import Mutual, SelfSimilarity
 from steelnb.metrics import defect_scores_metrics
 from steelnb.patches import feature_levels
 from steelnb.views import to_model_input
@@ -78,72 +81,35 @@ def feature_set(levels: dict[int, torch.Tensor], name: str) -> torch.Tensor:
     return torch.cat(parts, 1).permute(0, 2, 3, 1).contiguous()
 
 
-def self_maps(features: torch.Tensor, radius: int = 6) -> torch.Tensor:
-    """Each patch's distance to the nearest patch of its own image more than `radius` cells away."""
-    n, h, w, d = features.shape
-    radius = min(radius, (max(h, w) - 1) // 2)
-    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    rows, cols = rows.flatten(), cols.flatten()
-    near = ((rows[:, None] - rows[None]).abs() <= radius) & ((cols[:, None] - cols[None]).abs() <= radius)
-    out = torch.empty(n, h * w)
-    for i in range(n):
-        flat = features[i].reshape(-1, d)
-        distance = torch.cdist(flat, flat).masked_fill_(near, float("inf"))
-        out[i] = distance.min(1).values
-    return out.view(n, h, w)
-
-
-def mutual_maps(features: torch.Tensor, references: np.ndarray, window: float | None, band: float = 0.3,
-                step: int = 2, chunk: int = 16) -> torch.Tensor:
-    """MuSc-style interval mean over the reference images, each patch matched within a positional `window`
-    (a share of the grid's height and width; None: anywhere), references kept every `step` cells; an image
-    among the references is scored against the others."""
-    n, h, w, _ = features.shape
-    nearest = torch.full((len(references), n, h * w), float("inf"))
-    for r, j in enumerate(references):
-        ref = features[j, ::step, ::step]
-        for start in range(0, n, chunk):
-            query = features[start:start + chunk]
-            nearest[r, start:start + chunk] = nearest_in_window(query, ref, step, window).flatten(1)
-        nearest[r, j] = float("inf")  # no image against itself
-    kept = max(1, int(np.ceil(band * (len(references) - 1))))
-    return nearest.sort(0).values[:kept].mean(0).view(n, h, w)
-
-
 def cell_normalised(maps: torch.Tensor, how: str) -> torch.Tensor:
-    """Each grid cell's map values against the pile at that cell: `z` (median, MAD there), `sub` (its median
-    subtracted), `zmax` (median subtracted, over the larger of that cell's MAD and the pile's); `none`: as is."""
-    if how == "none":
-        return maps
+    """Each grid cell's map values against the pile at that cell: `zmax` and `none` as the package does
+    (`--cells`, detect/position.py); tried here besides: `z` (the cell's median and MAD) and `sub` (its median
+    subtracted)."""
+    if how in CELLS:
+        return position_cells(maps, how)
     median = maps.median(0).values
     if how == "sub":
         return maps - median
-    mad = (maps - median).abs().median(0).values * 1.4826 + 1e-6
-    if how == "zmax":
-        mad = mad.clamp(min=float((maps - maps.median()).abs().median()) * 1.4826)
-    return (maps - median) / mad
+    return (maps - median) / ((maps - median).abs().median(0).values * MAD_TO_STD + 1e-6)
 
 
 def image_scores(maps: torch.Tensor, top_share: float = 0.01) -> np.ndarray:
-    flat = maps.reshape(len(maps), -1)
-    return flat.topk(max(1, round(top_share * flat.shape[1])), dim=1).values.mean(1).double().numpy()
+    """The package's image score (detect/scoring.py) of maps already smoothed (none here)."""
+    return scoring.image_scores(maps, sigma=0, top_share=top_share)
 
 
-def maps_of(levels: dict[int, torch.Tensor], setting: dict, seed: int = 0) -> torch.Tensor:
-    """Anomaly maps (N, h, w) of one map setting (see MAP_SETTINGS)."""
+def maps_of(levels: dict[int, torch.Tensor], setting: dict, seed: int = 0, batch: int = 16) -> torch.Tensor:
+    """Anomaly maps (N, h, w) of one map setting (see MAP_SETTINGS), by the package's own scorers: the cached
+    features stand in for the extractor, image indices for the images."""
     features = feature_set(levels, setting["features"])
+    index = np.arange(len(features))
     if setting["scorer"] == "self":
-        return self_maps(features)
-    rng = np.random.default_rng(seed)
-    n = len(features)
-    references = np.sort(rng.choice(n, min(25, n), replace=False))
-    maps = mutual_maps(features, references, setting.get("window"))
-    for _ in range(setting.get("rounds", 0)):  # clean-then-rescore: references from the most normal half
-        first = image_scores(maps)
-        calm = np.flatnonzero(first <= np.quantile(first, 0.5))
-        references = np.sort(rng.choice(calm, min(25, len(calm)), replace=False))
-        maps = mutual_maps(features, references, setting.get("window"))
-    return maps
+        scorer = SelfSimilarity()
+    else:
+        scorer = Mutual(seed=seed, batch_size=batch, window=setting.get("window"))
+    scorer.prepare(index, lambda chosen: features[chosen])
+    return torch.cat([scorer.maps(features[start:start + batch], index[start:start + batch])
+                      for start in range(0, len(index), batch)])
 
 
 MAP_SETTINGS = [
@@ -156,12 +122,6 @@ AGGREGATIONS = [{"top": t, "cells": c} for t, c in itertools.product((0.01, 0.03
 
 def label(setting: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in setting.items())
-
-
-def map_z(maps: torch.Tensor) -> torch.Tensor:
-    """Log map values as robust z over every cell of the pile: scorers' maps on one scale."""
-    logs = maps.clamp(min=1e-6).log()
-    return torch.from_numpy(robust_z(logs.flatten().numpy()).reshape(maps.shape)).float()
 
 
 def pile_maps(name: str, data_root: str, cache: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
@@ -190,7 +150,8 @@ def pile_rows(name: str, found: dict[str, torch.Tensor], seconds: dict[str, floa
     score the top share's mean of its exp (the package's pipeline); `lin`: on the map itself (or the z)."""
     rows = []
     pairs = itertools.product([k for k in found if "self" in k], [k for k in found if "mutual" in k])
-    fused = {f"fuse[{a} | {b}]": ((map_z(found[a]) + map_z(found[b])) / 2, seconds[a] + seconds[b]) for a, b in pairs}
+    fused = {f"fuse[{a} | {b}]": (log_maps(torch.stack([found[a], found[b]], 1)), seconds[a] + seconds[b])
+             for a, b in pairs}
     for key, (maps, spent) in {**{k: (v, seconds[k]) for k, v in found.items()}, **fused}.items():
         logs = maps if key.startswith("fuse") else maps.clamp(min=1e-6).log()
         for aggregation, space in itertools.product(AGGREGATIONS, ("lin", "log")):

@@ -47,7 +47,7 @@ INSIDE = {
     },
     "detect": {
         "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(), "overlay": set(),
-        "fusion": set(), "position": set(),
+        "fusion": {"decision"}, "position": {"decision"},
         "run": {"config", "decision", "errors", "fusion", "overlay", "position", "scorers", "scoring"},
         "decide": {"config", "decision", "errors", "run"},
     },

@@ -59,12 +59,19 @@ def _threshold(log_threshold: float, scores: np.ndarray) -> float:
 def mad_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, 1.2533 x the mean absolute deviation
     from the median instead; with that 0 too (every score equal), the median: nothing is defective."""
-    logs = _logs(scores)
-    median = np.median(logs)
-    spread = MAD_TO_STD * np.median(np.abs(logs - median))
-    if spread == 0:
-        spread = MEAN_AD_TO_STD * np.mean(np.abs(logs - median))
+    median, spread = robust_spread(_logs(scores))
     return _threshold(median + cutoff * spread, scores)
+
+
+def robust_spread(values: np.ndarray) -> tuple[float, float]:
+    """The median of `values` and their robust standard deviation: 1.4826 x MAD, or 1.2533 x the mean absolute
+    deviation where MAD is 0 (0 only when every value is the median)."""
+    values = np.asarray(values, np.float64)
+    median = float(np.median(values))
+    spread = MAD_TO_STD * float(np.median(np.abs(values - median)))
+    if spread == 0:
+        spread = MEAN_AD_TO_STD * float(np.mean(np.abs(values - median)))
+    return median, spread
 
 
 def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> float:

@@ -15,17 +15,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-MAD_TO_STD = 1.4826
+from .decision import robust_spread
 
 
 def robust_z(values: np.ndarray) -> np.ndarray:
     """(values - median) / (1.4826 x MAD); the mean absolute deviation stands in when MAD is 0, 1 when both are."""
-    values = np.asarray(values, np.float64)
-    median = np.median(values)
-    spread = MAD_TO_STD * np.median(np.abs(values - median))
-    if spread == 0:
-        spread = 1.2533 * np.mean(np.abs(values - median)) or 1.0
-    return (values - median) / spread
+    median, spread = robust_spread(values)
+    return (np.asarray(values, np.float64) - median) / (spread or 1.0)
 
 
 def log_maps(maps: Tensor) -> Tensor:

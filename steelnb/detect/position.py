@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from .decision import MAD_TO_STD
+
 CELLS = ("none", "zmax")
-MAD_TO_STD = 1.4826
 
 
 def cell_normalised(log_maps: Tensor, how: str = "zmax") -> Tensor:
