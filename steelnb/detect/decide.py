@@ -45,6 +45,7 @@ from .run import (
     _calibrated,
     _rates,
     _write,
+    label_free_record,
     load_pile,
     overlay_rows,
     write_overlays,
@@ -69,9 +70,7 @@ def decide(run_dir: str | Path, rule: str | None = None, cutoff: float | None = 
         raise DetectError(f"--target-mdr needs defect / defect-free labels: {run} has none to calibrate on "
                           f"({metrics.get('scored', 'not scored')})")
     threshold = label_free_threshold(scores, config.rule, config.cutoff)
-    flagged = int((scores > threshold).sum())
-    metrics["label_free"] = {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold,
-                             "flagged": flagged, "flagged_share": flagged / len(scores)}
+    metrics["label_free"] = label_free_record(scores, threshold, config)
     metrics.pop("flagged_by", None)
     if scored:
         truth = table["truth"].to_numpy().astype(int)

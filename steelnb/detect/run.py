@@ -180,23 +180,30 @@ def _rates(defective: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
     return {**{k: found[k] for k in ("acc", "mdr", "fdr", "eacc")}, "recall": recall}
 
 
-def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, config: DetectConfig) -> dict:
-    """The label-free decision; where the pile has defect flags, how good the scores and decisions are."""
-    scores = table["score"].to_numpy()
+def label_free_record(scores: np.ndarray, threshold: float, config: DetectConfig) -> dict:
+    """metrics.json's `label_free`, without the labels' rates: the rule, its threshold, what it flags, the empirical
+    null's estimated defective share (warned above MINORITY) and a note where the pile is too small to decide."""
     flagged = int((scores > threshold).sum())
-    out = {"label_free": {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
-                          "flagged_share": flagged / len(scores)}}
-    out["label_free"]["estimated_defective_share"] = share = null_fit(scores).defective_share
+    share = null_fit(scores).defective_share
+    record = {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
+              "flagged_share": flagged / len(scores), "estimated_defective_share": share}
     if share > MINORITY and len(scores) >= NULL_MIN and distributed.world().main:
         warnings.warn(f"{share:.0%} of the pile looks defective by its empirical null: the label-free decision "
                       "assumes defects are a minority; read the ranking, or decide with --flag N", SteelnbWarning,
                       stacklevel=3)
     if len(scores) < DECISION_MIN:
-        out["label_free"]["note"] = too_small = (
-            f"a pile of {len(scores)} image{'s' * (len(scores) > 1)} is too small for the label-free decision (it "
-            f"needs at least {DECISION_MIN}): none can be flagged; read the scores in scores.csv")
+        record["note"] = (f"a pile of {len(scores)} image{'s' * (len(scores) > 1)} is too small for the label-free "
+                          f"decision (it needs at least {DECISION_MIN}): none can be flagged; read the scores in "
+                          "scores.csv")
         if distributed.world().main:
-            warnings.warn(too_small, SteelnbWarning, stacklevel=3)
+            warnings.warn(record["note"], SteelnbWarning, stacklevel=3)
+    return record
+
+
+def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, config: DetectConfig) -> dict:
+    """The label-free decision; where the pile has defect flags, how good the scores and decisions are."""
+    scores = table["score"].to_numpy()
+    out = {"label_free": label_free_record(scores, threshold, config)}
     if not data.has_defect_flags:
         out["scored"] = f"not scored: {data.name} has no defect / defect-free labels"
         return out
