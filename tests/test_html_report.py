@@ -375,3 +375,11 @@ def test_in_a_browser_the_answer_comes_first_and_the_strip_and_caption_are_true(
     assert found["strip_loaded"] == len(found["strip"]) > 0
     assert all(f["flagged"] == f["left"] for f in found["strip"] if f["top"] == found["line_top"])
     assert [f["flagged"] for f in found["strip"]] == sorted((f["flagged"] for f in found["strip"]), reverse=True)
+
+
+def test_the_report_shows_as_many_images_either_side_of_the_threshold_as_detect_draws():
+    """html_report may not import detect (docs/ARCHITECTURE.md): its STRIP is a copy, held to detect's here."""
+    from steelnb import html_report
+    from steelnb.detect.run import STRIP
+
+    assert html_report.STRIP == STRIP

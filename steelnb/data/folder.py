@@ -123,11 +123,11 @@ def named_layout(root: Path) -> tuple[str, Path] | None:
     root = Path(os.path.realpath(root))
     if not root.is_dir():
         return None
-    for folder, parent in ((root, root), (root.parent, root.parent), (root.parent.parent, root.parent.parent)):
+    for folder in (root, root.parent, root.parent.parent):
         if folder.name.startswith("Class") and any((folder / s / "Label").is_dir() for s in ("Train", "Test")):
             return "dagm", folder.parent
         if any(folder.glob("Class*/*/Label/Labels.txt")):
-            return "dagm", parent
+            return "dagm", folder
     if (root / "images" / "good").is_dir() and (root / "images" / "defective").is_dir():
         return "ksdd", root
     if (root / "train.csv").is_file() and (root / "train_images").is_dir():
