@@ -44,7 +44,7 @@ THUMBNAILS = f"{FILES}/images"
 THUMBNAIL_SIDE = 128
 GALLERY_SIZE = 12  # images shown per cluster
 RANKING_SIZE = 24  # top-ranked images shown with their overlays
-STRIP = 4  # images shown either side of the threshold (detect/run.py draws their overlays: its STRIP)
+STRIP = 4  # images shown either side of the threshold (detect/record.py: its STRIP)
 WEAK_CHOICE = 0.02  # silhouettes of two numbers of types this close: the choice between them is weak
 # The metrics table: (metrics.json key, plain name, what it means in one line), in page order.
 METRICS = (

@@ -1,8 +1,8 @@
 """The import directions of docs/ARCHITECTURE.md hold, and its tables list the rooms the tree has.
 
 ROOMS and INSIDE mirror the doc's tables: a room (a top-level module or package of steelnb) may import of ours only
-what its row names ("method.cluster": that module of a package alone); a module of method/, study/, detect/ or
-inspection/ only the sibling modules its row names. Imports inside functions count as well.
+what its row names ("method.cluster": that module of a package alone); a module of method/, study/, detect/,
+inspection/ or cli/ only the sibling modules its row names. Imports inside functions count as well.
 """
 
 from __future__ import annotations
@@ -46,10 +46,17 @@ INSIDE = {
         "run": {"config", "crops", "evaluation", "grouping"},
     },
     "detect": {
-        "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(), "overlay": set(),
-        "fusion": {"decision"}, "position": {"decision"},
-        "run": {"config", "decision", "errors", "fusion", "overlay", "position", "scorers", "scoring"},
-        "decide": {"config", "decision", "errors", "run"},
+        "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(),
+        "fusion": {"decision"}, "position": {"decision"}, "record": {"config", "decision"},
+        "pile": {"config", "errors"}, "overlay": {"record", "scoring"},
+        "run": {"config", "decision", "errors", "fusion", "overlay", "pile", "position", "record", "scorers",
+                "scoring"},
+        "decide": {"config", "decision", "errors", "overlay", "pile", "record"},
+    },
+    "cli": {
+        "__main__": {"main"}, "main": {"flags"}, "flags": set(), "data_info": {"flags"}, "runs": {"data_info", "flags"},
+        "train": {"flags", "runs"}, "bench": {"flags"}, "predict": {"data_info", "flags", "runs"},
+        "detect": {"flags", "runs"}, "inspect": {"detect", "flags", "runs"}, "decide": {"flags"}, "report": set(),
     },
     "method": {
         "cluster": set(), "heads": set(), "losses": set(), "optim": set(), "runfiles": {"cluster"},
@@ -152,8 +159,15 @@ def _doc_tables() -> dict[str, dict[str, set[str]]]:
     return tables
 
 
-@pytest.mark.parametrize("table", ["rooms", "method", "study", "detect", "inspection"])
+@pytest.mark.parametrize("table", ["rooms", "method", "study", "detect", "inspection", "cli"])
 def test_the_architecture_doc_lists_the_same_rooms_and_imports(table):
     documented = _doc_tables()[table]
     expected = ROOMS if table == "rooms" else INSIDE[table]
     assert documented == expected
+
+
+def test_every_module_of_the_cli_is_under_200_lines():
+    """One command a module (docs/ARCHITECTURE.md, inside `steelnb/cli/`), each short enough to read at once."""
+    lengths = {path.name: len(path.read_text().splitlines()) for path in (PACKAGE / "cli").glob("*.py")}
+    assert len(lengths) > 2, "steelnb/cli/ is a package of one module a command"
+    assert not {name: n for name, n in lengths.items() if n >= 200}, lengths

@@ -203,14 +203,14 @@ def test_an_out_dir_that_cannot_be_a_folder_is_refused_before_any_work(tmp_path,
                                                                        where, message):
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" if where == "file" else tmp_path / "file" / "run"
-    monkeypatch.setattr("steelnb.cli.prepare_data", lambda config: pytest.fail("work began"))
+    monkeypatch.setattr("steelnb.cli.train.prepare_data", lambda config: pytest.fail("work began"))
     code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out)
     assert code == 2
     one_line_error(err, "--out-dir", message)
 
 
 def test_a_read_only_out_dir_is_refused_before_any_work(read_only, gray, capsys, monkeypatch):
-    monkeypatch.setattr("steelnb.cli.prepare_data", lambda config: pytest.fail("work began"))
+    monkeypatch.setattr("steelnb.cli.train.prepare_data", lambda config: pytest.fail("work began"))
     for out in (read_only, read_only / "run"):
         code, _, err = run_cli(capsys, "train", *FAST, "--dataset", gray, "--out-dir", out)
         assert code == 2
@@ -729,14 +729,15 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_needs_debug(tmp_path,
 
 
 def test_ctrl_c_while_the_command_starts_up_is_one_line(tmp_path):
-    """A Ctrl-C while steelnb.cli imports torch and the rest (seconds): no traceback."""
+    """A Ctrl-C while the command imports torch and the rest (seconds): no traceback."""
     program = ("import sys\n"
+               "from steelnb.cli import main\n"
                "class Interrupt:\n"
                "    def find_spec(self, name, *args):\n"
-               "        if name == 'pandas':\n"
+               "        if name == 'torch':\n"
                "            raise KeyboardInterrupt\n"
                "sys.meta_path.insert(0, Interrupt())\n"
-               "from steelnb.cli import main\n")
+               "sys.exit(main(['train', '--help']))\n")
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert (done.returncode, done.stderr) == (130, "steelnb: interrupted\n")

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from steelnb.cli import build_config, main, make_parser
+from steelnb.cli import main, make_parser
+from steelnb.cli.flags import build_config
 from steelnb.profiles import get_profile
 
 
@@ -263,7 +264,7 @@ def test_detect_and_inspect_take_the_pile_the_same_way(command):
 
 @pytest.mark.parametrize("labels, shown", [(["crack", "crack"], False), (["crack", "pit"], True)])
 def test_inspect_prints_no_type_accuracy_where_one_defect_class_makes_it_mean_nothing(tmp_path, labels, shown):
-    from steelnb.cli import inspect_summary
+    from steelnb.cli.inspect import inspect_summary
 
     pd.DataFrame({"path": ["a", "b", "c"], "defective": [1, 1, 0], "truth": [1, 1, 0], "label": [*labels, "good"],
                   "type": [0, 1, -1]}).to_csv(tmp_path / "scores.csv", index=False)

@@ -380,6 +380,6 @@ def test_in_a_browser_the_answer_comes_first_and_the_strip_and_caption_are_true(
 def test_the_report_shows_as_many_images_either_side_of_the_threshold_as_detect_draws():
     """html_report may not import detect (docs/ARCHITECTURE.md): its STRIP is a copy, held to detect's here."""
     from steelnb import html_report
-    from steelnb.detect.run import STRIP
+    from steelnb.detect.record import STRIP
 
     assert html_report.STRIP == STRIP

@@ -37,19 +37,8 @@ from ..validation import ConfigError
 from .config import DetectConfig
 from .decision import label_free_threshold
 from .errors import DetectError
-from .run import (
-    DETECT_FILES,
-    MAPS,
-    STRIP,
-    Detection,
-    _calibrated,
-    _rates,
-    _write,
-    label_free_record,
-    load_pile,
-    overlay_rows,
-    write_overlays,
-)
+from .pile import load_pile
+from .record import DETECT_FILES, MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows
 
 
 def decide(run_dir: str | Path, rule: str | None = None, cutoff: float | None = None, flag: int | None = None,
@@ -150,4 +139,6 @@ def _draw_missing_overlays(run: Path, config: DetectConfig, table: pd.DataFrame,
     except (SteelnbError, OSError):  # the pile moved: the report shows the overlays there are
         return
     if list(pile.paths) == table["path"].tolist():
+        from .overlay import write_overlays  # torch: imported only when there are overlays to draw
+
         write_overlays(table, rows, maps, pile.images, config.sigma, run)

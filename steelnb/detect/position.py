@@ -16,9 +16,12 @@ than one inside, and quiet cells are not blown up. `none` leaves the maps as the
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from .decision import MAD_TO_STD
+
+if TYPE_CHECKING:  # the choices (CELLS) are read by DetectConfig, which imports no torch
+    from torch import Tensor
 
 CELLS = ("none", "zmax")
 

@@ -22,10 +22,8 @@ uint8 images, one float32 map per image and the scorer's references; patch featu
 from __future__ import annotations
 
 import json
-import re
 import time
-import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -35,57 +33,26 @@ from sklearn.metrics import average_precision_score
 
 from .. import distributed
 from ..backbones import create_backbone, resolve_device
-from ..data import READERS, Fit, ImageSet, load_dataset
+from ..data import ImageSet
 from ..data.masks import defect_masks
-from ..errors import SteelnbWarning
 from ..method.runfiles import run_info
 from ..metrics import defect_scores_metrics
 from ..patches import PatchFeatures
 from ..progress import progress
-from ..runfolder import atomic_path
 from .config import DetectConfig
-from .decision import calibrated_threshold, label_free_threshold, null_fit
+from .decision import label_free_threshold
 from .errors import DetectError
 from .fusion import log_maps
-from .overlay import save_overlay
+from .overlay import write_overlays
+from .pile import load_pile
 from .position import cell_normalised
+from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
 from .scorers import make_scorer
 from .scoring import image_scores, peaks, smooth
 
-# Every file a detection run writes into its folder (the run-folder policy of steelnb.runfolder).
-DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "maps.npz", "report.html",
-                "report_files")
-OVERLAYS = "overlays"
-MAPS = "maps.npz"  # every image's raw anomaly map, float16, compressed: for tools that decide again (decide.py)
-STRIP = 4  # overlays of the images just above and just below the threshold (the report's threshold strip)
-MINORITY = 0.5  # an estimated defective share above this breaks the decision's assumption: warned
-NULL_MIN = 20  # images before the empirical null's estimate is worth a warning
-DECISION_MIN = 3  # images a pile needs before the label-free decision can flag one (of 2, neither is an outlier)
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 BALANCE_SAMPLE = 16  # images of the pile that balance the feature levels
 MAX_LOG = 80.0  # a joined or cell-normalised log map is capped here before exp (float32 holds exp(88))
-
-
-@dataclass
-class Detection:
-    """A scored pile: one row per image (`table`), its raw anomaly maps (N, h, w) and the run's numbers."""
-
-    table: pd.DataFrame
-    maps: np.ndarray
-    metrics: dict
-    threshold: float
-
-
-def load_pile(config: DetectConfig) -> ImageSet:
-    """The pile `config` names, each image read at the pile's own aspect with the longer side <= max_side."""
-    options = {}
-    if config.normal_class is not None:
-        if config.dataset in READERS:
-            raise DetectError(f"--normal-class names a sub-folder of an image folder; {config.dataset} knows its own "
-                              "classes")
-        options["normal_class"] = config.normal_class
-    multiple = max(32, *config.stride_list)
-    return load_dataset(config.dataset, config.data_root, Fit(config.max_side, multiple), **options)
 
 
 def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
@@ -172,38 +139,10 @@ def _table(data: ImageSet, scores: np.ndarray, threshold: float, peak: np.ndarra
     return table
 
 
-def _rates(defective: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
-    """The paper's ACC / MDR / FDR / EACC (MDR and FDR as shares of all images) and the recall of the defects."""
-    found = defect_scores_metrics(defective, scores, threshold)
-    caught = (np.asarray(scores) > threshold) & (np.asarray(defective) == 1)
-    recall = float(caught.sum() / max(1, int((np.asarray(defective) == 1).sum())))
-    return {**{k: found[k] for k in ("acc", "mdr", "fdr", "eacc")}, "recall": recall}
-
-
-def label_free_record(scores: np.ndarray, threshold: float, config: DetectConfig) -> dict:
-    """metrics.json's `label_free`, without the labels' rates: the rule, its threshold, what it flags, the empirical
-    null's estimated defective share (warned above MINORITY) and a note where the pile is too small to decide."""
-    flagged = int((scores > threshold).sum())
-    share = null_fit(scores).defective_share
-    record = {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
-              "flagged_share": flagged / len(scores), "estimated_defective_share": share}
-    if share > MINORITY and len(scores) >= NULL_MIN and distributed.world().main:
-        warnings.warn(f"{share:.0%} of the pile looks defective by its empirical null: the label-free decision "
-                      "assumes defects are a minority; read the ranking, or decide with --flag N", SteelnbWarning,
-                      stacklevel=3)
-    if len(scores) < DECISION_MIN:
-        record["note"] = (f"a pile of {len(scores)} image{'s' * (len(scores) > 1)} is too small for the label-free "
-                          f"decision (it needs at least {DECISION_MIN}): none can be flagged; read the scores in "
-                          "scores.csv")
-        if distributed.world().main:
-            warnings.warn(record["note"], SteelnbWarning, stacklevel=3)
-    return record
-
-
 def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, config: DetectConfig) -> dict:
     """The label-free decision; where the pile has defect flags, how good the scores and decisions are."""
     scores = table["score"].to_numpy()
-    out = {"label_free": label_free_record(scores, threshold, config)}
+    out = {"label_free": label_free_record(scores, threshold, config, warn=distributed.world().main)}
     if not data.has_defect_flags:
         out["scored"] = f"not scored: {data.name} has no defect / defect-free labels"
         return out
@@ -225,18 +164,6 @@ def _decision_metrics(data: ImageSet, table: pd.DataFrame, threshold: float, con
     return out
 
 
-def _calibrated(truth: np.ndarray, scores: np.ndarray, config: DetectConfig) -> dict:
-    """The --target-mdr decision: its threshold chosen on a labelled share, scored on the rest of the pile."""
-    if min(truth.sum(), len(truth) - truth.sum()) < 2:
-        return {"absent": "needs at least 2 defective and 2 defect-free images"}
-    threshold, calibration = calibrated_threshold(scores, truth, config.target_mdr, config.calibration_share,
-                                                  config.seed)
-    held = ~calibration
-    return {"target_mdr": config.target_mdr, "calibration_share": config.calibration_share, "threshold": threshold,
-            "n_calibration": int(calibration.sum()), "n_scored": int(held.sum()),
-            **_rates(truth[held], scores[held], threshold)}
-
-
 def _localisation(masks: np.ndarray, table: pd.DataFrame) -> dict:
     """Share of the defective images with an outline whose map peak lies in it (or within 2 % of the image)."""
     height, width = masks.shape[-2:]
@@ -246,11 +173,6 @@ def _localisation(masks: np.ndarray, table: pd.DataFrame) -> dict:
         y, x = int(table["peak_y"].iat[i] * height), int(table["peak_x"].iat[i] * width)
         hits.append(bool(masks[i, max(0, y - pad_y):y + pad_y + 1, max(0, x - pad_x):x + pad_x + 1].any()))
     return {"peak_in_defect": float(np.mean(hits)) if hits else float("nan"), "n": len(hits)}
-
-
-def _overlay_name(rank: int, path: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem)[:60]
-    return f"{OVERLAYS}/{rank:05d}_{stem}.png"
 
 
 def write_detection(detection: Detection, data: ImageSet, config: DetectConfig, out: Path) -> None:
@@ -269,38 +191,3 @@ def write_detection(detection: Detection, data: ImageSet, config: DetectConfig, 
     _write(out / "metrics.json", json.dumps(metrics, indent=2, default=float))
 
 
-def overlay_rows(table: pd.DataFrame, count: int, strip: int = STRIP) -> pd.Index:
-    """The rows that get an overlay: the `count` top-ranked, and the `strip` just above and below the threshold."""
-    flagged = int(table["defective"].sum())
-    rank = table["rank"]
-    return table.index[(rank <= count) | ((rank > flagged - strip) & (rank <= flagged + strip))]
-
-
-def write_overlays(table: pd.DataFrame, rows: pd.Index, maps: np.ndarray, images: np.ndarray, sigma: float,
-                   out: Path) -> None:
-    """An overlay PNG in `out`/overlays/ for each of `rows` of `table` (its `overlay` column set to the file), on
-    one colour scale for the pile: from the median map cell to the 99th percentile of the image scores."""
-    if not len(rows):
-        return
-    smoothed = smooth(torch.from_numpy(maps).float(), sigma)
-    low = float(np.median(smoothed.numpy()))
-    high = float(np.quantile(table["score"], 0.99)) if len(table) > 1 else float(smoothed.max())
-    (out / OVERLAYS).mkdir(exist_ok=True)
-    for i in progress(rows, f"overlays of {len(rows)} images", unit="image"):
-        name = _overlay_name(int(table.at[i, "rank"]), table.at[i, "path"])
-        save_overlay(out / name, images[i], smoothed[i].numpy(), low, high,
-                     (table.at[i, "peak_y"], table.at[i, "peak_x"]))
-        table.at[i, "overlay"] = name
-
-
-def save_maps(path: Path, maps: np.ndarray, paths: tuple[str, ...]) -> None:
-    """The raw anomaly maps (N, h, w) as float16 and the images' `paths`, in the pile's order, in a compressed .npz
-    (keys `maps`, `paths`), whole or not at all."""
-    limit = np.finfo(np.float16).max
-    with atomic_path(path) as partial, open(partial, "wb") as file:
-        np.savez_compressed(file, maps=np.clip(maps, -limit, limit).astype(np.float16), paths=np.array(paths))
-
-
-def _write(path: Path, text: str) -> None:
-    with atomic_path(path) as partial:
-        partial.write_text(text)

@@ -12,13 +12,16 @@ table (`TrainedRun.distances`).
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..data import ImageSet
 from ..errors import SteelnbWarning
-from .model import TrainedRun
+
+if TYPE_CHECKING:  # calibrate_threshold serves detection's decision, which imports no torch
+    from .model import TrainedRun
 
 
 def predict(run: TrainedRun, data: ImageSet, threshold: float | None = None, device: str = "auto") -> pd.DataFrame:
@@ -28,6 +31,7 @@ def predict(run: TrainedRun, data: ImageSet, threshold: float | None = None, dev
     >>> import tempfile
     >>> from steelnb.data import load_dataset
     >>> from steelnb.method.config import TrainConfig
+    >>> from steelnb.method.model import TrainedRun
     >>> from steelnb.method.train import train
     >>> data = load_dataset("synthetic", image_size=32, n_images=24, defect_rate=0.5, seed=1)
     >>> folder = tempfile.mkdtemp()

@@ -311,7 +311,7 @@ def test_an_interrupted_detect_leaves_the_folder_as_it_found_it(tmp_path, capsys
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("steelnb.detect.run.save_overlay", interrupted)  # after the scores, amid the files
+    monkeypatch.setattr("steelnb.detect.overlay.save_overlay", interrupted)  # after the scores, amid the files
     code, _, err = detect_cli(capsys, pile, out)
     assert code == 130 and err == "steelnb: interrupted\n"
     assert list(out.iterdir()) == []
@@ -350,7 +350,7 @@ def test_a_failed_detect_overwrite_leaves_the_earlier_run_byte_identical(tmp_pat
         def interrupted(*args):
             raise KeyboardInterrupt
 
-        monkeypatch.setattr("steelnb.detect.run.save_overlay", interrupted)  # amid the new run's files
+        monkeypatch.setattr("steelnb.detect.overlay.save_overlay", interrupted)  # amid the new run's files
     code, _, err = detect_cli(capsys, target, out, *flags.get(case, []), "--overwrite")
     assert code == (130 if case == "interrupt" else 2)
     named = {"backbone-typo": ["--backbone nosuchnet is not a timm model name"],

@@ -11,7 +11,7 @@ from PIL import Image
 
 from steelnb.cli import main
 from steelnb.detect import DETECT_FILES
-from steelnb.detect.run import STRIP
+from steelnb.detect.record import STRIP
 from tests.detect.conftest import FAST_FLAGS, plant, save_pngs, texture
 from tests.test_bad_input import run_cli
 from tests.test_ksdd import SQUARE, write_ksdd

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,7 @@ import pandas as pd
 import pytest
 
 from steelnb.cli import main
-from steelnb.detect.run import STRIP
+from steelnb.detect.record import STRIP
 from tests.detect.conftest import FAST_FLAGS, plant, save_pngs, texture
 
 DEFECTIVE = (2, 5, 9, 13, 17, 21)
@@ -133,3 +136,18 @@ def test_decide_then_inspect_from_the_run_groups_the_new_flags_without_scoring(r
     assert metrics["type_stage"]["grouped"] == 6 and metrics["label_free"]["rule"] == "top"
     assert main(["inspect", "--from", str(run), "--out-dir", str(tmp_path / "x"), "--cutoff", "2"]) == 2
     assert "reuses that run's detection" in capsys.readouterr().err
+
+
+def test_decide_and_report_import_no_torch(run):
+    """Deciding again takes seconds, not the command's start-up of torch and timm: decide and report import neither
+    (the same cutoff again: the images around the threshold have their overlays, none is drawn)."""
+    cutoff = json.loads((run / "config.json").read_text())["cutoff"]
+    program = ("import sys\n"
+               "from steelnb.cli import main\n"
+               f"assert main(['decide', {str(run)!r}, '--cutoff', '{cutoff}', '--quiet']) == 0\n"
+               f"assert main(['report', {str(run)!r}]) == 0\n"
+               "print(sorted(name for name in ('torch', 'timm') if name in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
