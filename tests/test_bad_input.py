@@ -584,7 +584,7 @@ def test_a_failed_inspect_overwrite_leaves_the_earlier_run_byte_identical(tmp_pa
         def interrupted(*args, **kwargs):
             raise KeyboardInterrupt
 
-        monkeypatch.setattr("steelnb.inspection.inspect_pile", interrupted)
+        monkeypatch.setattr("steelnb.cli.inspect.inspect_pile", interrupted)
     code, _, err = run_cli(capsys, "inspect", pile, "--out-dir", out, "--profile", "ci", "--overwrite",
                            *flags.get(case, []))
     assert code == (130 if case == "interrupt" else 2)
@@ -720,7 +720,7 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_needs_debug(tmp_path,
     def failing(run_dir):
         raise error
 
-    monkeypatch.setattr("steelnb.html_report.write_report", failing)
+    monkeypatch.setattr("steelnb.cli.report.write_report", failing)
     code, _, err = run_cli(capsys, "report", tmp_path)
     assert code == status
     one_line_error(err, *fragments)
