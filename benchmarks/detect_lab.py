@@ -28,8 +28,6 @@ from steelnb.backbones import create_backbone
 from steelnb.detect import scoring
 from steelnb.detect.decision import MAD_TO_STD, label_free_threshold, null_fit
 from steelnb.detect.fusion import log_maps
-from steelnb.detect.position import CELLS
-from steelnb.detect.position import cell_normalised as position_cells
 from steelnb.detect.scorers import Mutual, SelfSimilarity
 from steelnb.metrics import defect_scores_metrics
 from steelnb.patches import feature_levels
@@ -82,20 +80,25 @@ def feature_set(levels: dict[int, torch.Tensor], name: str) -> torch.Tensor:
 
 
 def cell_normalised(maps: torch.Tensor, how: str) -> torch.Tensor:
-    """Each grid cell's map values against the pile at that cell: `zmax` and `none` as the package does
-    (`--cells`, detect/position.py); tried here besides: `z` (the cell's median and MAD) and `sub` (its median
-    subtracted)."""
-    if how in CELLS:
-        return position_cells(maps, how)
+    """Each grid cell's map values against the pile at that cell: `none`; `zmax` (the package's `--cells zmax`,
+    detect/position.py, without its last affine map onto the pile's scale, which ranks the same on the map itself:
+    the cell's median subtracted, divided by the larger of the cell's and the pile's spread); tried here besides:
+    `z` (the cell's median and MAD) and `sub` (its median subtracted)."""
+    if how == "none":
+        return maps
     median = maps.median(0).values
+    deviation = (maps - median).abs()
     if how == "sub":
         return maps - median
-    return (maps - median) / ((maps - median).abs().median(0).values * MAD_TO_STD + 1e-6)
+    if how == "zmax":
+        pile_spread = MAD_TO_STD * float((maps - maps.median()).abs().median())
+        return (maps - median) / (MAD_TO_STD * deviation.median(0).values).clamp(min=max(pile_spread, 1e-6))
+    return (maps - median) / (deviation.median(0).values * MAD_TO_STD + 1e-6)
 
 
-def image_scores(maps: torch.Tensor, top_share: float = 0.01) -> np.ndarray:
-    """The package's image score (detect/scoring.py) of maps already smoothed (none here)."""
-    return scoring.image_scores(maps, sigma=0, top_share=top_share)
+def image_scores(maps: torch.Tensor, top_share: float = 0.01, sigma: float = 0) -> np.ndarray:
+    """The package's image score (detect/scoring.py): maps smoothed by `sigma` cells, the mean of the top share."""
+    return scoring.image_scores(maps, sigma=sigma, top_share=top_share)
 
 
 def maps_of(levels: dict[int, torch.Tensor], setting: dict, seed: int = 0, batch: int = 16) -> torch.Tensor:
@@ -104,7 +107,7 @@ def maps_of(levels: dict[int, torch.Tensor], setting: dict, seed: int = 0, batch
     features = feature_set(levels, setting["features"])
     index = np.arange(len(features))
     if setting["scorer"] == "self":
-        scorer = SelfSimilarity()
+        scorer = SelfSimilarity(setting["radius"])
     else:
         scorer = Mutual(seed=seed, batch_size=batch, window=setting.get("window"))
     scorer.prepare(index, lambda chosen: features[chosen])
@@ -113,11 +116,13 @@ def maps_of(levels: dict[int, torch.Tensor], setting: dict, seed: int = 0, batch
 
 
 MAP_SETTINGS = [
-    *({"features": f, "scorer": "self"} for f in ("16", "16+32", "16+32n")),
+    *({"features": f, "scorer": "self", "radius": r}
+      for f, r in itertools.product(("16", "16+32", "16+32n"), (1, 2, 3, 6))),
     {"features": "16", "scorer": "mutual", "window": None},
     *({"features": "16+32n", "scorer": "mutual", "window": win} for win in (None, 0.25, 0.1)),
 ]
-AGGREGATIONS = [{"top": t, "cells": c} for t, c in itertools.product((0.01, 0.03), ("none", "z", "sub", "zmax"))]
+AGGREGATIONS = [{"top": t, "cells": c, "sigma": s}
+                for t, c, s in itertools.product((0.01, 0.03), ("none", "z", "sub", "zmax"), (0, 1, 2))]
 
 
 def label(setting: dict) -> str:
@@ -127,20 +132,18 @@ def label(setting: dict) -> str:
 def pile_maps(name: str, data_root: str, cache: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Every map setting's maps of pile `name` (cached under `cache`) and the seconds an image each took."""
     path = cache / f"{name}_maps.pt"
-    if path.exists():
-        stored = torch.load(path, weights_only=False)
-        if "maps" not in stored:  # maps saved without their seconds
-            stored = {"maps": stored, "seconds": dict.fromkeys(stored, float("nan"))}
-        return {k: v.float() for k, v in stored["maps"].items()}, stored["seconds"]
-    levels, truth, _ = extract(name, data_root, cache)
-    found, seconds = {}, {}
-    for setting in MAP_SETTINGS:
-        started = time.perf_counter()
-        found[label(setting)] = maps_of(levels, setting)
-        seconds[label(setting)] = (time.perf_counter() - started) / len(truth)
-        print(name, label(setting), round(seconds[label(setting)], 3), flush=True)
-    torch.save({"maps": {k: v.half() for k, v in found.items()}, "seconds": seconds}, path)
-    return found, seconds
+    stored = torch.load(path, weights_only=False) if path.exists() else {"maps": {}, "seconds": {}}
+    missing = [s for s in MAP_SETTINGS if label(s) not in stored["maps"]]
+    if missing:
+        levels, truth, _ = extract(name, data_root, cache)
+        for setting in missing:
+            started = time.perf_counter()
+            stored["maps"][label(setting)] = maps_of(levels, setting).half()
+            stored["seconds"][label(setting)] = (time.perf_counter() - started) / len(truth)
+            print(name, label(setting), round(stored["seconds"][label(setting)], 3), flush=True)
+        torch.save(stored, path)
+    wanted = [label(s) for s in MAP_SETTINGS]
+    return {k: stored["maps"][k].float() for k in wanted}, {k: stored["seconds"][k] for k in wanted}
 
 
 def pile_rows(name: str, found: dict[str, torch.Tensor], seconds: dict[str, float], truth: np.ndarray,
@@ -158,7 +161,7 @@ def pile_rows(name: str, found: dict[str, torch.Tensor], seconds: dict[str, floa
             linear = maps if space == "lin" else None
             post = cell_normalised(linear, aggregation["cells"]) if linear is not None else \
                 cell_normalised(logs, aggregation["cells"]).clamp(max=80).exp()
-            scores = image_scores(post, aggregation["top"])
+            scores = image_scores(post, aggregation["top"], aggregation["sigma"])
             rows.append(_row(name, f"{key} {label(aggregation)} space={space}", truth, scores, spent, forward_s))
     return rows
 
@@ -211,7 +214,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     table = run(args.piles.split(","), args.data_root, Path(args.cache))
     table["machine"] = f"{platform.machine()} {torch.get_num_threads()} threads"
-    table.to_csv(args.out, index=False)
+    table.to_csv(args.out, index=False, float_format="%.4g")
     choice = choose(table)
     choice.to_csv(Path(args.out).with_name(Path(args.out).stem + "_choice.csv"), index=False)
     print(choice.to_string())

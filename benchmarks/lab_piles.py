@@ -1,8 +1,9 @@
 """The detection lab's piles: the shared ones read as `steelnb detect` reads them, and a pair built from DAGM.
 
 `edge` / `inside`: DAGM class 1's defect-free images, with the defects of its defective images (their weak-label
-ellipses, softened) pasted into 60 of them, touching an image edge in `edge` and well inside in `inside`. Same
-images, same defects, same seed: only the place differs, so the two AUROCs say what an edge costs. Built on the
+ellipses, softened) pasted into 60 of them, whole: in `edge` the defect's box touches an image edge, in `inside` its
+centre lies in the middle half. Same images, same defects, same seed: only the place differs, so the two AUROCs say
+what an edge costs. Built on the
 fly from ../shared/datasets (nothing is written or committed).
 
 >>> sorted(PILES)
@@ -52,21 +53,30 @@ def pasted_pile(data_root: str, at_edge: bool, max_side: int = 512, seed: int = 
 
 def _paste(target: np.ndarray, source: np.ndarray, mask: np.ndarray, at_edge: bool,
            rng: np.random.Generator) -> np.ndarray:
-    """`source`'s defect (its mask, feathered) moved onto `target`, its centre at an edge or in the middle half."""
+    """`source`'s defect (its mask, feathered) moved onto `target`: whole, its box touching an image edge, or its
+    centre in the middle half."""
     alpha = ndimage.gaussian_filter(ndimage.binary_dilation(mask, iterations=4).astype(np.float32), 3)
     ys, xs = np.nonzero(mask)
-    cy, cx = int(ys.mean()), int(xs.mean())
-    height, width = mask.shape
     if at_edge:
-        side = rng.integers(4)
-        ty = [0, height - 1, rng.integers(height), rng.integers(height)][side]
-        tx = [rng.integers(width), rng.integers(width), 0, width - 1][side]
+        dy, dx = _to_edge(ys, xs, mask.shape, rng)
     else:
+        height, width = mask.shape
         ty, tx = rng.integers(height // 4, 3 * height // 4), rng.integers(width // 4, 3 * width // 4)
-    shifted_alpha = _shift(alpha, ty - cy, tx - cx)
-    shifted = _shift(source.astype(np.float32), ty - cy, tx - cx)
+        dy, dx = ty - int(ys.mean()), tx - int(xs.mean())
+    shifted_alpha = _shift(alpha, dy, dx)
+    shifted = _shift(source.astype(np.float32), dy, dx)
     out = target.astype(np.float32) * (1 - shifted_alpha) + shifted * shifted_alpha
     return np.clip(out.round(), 0, 255).astype(np.uint8)
+
+
+def _to_edge(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> tuple[int, int]:
+    """The move (dy, dx) that puts the box of (ys, xs) against a random edge, whole, at a random place along it."""
+    height, width = shape
+    top, bottom, left, right = ys.min(), ys.max(), xs.min(), xs.max()
+    along_y = int(rng.integers(-top, max(height - bottom, 1 - top)))
+    along_x = int(rng.integers(-left, max(width - right, 1 - left)))
+    side = rng.integers(4)
+    return [(-top, along_x), (height - 1 - bottom, along_x), (along_y, -left), (along_y, width - 1 - right)][side]
 
 
 def _shift(array: np.ndarray, dy: int, dx: int) -> np.ndarray:

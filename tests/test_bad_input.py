@@ -797,3 +797,15 @@ def test_masks_beside_the_images_are_left_out_in_one_line(tmp_path, capsys):
     skipped = [line for line in out.splitlines() if "skipped" in line]
     assert skipped == ["  skipped 5 files (00_mask.png, 01_mask.png, ...): a defect mask or label (name ends in _label "
                        "/ _mask), not an image"]
+
+
+def test_exif_orientation_of_a_png_is_read_from_its_header(tmp_path):
+    """A PNG stored 16 high x 32 wide with EXIF orientation 6 in its header: its size is read turned, without
+    decoding the file, and it decodes turned."""
+    from steelnb.data.decode import header_shape
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.zeros((16, 32), np.uint8)).save(tmp_path / "turned.png", exif=exif)
+    Image.fromarray(np.zeros((16, 32), np.uint8)).save(tmp_path / "upright.png")
+    assert header_shape(tmp_path / "turned.png") == (32, 16)
+    assert header_shape(tmp_path / "upright.png") == (16, 32)

@@ -167,9 +167,10 @@ def synthetic_folder(root, n=24, rate=0.35, size=96):
 
 def test_inspect_takes_a_folder_to_types_galleries_and_a_report(tmp_path, capsys):
     folder, out = synthetic_folder(tmp_path / "pile"), tmp_path / "run"
-    # A low cutoff makes sure a few images are flagged to group; --train-min-crops 2: the ci profile trains on them.
-    assert main(["inspect", str(folder), "--out-dir", str(out), "--profile", "ci", "--types", "2", "--cutoff", "1",
-                 "--train-min-crops", "2", "--quiet"]) == 0
+    # The rule `top` flags the 6 highest, so that a few images are grouped whatever the random ci backbone ranks;
+    # --train-min-crops 2: the ci profile trains on them.
+    assert main(["inspect", str(folder), "--out-dir", str(out), "--profile", "ci", "--types", "2", "--rule", "top",
+                 "--cutoff", "6", "--train-min-crops", "2", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "then the types with the joint method (profile ci)" in printed and "types from the " in printed
     assert "types: 2 among" in printed and "defect-free + types ACC" in printed and "report:" in printed

@@ -78,7 +78,11 @@ TURNED = (5, 6, 7, 8)  # EXIF orientations that swap height and width
 
 
 def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation of an open image (1, upright, when it has none or it cannot be read)."""
+    """The EXIF orientation of an open image (1, upright, when it has none or it cannot be read). A PNG's EXIF is
+    looked for where its header put it (before the image data, as Pillow and the PNG spec write it): asking Pillow
+    for more would decode the whole file just to read its size."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
     try:
         return int(image.getexif().get(ExifTags.Base.Orientation, 1))
     except (OSError, SyntaxError, ValueError, TypeError):

@@ -41,18 +41,18 @@ class DetectConfig:
     method: Annotated[str, OneOf(METHODS), Help("scorer: self: each image against itself | bank: the pile's memory "
                                                 "bank | mutual: other images (MuSc) | fused: self and mutual "
                                                 "joined")] = "self"
-    cells: Annotated[str, OneOf(CELLS), Help("each grid cell against the pile at that cell: zmax (position.py) | "
-                                             "none")] = "none"
+    cells: Annotated[str, OneOf(CELLS), Help("each grid cell against the pile at that cell (position.py): auto: "
+                                             "zmax where the pile is aligned | zmax | none")] = "auto"
     bank_images: Annotated[int, AtLeast(2), Help("bank: reference images drawn from the pile (two halves)")] = 256
     bank_share: Annotated[Share, Help("bank: share of each reference image's patches kept")] = 0.03
     denoise: Annotated[float, AtLeast(0), Below(1), Help("bank: share of bank patches dropped as outliers "
                                                          "(SoftPatch)")] = 0.0
-    self_radius: Annotated[int, AtLeast(1), Help("self: cells around a patch that it may not match")] = 6
+    self_radius: Annotated[int, AtLeast(1), Help("self: cells around a patch that it may not match")] = 2
     references: Annotated[int, AtLeast(1), Help("mutual: other images each image is scored against")] = 24
     mutual_band: Annotated[Share, Help("mutual: mean of the lowest share of per-image distances")] = 0.3
     window: Annotated[float, AtLeast(0), AtMost(1), Help("mutual: a patch meets reference patches within this share "
                                                          "of the grid's height and width (0: anywhere)")] = 0.0
-    sigma: Annotated[float, AtLeast(0), Help("Gaussian smoothing of the map, in cells")] = 0.0
+    sigma: Annotated[float, AtLeast(0), Help("Gaussian smoothing of the map, in cells")] = 1.0
     top_share: Annotated[Share, Help("image score: mean of the top share of its map's cells")] = 0.01
     rule: Annotated[str, OneOf(RULES), Help("the label-free decision (decision.py): mad robust z, gmm two-Gaussian "
                                             "mixture, gap widest gap, null empirical null, top the "

@@ -45,7 +45,7 @@ from .errors import DetectError
 from .fusion import log_maps
 from .overlay import write_overlays
 from .pile import load_pile
-from .position import cell_normalised
+from .position import cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
 from .scorers import make_scorer
 from .scoring import image_scores, peaks, smooth
@@ -72,7 +72,8 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
     prepared = time.perf_counter()
-    maps = _pile_maps(_score_maps(data, extractor, scorer, config.batch_size), config.cells)
+    maps, cells_used, reliability = _pile_maps(_score_maps(data, extractor, scorer, config.batch_size),
+                                               config.cells)
     scored = time.perf_counter()
     smoothed = smooth(torch.from_numpy(maps).float(), config.sigma)
     scores = image_scores(smoothed, sigma=0, top_share=config.top_share)
@@ -83,6 +84,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     seconds["s_per_image"] = (seconds["prepare_s"] + seconds["score_s"]) / len(data)
     metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
                "grid": list(maps.shape[1:]), "method": config.method, "cells": config.cells,
+               "cells_used": cells_used, "position_reliability": reliability,
                "level_scales": list(extractor.scales or ()),
                "run": {**run_info(extractor.backbone, device, seconds["total_s"]),
                        **{k: round(v, 3) for k, v in seconds.items()}},
@@ -95,13 +97,16 @@ def _sample(n: int, seed: int, size: int = BALANCE_SAMPLE) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, min(size, n), replace=False))
 
 
-def _pile_maps(maps: np.ndarray, cells: str) -> np.ndarray:
-    """The pile's (N, h, w) maps from the scorer's (N, h, w) or (N, S, h, w): joined on one scale where there are
-    several, each cell against the pile at that place, back to a positive scale (exp of the log)."""
-    if maps.ndim == 3 and cells == "none":
-        return maps
-    logs = cell_normalised(log_maps(torch.from_numpy(maps)), cells)
-    return logs.clamp(max=MAX_LOG).exp().numpy()
+def _pile_maps(maps: np.ndarray, cells: str) -> tuple[np.ndarray, str, float | None]:
+    """The pile's (N, h, w) maps from the scorer's (N, h, w), or its (N, S, h, w) joined on one scale (the fused z,
+    back to a positive scale by exp after its cells are normalised), each cell against the pile at that place where
+    `cells` (or the pile, for auto) says so (position.py); the normalisation used and the pile's reliability."""
+    joined = torch.from_numpy(maps) if maps.ndim == 3 else log_maps(torch.from_numpy(maps))
+    used, reliability = cells_for_pile(joined, cells)
+    normalised = cell_normalised(joined, used)
+    if maps.ndim == 3:
+        return (maps if used == "none" else normalised.clamp(min=0).numpy()), used, reliability
+    return normalised.clamp(max=MAX_LOG).exp().numpy(), used, reliability
 
 
 def _tiling(config: DetectConfig) -> tuple[int, int]:

@@ -214,7 +214,7 @@ def test_an_image_with_two_separate_defects_gives_two_regions_with_their_own_cro
     real = run.detect_pile
     monkeypatch.setattr(run, "detect_pile", planted)
     types_config = TypesConfig(types=2, profile="ci", crop_share=0.25)  # 16 px squares
-    detect_config = DetectConfig(**FAST)
+    detect_config = DetectConfig(**{**FAST, "sigma": 0.0})  # the planted cells as they are
     found = inspect_pile(detect_config, types_config, data)
     regions = found.regions
     assert regions[["image", "region"]].values.tolist() == [[0, 0], [0, 1], [1, 0]]
