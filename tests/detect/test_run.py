@@ -117,3 +117,16 @@ def test_a_tile_down_to_its_least_works(tile):
 def test_a_tile_off_the_coarsest_stride_is_refused_by_name(tile, strides):
     with pytest.raises(ConfigError, match=f"--tile {tile} must be a multiple of"):
         config(method="self", tile=tile, strides=strides)  # refused with the config, before any image is read
+
+
+def test_metrics_say_which_cell_normalisation_the_pile_got():
+    """`--cells auto` decides from the pile: too few images for a place's median, none; 24 images of one layout
+    (a texture and a bright frame in every image), zmax, with the halves' agreement beside it."""
+    small = detect(config(), pile(texture(12, SIZE, seed=0))).metrics
+    assert (small["cells"], small["cells_used"], small["position_reliability"]) == ("auto", "none", None)
+    framed = texture(24, SIZE, seed=1)
+    framed[:, :8], framed[:, -8:], framed[:, :, :8], framed[:, :, -8:] = 255, 255, 255, 255
+    aligned = detect(config(), pile(framed)).metrics
+    assert aligned["cells_used"] == "zmax" and aligned["position_reliability"] >= 0.5
+    asked = detect(config(cells="none"), pile(framed)).metrics
+    assert asked["cells_used"] == "none" and asked["position_reliability"] == aligned["position_reliability"]
