@@ -70,6 +70,8 @@ class Grouping:
     #                          the starting features' backbone and weights, `trained` False
     training: dict | None = None  # used, why, the two silhouettes (see `training_decision`)
     starting: np.ndarray | None = None  # each crop's type on the starting features
+    trained: np.ndarray | None = None  # each crop's type on the trained features, where a training ran (kept or
+    #                                    not: benchmarks/inspect_types.py scores both answers)
 
     def record(self) -> dict:
         """What metrics.json says of the type stage."""
@@ -143,7 +145,8 @@ def group_types(crops: ImageSet, config: TypesConfig, seed: int = 0, device: str
         types, distances = labels, answer["distance"].to_numpy(float)
     else:
         types, distances = start.labels, start.distances.astype(float)
-    return Grouping(types, distances, given, how, choice, history, settings, result["run"], training, start.labels)
+    return Grouping(types, distances, given, how, choice, history, settings, result["run"], training, start.labels,
+                    labels)
 
 
 def training_decision(starting: np.ndarray, starting_labels: np.ndarray, trained: np.ndarray,
