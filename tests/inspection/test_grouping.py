@@ -73,3 +73,17 @@ def test_a_large_enough_pile_trains_and_keeps_the_answer_the_signal_picks(monkey
     assert {"silhouette_starting", "silhouette_trained", "why"} <= set(found.training)
     expected = seen["trained"] if used == TRAINED else found.starting
     assert found.types.tolist() == expected.tolist()
+
+
+def test_map_pooling_needs_the_crops_anomaly_weights():
+    with pytest.raises(ValueError, match="pooling 'map' needs each crop's anomaly weights"):
+        group_types(crop_set(6), TypesConfig(types=2, profile="ci", pooling="map"))
+
+
+@pytest.mark.parametrize("pooling", ["map", "region"])
+def test_map_pooling_groups_and_records_how_it_pooled(pooling):
+    crops = crop_set(8)
+    weights = np.zeros((8, 4, 4), np.float32)
+    weights[:, 1:3, 1:3] = 1.0
+    found = group_types(crops, TypesConfig(types=2, profile="ci", pooling=pooling, train_min_crops=9), weights=weights)
+    assert found.run["pooling"] == pooling and sorted(set(found.types)) == [0, 1]

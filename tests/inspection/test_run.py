@@ -132,6 +132,11 @@ def test_more_types_asked_for_than_images_flagged_gives_one_type_per_image():
     assert found.metrics["type_stage"]["note"].startswith(f"only {n} images grouped, fewer than the 50 types")
 
 
+def test_map_pooling_weights_each_crop_by_its_own_map():
+    found = inspect_pile(DetectConfig(**FAST), TypesConfig(types=2, profile="ci", pooling="map"), pile())
+    assert found.metrics["type_stage"]["run"]["pooling"] == "map" and (found.table["type"][found.grouped] >= 0).all()
+
+
 def test_sides_are_fitted_to_the_detection_grid_only_when_needed():
     odd = load_dataset("synthetic", image_size=72, n_images=2)
     fitted = fit_sides(odd, 32)
