@@ -41,7 +41,7 @@ class TypesConfig:
     pooling: Annotated[str, OneOf(POOLINGS),
                        Help("the crops' starting features: the backbone's plain mean (mean), its mean weighted by "
                             "the anomaly map over the crop (map), or its mean over the crop's defect region "
-                            "(region: where the map is half the way from its median to its peak or above)")] = "mean"
+                            "(region: where the map is half the way from its median to its peak or above)")] = "region"
     regions: Annotated[int, AtLeast(1), Help("crops per image at most: one per separate anomalous region, a "
                                              "count")] = 3
     top: Annotated[int | None, AtLeast(1), Help("also group the N highest-ranked images, flagged or not")] = None

@@ -49,7 +49,7 @@ def crop_set(n, seed=0):
 
 
 def test_a_small_pile_answers_from_its_starting_features_without_training():
-    found = group_types(crop_set(12), TypesConfig(types=3, profile="ci", train_min_crops=13))
+    found = group_types(crop_set(12), TypesConfig(types=3, profile="ci", train_min_crops=13, pooling="mean"))
     assert found.history is None and found.train_config is None and found.run["trained"] is False
     assert found.training["used"] == STARTING and found.training["silhouette_trained"] is None
     assert found.training["why"] == "12 crops, fewer than 13 (--train-min-crops): too few to train on"
@@ -68,7 +68,7 @@ def test_a_large_enough_pile_trains_and_keeps_the_answer_the_signal_picks(monkey
         return {**training_decision(start, start_labels, trained, trained_labels), "used": used}
 
     monkeypatch.setattr(grouping, "training_decision", decide)
-    found = group_types(crop_set(12, seed=1), TypesConfig(types=3, profile="ci", train_min_crops=12))
+    found = group_types(crop_set(12, seed=1), TypesConfig(types=3, profile="ci", train_min_crops=12, pooling="mean"))
     assert found.history is not None and found.train_config.eval_clusters == 3 and found.training["crops"] == 12
     assert {"silhouette_starting", "silhouette_trained", "why"} <= set(found.training)
     expected = seen["trained"] if used == TRAINED else found.starting

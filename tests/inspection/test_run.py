@@ -77,7 +77,8 @@ def test_the_folder_holds_every_image_type_and_crop_and_a_gallery_per_type(group
     assert {"auroc", "label_free", "type_stage", "two_cluster", "five_cluster", "types"} <= set(metrics)
     training = metrics["type_stage"]["training"]
     assert training["used"] == "starting features" and training["why"].startswith(f"{len(regions)} crops, fewer")
-    assert metrics["type_stage"]["run"] == {"backbone": "resnet18", "weights": "random", "trained": False}
+    assert metrics["type_stage"]["run"] == {"backbone": "resnet18", "weights": "random", "trained": False,
+                                            "pooling": "region"}
     config = json.loads((out / "config.json").read_text())
     assert config["types"]["types"] == 2 and config["type_training"] is None
 
