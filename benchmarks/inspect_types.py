@@ -3,7 +3,7 @@ pipeline on synthetic piles with the types from the crops' starting features bes
 
     python benchmarks/inspect_types.py neu DATA_ROOT OUT_DIR [--whole-run RUN_DIR] [--crop-share S] [--profile P]
     python benchmarks/inspect_types.py synthetic OUT_DIR [--seeds 1 2 0] [--n-images N] [--image-size S]
-                                                         [--profile P] [--whole]
+                                                         [--profile P] [--pooling mean|map|both] [--whole]
 
 neu: every NEU image is defective (6 types, no defect-free class), so the type stage groups all of them
 (`inspect_pile(..., only_flagged=False)`): detection only says where each crop is centred. Crops and whole images
@@ -16,8 +16,9 @@ grouped (issue 21) with the types chosen and with 6 given (`steelnb inspect`'s d
 anomalous region, at most 3; training only on 300 crops or more), with one crop per image (--regions 1), and
 with the training forced (--train-min-crops 2: what the label-free signal says and what each answer scores).
 Each row: types ACC among the flagged defective images (their strongest region's type) beside k-means (sklearn,
-10 inits, mean of 5 seeds) on the starting features of the same crops into the same k; the 5-cluster style
-(defect-free + types). --whole adds the joint method trained on the whole images, clustered into 7.
+10 inits, mean of 5 seeds) on the starting features of the same crops into the same k (their plain mean
+pooling, whatever --pooling the type stage uses: TypesConfig.pooling); the 5-cluster style (defect-free + types).
+--whole adds the joint method trained on the whole images, clustered into 7.
 
 Writes OUT_DIR/<name>.csv and .md (caption: data, profile, seed, machine, weights) and <name>.run.json;
 synthetic: one table per seed, synthetic_types_seed<S>.
@@ -40,6 +41,7 @@ from steelnb.data import UNKNOWN, ImageSet, load_dataset
 from steelnb.detect import DetectConfig
 from steelnb.inspection import TypesConfig, inspect_pile
 from steelnb.inspection.choice import choose_types
+from steelnb.inspection.config import POOLINGS
 from steelnb.inspection.grouping import clustering, starting_points, train_config
 from steelnb.inspection.run import detect_pile
 from steelnb.method.config import TrainConfig
@@ -169,7 +171,7 @@ def synthetic(args: argparse.Namespace) -> None:
         rows = []
         for name, settings in VARIANTS:
             started = time.perf_counter()
-            found = inspect_pile(detect_config, TypesConfig(profile=profile, **settings), data,
+            found = inspect_pile(detect_config, TypesConfig(profile=profile, pooling=args.pooling, **settings), data,
                                  detection=detected[1])
             rows.append(synthetic_row(name, found, data, profile, seed, time.perf_counter() - started))
             print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
@@ -182,12 +184,12 @@ def synthetic(args: argparse.Namespace) -> None:
         caption = (f"Synthetic pile, seed {seed} ({len(data)} images at {args.image_size} px, "
                    f"{data.summary()['defect_rate']:.0%} defective, 6 types; detected once in {detect_s:.0f} s: "
                    f"{detect_config.method}, {detect_config.backbone} {detect_config.weights}). types_acc: the type "
-                   f"stage of steelnb inspect (profile {profile}), among the flagged defective images (their strongest "
-                   f"region's type); kmeans_start_acc: k-means (sklearn, 10 inits, mean ± std of {KMEANS_SEEDS} seeds) "
-                   f"on the starting features of the same crops into the same k; features: which answered, with the "
-                   f"label-free signal (mean silhouette at that k, starting / trained). Targets: types ACC >= 0.90 and "
-                   f"never below k-means. Machine: 2-core CPU shared with other work ({env['machine']}), one "
-                   f"thread; commit {env['commit']}.")
+                   f"stage of steelnb inspect (profile {profile}, pooling {args.pooling}), among the flagged defective "
+                   f"images (their strongest region's type); kmeans_start_acc: k-means (sklearn, 10 inits, mean ± std "
+                   f"of {KMEANS_SEEDS} seeds) on the plain starting features of the same crops into the same k; "
+                   f"features: which answered, with the label-free signal (mean silhouette at that k, starting / "
+                   f"trained). Targets: types ACC >= 0.90 and never below k-means. Machine: 2-core CPU shared with "
+                   f"other work ({env['machine']}), one thread; commit {env['commit']}.")
         _write(args.out_dir, f"synthetic_types_seed{seed}", pd.DataFrame(rows), caption, args, env, seed=seed)
 
 
@@ -219,6 +221,8 @@ def main() -> None:
     on_synthetic.add_argument("--image-size", type=int, default=DetectConfig.max_side)
     on_synthetic.add_argument("--profile", default="cpu")
     on_synthetic.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 0], help="piles, one table each")
+    on_synthetic.add_argument("--pooling", default=TypesConfig.pooling, choices=POOLINGS,
+                              help="the type stage's starting features (TypesConfig.pooling)")
     on_synthetic.add_argument("--whole", action="store_true", help="also the joint method on the whole images")
     on_synthetic.set_defaults(func=synthetic)
     args = parser.parse_args()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import timm
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import SteelnbError
@@ -210,9 +211,12 @@ def extract_features(
     batch_size: int = 64,
     device: str | torch.device = "auto",
     desc: str = "features",
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pooled features (N, D) float32 of uint8 images (N, C, S, S), resized to `input_size` if given.
 
+    `weights` (N, h, w) >= 0, any grid over each image: the features are the backbone's feature map averaged with
+    these weights (area-resized to its grid) instead of its own pooling; a CNN's map, (B, D, h', w'), is needed.
     Progress is reported (`steelnb.progress`) as "`desc` of N images".
     """
     from .views import to_model_input
@@ -224,5 +228,23 @@ def extract_features(
     for start in progress(starts, f"{desc} of {len(images)} images", unit="batch"):
         batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(device)
         x = to_model_input(batch, backbone.mean, backbone.std, input_size)
-        chunks.append(model(x).float().cpu())
+        if weights is None:
+            chunks.append(model(x).float().cpu())
+        else:
+            part = torch.from_numpy(np.asarray(weights[start : start + batch_size], np.float32)).to(device)
+            chunks.append(weighted_pool(model.forward_features(x), part).float().cpu())
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, backbone.num_features), np.float32)
+
+
+def weighted_pool(maps: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(B, D) means of feature maps (B, D, h, w) weighted by `weights` (B, h0, w0) >= 0, area-resized to (h, w);
+    an image whose weights are all 0 gets the plain mean.
+
+    >>> maps = torch.tensor([[[[1.0, 3.0]]]])  # one image, one channel, a 1 x 2 grid
+    >>> [weighted_pool(maps, torch.tensor([[weights]])).item() for weights in ([1.0, 1.0], [0.0, 1.0], [0.0, 0.0])]
+    [2.0, 3.0, 2.0]
+    """
+    if maps.ndim != 4:
+        raise ValueError(f"weighted pooling needs a CNN's feature map (B, D, h, w), got shape {tuple(maps.shape)}")
+    grid = F.adaptive_avg_pool2d(weights[:, None].float(), maps.shape[-2:]).clamp_min(0) + 1e-8
+    return (maps * grid).sum((2, 3)) / grid.sum((2, 3))

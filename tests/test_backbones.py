@@ -15,6 +15,7 @@ from steelnb.backbones import (
     resolve_device,
 )
 from steelnb.study.records import environment
+from steelnb.views import to_model_input
 
 
 @pytest.mark.parametrize("name", PAPER_BACKBONES + SMALL_BACKBONES)
@@ -67,3 +68,22 @@ def test_a_device_this_machine_lacks_is_a_clear_error(monkeypatch, asked, gpus, 
         resolve_device(asked)
     assert resolve_device("auto") == torch.device("cuda" if gpus else "cpu")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_map_weights_pool_the_anomalous_cells_alone():
+    """Weights 1 on the feature map's right column, 0 elsewhere: the pooled features are that column's mean, not
+    the whole map's (which the plain pooling gives, as do uniform weights)."""
+    torch.manual_seed(0)
+    backbone = create_backbone("resnet18", "random")
+    images = np.random.default_rng(0).integers(0, 255, (3, 1, 64, 64), dtype=np.uint8)
+    with torch.no_grad():
+        maps = backbone.model.eval().forward_features(to_model_input(torch.from_numpy(images), backbone.mean,
+                                                                     backbone.std, 64))  # (3, 512, 2, 2)
+    right = np.zeros((3, 8, 8), np.float32)
+    right[:, :, 4:] = 1.0  # any grid: area-resized to the map's 2 x 2
+    weighted = extract_features(backbone, images, input_size=64, device="cpu", weights=right)
+    np.testing.assert_allclose(weighted, maps[..., 1].mean(-1).numpy(), rtol=1e-5, atol=1e-6)
+    plain = extract_features(backbone, images, input_size=64, device="cpu")
+    assert np.abs(weighted - plain).max() > 1e-3
+    uniform = extract_features(backbone, images, input_size=64, device="cpu", weights=np.ones((3, 5, 5)))
+    np.testing.assert_allclose(uniform, plain, rtol=1e-5, atol=1e-6)

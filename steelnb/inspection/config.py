@@ -10,6 +10,7 @@ from ..profiles import PROFILES
 from ..validation import Above, AtLeast, AtMost, ConfigError, Help, OneOf
 
 CHOICES = ("silhouette", "eigengap")  # how the number of types is chosen when --types is not given (choice.py)
+POOLINGS = ("mean", "map", "region")  # how a crop's starting features pool the backbone's feature map (grouping.py)
 
 
 @dataclass
@@ -37,6 +38,10 @@ class TypesConfig:
     crop_share: Annotated[float | None, Above(0), AtMost(1),
                           Help("crop side, a share of the shorter image side; none: from the flagged images' maps "
                                "(crops.py)")] = None
+    pooling: Annotated[str, OneOf(POOLINGS),
+                       Help("the crops' starting features: the backbone's plain mean (mean), its mean weighted by "
+                            "the anomaly map over the crop (map), or its mean over the crop's defect region "
+                            "(region: where the map is half the way from its median to its peak or above)")] = "region"
     regions: Annotated[int, AtLeast(1), Help("crops per image at most: one per separate anomalous region, a "
                                              "count")] = 3
     top: Annotated[int | None, AtLeast(1), Help("also group the N highest-ranked images, flagged or not")] = None

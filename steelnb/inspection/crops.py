@@ -37,6 +37,8 @@ between 1 and 2 on the two synthetic piles.
 [[0.3125, 0.6875, 1.0], [0.8125, 0.1875, 0.75]]
 >>> defect_crops(images, np.array([0.5, 0.0]), np.array([0.5, 1.0]), share=0.75, size=32).shape
 (2, 1, 32, 32)
+>>> crop_weights(maps, np.array([0.3125]), np.array([0.6875]), 100, 200, share=0.5, size=5)[0, :, 2].round(1)
+array([0. , 0.2, 0.7, 0.8, 0.4], dtype=float32)
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 CONTEXT = 2.0  # the crop's side, in typical defect extents (see the module docstring)
+LEVEL = 0.5  # a defect region: the cells at least this far from the map's median to its peak
 
 
 def region_extents(maps: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -65,7 +68,7 @@ def region_extents(maps: np.ndarray, height: int, width: int) -> np.ndarray:
 def region_threshold(cells: np.ndarray) -> float:
     """The level above which a map's cells belong to a defect region: half the way from its median to its peak."""
     floor = float(np.median(cells))
-    return floor + 0.5 * (float(cells.max()) - floor)
+    return floor + LEVEL * (float(cells.max()) - floor)
 
 
 def anomalous_regions(cells: np.ndarray, limit: int, above: float = -np.inf) -> np.ndarray:
@@ -124,3 +127,25 @@ def defect_crops(images: np.ndarray, peak_y: np.ndarray, peak_x: np.ndarray, sha
             patch = F.interpolate(patch, (size, size), mode="bilinear", align_corners=False, antialias=side > size)
         out[i] = patch.round().clamp(0, 255).to(torch.uint8).numpy()[0]
     return out
+
+
+def crop_weights(maps: np.ndarray, peak_y: np.ndarray, peak_x: np.ndarray, height: int, width: int, share: float,
+                 size: int, region: bool = False) -> np.ndarray:
+    """float32 (N, size, size) in 0..1: how anomalous each part of each crop is (`TypesConfig.pooling` "map");
+    `region`: 1 in the defect region (at least `LEVEL`, as `region_threshold`), else 0 ("region").
+
+    Each (h, w) map of a `height` x `width` image is rescaled so that its median is 0 and its peak 1 (below the
+    median: 0), upsampled (bilinear) to the image, cut at the crop's box (`crop_boxes`, as `defect_crops` cuts)
+    and resized to `size`: 1 where the defect is strongest, 0 on ordinary texture."""
+    maps = torch.from_numpy(np.asarray(maps, np.float32))
+    floor = maps.flatten(1).median(dim=1).values[:, None, None]
+    peak = maps.flatten(1).amax(dim=1)[:, None, None]
+    scaled = ((maps - floor) / (peak - floor).clamp_min(1e-12)).clamp(0, 1)
+    side = crop_side(height, width, share)
+    boxes = crop_boxes(peak_y, peak_x, height, width, side)
+    out = np.empty((len(maps), size, size), np.float32)
+    for i, (top, left) in enumerate(boxes):
+        full = F.interpolate(scaled[i][None, None], (height, width), mode="bilinear", align_corners=False)
+        out[i] = F.interpolate(full[..., top:top + side, left:left + side], (size, size), mode="bilinear",
+                               align_corners=False, antialias=side > size)[0, 0].clamp(0, 1).numpy()
+    return (out >= LEVEL).astype(np.float32) if region else out

@@ -40,7 +40,7 @@ from ..detect.scoring import smooth
 from ..progress import phase
 from ..runfolder import atomic_path
 from .config import TypesConfig
-from .crops import CONTEXT, anomalous_regions, crop_side, defect_crops, map_share
+from .crops import CONTEXT, anomalous_regions, crop_side, crop_weights, defect_crops, map_share
 from .evaluation import pipeline_scores
 from .grouping import Grouping, crop_size, group_types, settings_record
 
@@ -146,7 +146,13 @@ def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: I
         crop_set = ImageSet(f"{pile.name}-crops", crops, np.full(len(crops), UNKNOWN, np.int64),
                             np.full(len(crops), UNKNOWN, np.int8), (),
                             tuple(pile.paths[i] for i in regions["image"]))
-        grouping = group_types(crop_set, types_config, detect_config.seed, detect_config.device)
+        weights = None
+        if types_config.pooling != "mean":
+            maps = smooth(torch.from_numpy(detection.maps[regions["image"].to_numpy()]), detect_config.sigma).numpy()
+            weights = crop_weights(maps, regions["peak_y"].to_numpy(), regions["peak_x"].to_numpy(),
+                                   *data.images.shape[-2:], share["share_of_shorter_side"], size,
+                                   region=types_config.pooling == "region")
+        grouping = group_types(crop_set, types_config, detect_config.seed, detect_config.device, weights)
         regions["type"], regions["type_distance"] = grouping.types, grouping.distances.round(5)
     main = regions[regions["region"] == 0]
     types, distances = np.full(len(pile), -1, np.int64), np.full(len(pile), np.nan)

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from steelnb.inspection.crops import anomalous_regions, crop_boxes, crop_side, defect_crops, map_share, region_extents
+from steelnb.inspection.crops import (
+    anomalous_regions,
+    crop_boxes,
+    crop_side,
+    crop_weights,
+    defect_crops,
+    map_share,
+    region_extents,
+)
 
 
 def test_the_side_is_a_share_of_the_shorter_side():
@@ -89,3 +97,15 @@ def test_touching_cells_are_one_region():
     maps[1, 1:5] = 1.0
     maps[2:5, 4] = 0.9
     assert len(anomalous_regions(maps, limit=3)) == 1
+
+
+def test_crop_weights_are_high_on_the_defect_and_zero_on_the_texture_around_it():
+    maps = np.full((1, 16, 16), 0.2, np.float32)  # the texture's level, with a little noise
+    maps[0] += np.random.default_rng(0).normal(scale=0.01, size=(16, 16)).astype(np.float32)
+    maps[0, 6:8, 10:12] = 1.0  # the defect: 2 x 2 cells around (7, 11)
+    weights = crop_weights(maps, np.array([0.4375]), np.array([0.6875]), 128, 128, share=0.5, size=32)
+    assert weights.shape == (1, 32, 32) and weights.min() >= 0 and weights.max() <= 1
+    assert weights[0, 14:18, 14:18].min() > 0.6  # the crop's centre is the defect
+    assert weights[0, :4].max() < 0.05 and weights[0, :, :4].max() < 0.05  # its borders are texture
+    region = crop_weights(maps, np.array([0.4375]), np.array([0.6875]), 128, 128, share=0.5, size=32, region=True)
+    assert set(np.unique(region)) == {0.0, 1.0} and region[0, 14:18, 14:18].all() and not region[0, :4].any()

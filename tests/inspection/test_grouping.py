@@ -49,7 +49,7 @@ def crop_set(n, seed=0):
 
 
 def test_a_small_pile_answers_from_its_starting_features_without_training():
-    found = group_types(crop_set(12), TypesConfig(types=3, profile="ci", train_min_crops=13))
+    found = group_types(crop_set(12), TypesConfig(types=3, profile="ci", train_min_crops=13, pooling="mean"))
     assert found.history is None and found.train_config is None and found.run["trained"] is False
     assert found.training["used"] == STARTING and found.training["silhouette_trained"] is None
     assert found.training["why"] == "12 crops, fewer than 13 (--train-min-crops): too few to train on"
@@ -68,8 +68,22 @@ def test_a_large_enough_pile_trains_and_keeps_the_answer_the_signal_picks(monkey
         return {**training_decision(start, start_labels, trained, trained_labels), "used": used}
 
     monkeypatch.setattr(grouping, "training_decision", decide)
-    found = group_types(crop_set(12, seed=1), TypesConfig(types=3, profile="ci", train_min_crops=12))
+    found = group_types(crop_set(12, seed=1), TypesConfig(types=3, profile="ci", train_min_crops=12, pooling="mean"))
     assert found.history is not None and found.train_config.eval_clusters == 3 and found.training["crops"] == 12
     assert {"silhouette_starting", "silhouette_trained", "why"} <= set(found.training)
     expected = seen["trained"] if used == TRAINED else found.starting
     assert found.types.tolist() == expected.tolist()
+
+
+def test_map_pooling_needs_the_crops_anomaly_weights():
+    with pytest.raises(ValueError, match="pooling 'map' needs each crop's anomaly weights"):
+        group_types(crop_set(6), TypesConfig(types=2, profile="ci", pooling="map"))
+
+
+@pytest.mark.parametrize("pooling", ["map", "region"])
+def test_map_pooling_groups_and_records_how_it_pooled(pooling):
+    crops = crop_set(8)
+    weights = np.zeros((8, 4, 4), np.float32)
+    weights[:, 1:3, 1:3] = 1.0
+    found = group_types(crops, TypesConfig(types=2, profile="ci", pooling=pooling, train_min_crops=9), weights=weights)
+    assert found.run["pooling"] == pooling and sorted(set(found.types)) == [0, 1]

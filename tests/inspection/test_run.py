@@ -77,7 +77,8 @@ def test_the_folder_holds_every_image_type_and_crop_and_a_gallery_per_type(group
     assert {"auroc", "label_free", "type_stage", "two_cluster", "five_cluster", "types"} <= set(metrics)
     training = metrics["type_stage"]["training"]
     assert training["used"] == "starting features" and training["why"].startswith(f"{len(regions)} crops, fewer")
-    assert metrics["type_stage"]["run"] == {"backbone": "resnet18", "weights": "random", "trained": False}
+    assert metrics["type_stage"]["run"] == {"backbone": "resnet18", "weights": "random", "trained": False,
+                                            "pooling": "region"}
     config = json.loads((out / "config.json").read_text())
     assert config["types"]["types"] == 2 and config["type_training"] is None
 
@@ -130,6 +131,11 @@ def test_more_types_asked_for_than_images_flagged_gives_one_type_per_image():
     assert found.grouping.k == len(found.regions) >= n
     assert found.note.startswith(f"50 types asked for, but only {len(found.regions)} crops to group")
     assert found.metrics["type_stage"]["note"].startswith(f"only {n} images grouped, fewer than the 50 types")
+
+
+def test_map_pooling_weights_each_crop_by_its_own_map():
+    found = inspect_pile(DetectConfig(**FAST), TypesConfig(types=2, profile="ci", pooling="map"), pile())
+    assert found.metrics["type_stage"]["run"]["pooling"] == "map" and (found.table["type"][found.grouped] >= 0).all()
 
 
 def test_sides_are_fitted_to_the_detection_grid_only_when_needed():
