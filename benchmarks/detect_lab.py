@@ -1,6 +1,6 @@
 """The detection lab: a grid of detection settings over every development pile, one table (issue 19).
 
-    python benchmarks/detect_lab.py --data-root ../shared/datasets --out results/detect/lab.csv
+    python benchmarks/detect_lab.py --data-root ../shared/datasets --out results/detect/lab.csv.gz
 
 Features are extracted once per pile (offline EfficientNet-Lite2, strides 8, 16 and 32, each 3 x 3-averaged as
 `steelnb.patches` does; cached under .cache/lab/) and every setting reuses them. A setting is a feature set,
@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--piles", default=",".join(PILES))
     parser.add_argument("--cache", default=".cache/lab")
-    parser.add_argument("--out", default="results/detect/lab.csv")
+    parser.add_argument("--out", default="results/detect/lab.csv.gz", help="the table (gzip where it ends in .gz)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the machine is shared)")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -216,7 +216,7 @@ def main() -> None:
     table["machine"] = f"{platform.machine()} {torch.get_num_threads()} threads"
     table.to_csv(args.out, index=False, float_format="%.4g")
     choice = choose(table)
-    choice.to_csv(Path(args.out).with_name(Path(args.out).stem + "_choice.csv"), index=False)
+    choice.to_csv(Path(args.out).with_name(Path(args.out).name.split(".")[0] + "_choice.csv"), index=False)
     print(choice.to_string())
 
 
