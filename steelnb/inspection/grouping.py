@@ -5,13 +5,6 @@ the paper's joint method trained briefly on them.
 The answer starts from the features the training would start from (the profile's backbone and weights, the
 method's PCA and L2, its clusterer: `starting_points`), clustered into the given or chosen number of types. Then:
 
-The starting features pool the backbone's feature map over each crop's defect region (`TypesConfig.pooling`
-"region", the default: the part of the crop where its image's anomaly map lies at least half the way from its
-median to its peak, `crops.crop_weights`), not over the whole crop, so that the texture around a defect does not
-decide its type. On the synthetic piles of seeds 1 / 2 (600 images at 256 px, 6 types given, cpu profile) the
-types among the flagged reach ACC 0.922 / 0.807 so, 0.748 / 0.632 with the plain mean ("mean"), 0.835 / 0.798
-weighted by the map ("map"); results/inspect/README.md.
-
 - fewer crops than `TypesConfig.train_min_crops` (300): that is the answer; nothing is trained. On the synthetic
   pile of `make run` (115 crops) a brief training lost what the starting features held (types ACC 0.751 ->
   0.339, results/inspect/README.md), while on NEU's 1,800 crops it added to them (0.941 -> 0.969); 300 lies
@@ -20,6 +13,13 @@ weighted by the map ("map"); results/inspect/README.md.
   trained features' clustering is tighter than the starting features' at the same k (larger mean silhouette,
   each on its own L2-normalised points): a label-free check that the training sharpened the types rather than
   scattering them. metrics.json's `type_stage.training` says which answered and why, with both silhouettes.
+
+The starting features pool the backbone's feature map over each crop's defect region (`TypesConfig.pooling`
+"region", the default: the part of the crop where its image's anomaly map lies at least half the way from its
+median to its peak, `crops.crop_weights`), not over the whole crop, so that the texture around a defect does not
+decide its type. On the synthetic piles of seeds 1 / 2 (600 images at 256 px, 6 types given, cpu profile) the
+types among the flagged reach ACC 0.922 / 0.807 so, against 0.748 / 0.632 with the plain mean ("mean") and
+0.835 / 0.798 weighted by the map ("map"); results/inspect/README.md. NEU was not measured with it.
 
 The training's settings are the profile's `train` table (`steelnb.profiles`: `ci` for tests, `cpu` for real
 runs on a laptop) with three changes for a pile of crops: the images are the crops at the profile's `image_size`
