@@ -1,17 +1,19 @@
 """What `steelnb detect` costs beside the backbone's bare forward pass, measured side by side in one run (issue 19).
 
-    python benchmarks/detect_speed.py --images 48 --side 512 --repeats 3
+    python benchmarks/detect_speed.py --images 48 --side 512 --repeats 3 [--set rescore_patches=20000 ...]
 
 One synthetic pile at `--side` px, read once. Each repeat times, back to back in this process, (a) the bare
 forward pass of the backbone over the pile (no grad, batches of 8, features of every level the default reads) and
 (b) `detect` at the defaults a user gets (features + scoring + map post-processing, from `metrics.json`'s
 `prepare_s + score_s`, so decoding is left out of both). The median ratio (b) / (a) is the figure: what scoring
-the pile adds to looking at it. The issue's goal: <= 1.5x, and <= 0.5 s an image at 512 px on 2 cores.
+the pile adds to looking at it. `--set FIELD=VALUE` changes a DetectConfig field (to weigh a setting's cost).
+The issue's goal: <= 1.5x, and <= 0.5 s an image at 512 px on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -53,10 +55,13 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a DetectConfig field away from its default (numbers as numbers)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     pile = synthetic.load(image_size=args.side, n_images=args.images, defect_rate=0.1, seed=0)
-    config = DetectConfig(device="cpu", overlays=0, out_dir=tempfile.mkdtemp())
+    changed = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
+    config = DetectConfig.from_dict({"device": "cpu", "overlays": 0, "out_dir": tempfile.mkdtemp(), **changed})
     rows = []
     for repeat in range(args.repeats):
         bare, full = bare_forward_s(config, pile.images), detect_s(config, pile)
@@ -66,7 +71,9 @@ def main() -> None:
     ratio = statistics.median(full / bare for bare, full in rows)
     per_image = statistics.median(full for _, full in rows) / len(pile)
     print(f"detect defaults (method {config.method}, strides {config.strides}, cells {config.cells}, self radius "
-          f"{config.self_radius}) on {len(pile)} synthetic images at {args.side} px; {platform.machine()}, "
+          f"{config.self_radius}, rescore {config.rescore} x {config.rescore_rounds} rounds, "
+          f"{config.rescore_patches} patches; set: {', '.join(args.set) or 'nothing'}) on {len(pile)} synthetic "
+          f"images at {args.side} px; {platform.machine()}, "
           f"{os.cpu_count()} cpu, torch threads {torch.get_num_threads()}, weights {config.weights}:"
           f"{config.backbone}; median of {args.repeats}: {per_image:.3f} s an image, {ratio:.2f}x the bare forward "
           f"pass", flush=True)

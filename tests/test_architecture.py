@@ -49,8 +49,9 @@ INSIDE = {
         "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(),
         "fusion": {"decision"}, "position": {"decision"}, "record": {"config", "decision"},
         "pile": {"config", "errors"}, "overlay": {"record", "scoring"},
-        "run": {"config", "decision", "errors", "fusion", "overlay", "pile", "position", "record", "scorers",
-                "scoring"},
+        "rescore": set(),
+        "run": {"config", "decision", "errors", "fusion", "overlay", "pile", "position", "record", "rescore",
+                "scorers", "scoring"},
         "decide": {"config", "decision", "errors", "overlay", "pile", "record"},
     },
     "cli": {
@@ -74,7 +75,7 @@ INSIDE = {
         "runs": {"configs", "datasets", "tables"},
         "figures": {"tables"},
         "readme": {"paper", "records", "tables"},
-        "detection": {"configs", "runs"},
+        "detection": {"configs", "datasets", "runs"},
     },
 }
 

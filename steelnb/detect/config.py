@@ -48,6 +48,13 @@ class DetectConfig:
     denoise: Annotated[float, AtLeast(0), Below(1), Help("bank: share of bank patches dropped as outliers "
                                                          "(SoftPatch)")] = 0.0
     self_radius: Annotated[int, AtLeast(1), Help("self: cells around a patch that it may not match")] = 2
+    rescore: Annotated[float, AtLeast(0), Below(1), Help("self: a second pass in which the patches of this share "
+                                                         "of the pile that the first ranks most normal join every "
+                                                         "image's references (0: one pass)")] = 0.7
+    rescore_patches: Annotated[int, AtLeast(2), Help("self: patches sampled from those images into the second "
+                                                     "pass's bank")] = 40_000
+    rescore_rounds: Annotated[int, AtLeast(1), Help("self: second passes, each taking its clean images from the "
+                                                    "one before")] = 2
     references: Annotated[int, AtLeast(1), Help("mutual: other images each image is scored against")] = 24
     mutual_band: Annotated[Share, Help("mutual: mean of the lowest share of per-image distances")] = 0.3
     window: Annotated[float, AtLeast(0), AtMost(1), Help("mutual: a patch meets reference patches within this share "

@@ -3,13 +3,15 @@
     pile (any named set or image folder, read at its own aspect)
       -> patch features (`steelnb.patches`, tiled when large, levels balanced on a sample of the pile)
       -> a scorer's maps (`scorers/`; `fused`: two maps joined on one scale, `fusion.py`)
+      -> `self`: a second pass, the nearer of each patch's own-image and clean-bank distances (`rescore.py`)
       -> each cell against the pile at that place (`position.py`)
       -> image scores and peaks (`scoring.py`) -> a label-free threshold (`decision.py`)
       -> scores.csv, metrics.json, overlays/ (`write_detection`)
 
 No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the
 decisions' ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's
-uint8 images, one float32 map per image and the scorer's references; patch features exist one batch at a time.
+uint8 images, one float32 map per image and the scorer's references; patch features exist one batch at a time,
+except that the second pass keeps the first's (float16) while they fit in `rescore.KEEP_BYTES`.
 
 >>> config = DetectConfig(dataset="synthetic", max_side=64, method="self", backbone="resnet18", weights="random",
 ...                       device="cpu")
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import average_precision_score
+from torch import Tensor
 
 from .. import distributed
 from ..backbones import create_backbone, resolve_device
@@ -45,8 +49,9 @@ from .errors import DetectError
 from .fusion import log_maps
 from .overlay import write_overlays
 from .pile import load_pile
-from .position import cell_normalised, cells_for_pile
+from .position import MIN_PILE, cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
+from .rescore import CleanBank, KeptFeatures, clean_images
 from .scorers import make_scorer
 from .scoring import image_scores, peaks, smooth
 
@@ -72,11 +77,14 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
     prepared = time.perf_counter()
-    maps, cells_used, reliability = _pile_maps(_score_maps(data, extractor, scorer, config.batch_size),
-                                               config.cells)
+    mine, why_not = distributed.shard(len(data)), _no_rescore(config, len(data))
+    features = KeptFeatures(lambda index: extractor(data.images[index]), len(mine), enabled=why_not is None)
+    raw = _score_maps(mine, features, scorer, config.batch_size)
+    rescored = {"used": False, "why": why_not} if why_not else None
+    if rescored is None:
+        raw, rescored = _rescore(raw, features, mine, config)
+    scores, maps, smoothed, cells_used, reliability = _scored(raw, config)
     scored = time.perf_counter()
-    smoothed = smooth(torch.from_numpy(maps).float(), config.sigma)
-    scores = image_scores(smoothed, sigma=0, top_share=config.top_share)
     threshold = label_free_threshold(scores, config.rule, config.cutoff)
     table = _table(data, scores, threshold, peaks(smoothed))
     seconds = {"load_s": loaded - started, "prepare_s": prepared - loaded, "score_s": scored - prepared,
@@ -84,12 +92,49 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     seconds["s_per_image"] = (seconds["prepare_s"] + seconds["score_s"]) / len(data)
     metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
                "grid": list(maps.shape[1:]), "method": config.method, "cells": config.cells,
-               "cells_used": cells_used, "position_reliability": reliability,
+               "cells_used": cells_used, "position_reliability": reliability, "rescore": rescored,
                "level_scales": list(extractor.scales or ()),
                "run": {**run_info(extractor.backbone, device, seconds["total_s"]),
                        **{k: round(v, 3) for k, v in seconds.items()}},
                **_decision_metrics(data, table, threshold, config)}
     return Detection(table, maps, metrics, threshold)
+
+
+def _scored(raw: np.ndarray, config: DetectConfig) -> tuple[np.ndarray, np.ndarray, Tensor, str, float | None]:
+    """Image scores of the scorer's raw maps: each cell against the pile (`_pile_maps`), smoothed, the top share's
+    mean; and the normalised maps, their smoothed copy, the cells used and the pile's position reliability."""
+    maps, cells_used, reliability = _pile_maps(raw, config.cells)
+    smoothed = smooth(torch.from_numpy(maps).float(), config.sigma)
+    return image_scores(smoothed, sigma=0, top_share=config.top_share), maps, smoothed, cells_used, reliability
+
+
+def _no_rescore(config: DetectConfig, n: int) -> str | None:
+    """Why the second pass (rescore.py) does not run on this pile, or None when it does."""
+    if config.rescore == 0:
+        return "--rescore 0"
+    if config.method != "self":
+        return f"--method {config.method}: the second pass joins self's own-image references only"
+    if n < MIN_PILE:
+        return f"{n} images: fewer than {MIN_PILE}, too few for the most normal of them to stand for the pile"
+    if int(config.rescore * n) < 2:
+        return f"{n} images: fewer than 2 clean images to lend their patches (--rescore {config.rescore})"
+    return None
+
+
+def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
+             config: DetectConfig) -> tuple[np.ndarray, dict]:
+    """The second pass, `config.rescore_rounds` times: each patch's nearer distance, its own image's (`raw`) or the
+    clean bank's (rescore.py), the clean images being the `config.rescore` share that the previous round ranks
+    lowest (the first pass, then the last join)."""
+    joined = raw
+    for _ in range(config.rescore_rounds):
+        clean = clean_images(_scored(joined, config)[0], config.rescore)
+        bank = CleanBank(config.rescore_patches, config.seed, config.batch_size)
+        bank.build(len(raw), clean, features.again, mine)
+        joined = np.minimum(raw, _score_maps(mine, features.again, bank, config.batch_size))
+    return joined, {"used": True, "share": config.rescore, "rounds": config.rescore_rounds,
+                    "clean_images": len(clean), "bank_patches": sum(index.ntotal for index in bank.banks),
+                    "features": features.record()}
 
 
 def _sample(n: int, seed: int, size: int = BALANCE_SAMPLE) -> np.ndarray:
@@ -115,15 +160,15 @@ def _tiling(config: DetectConfig) -> tuple[int, int]:
     return config.tile, min(OVERLAP, config.tile // 2 // align * align)
 
 
-def _score_maps(data: ImageSet, extractor: PatchFeatures, scorer, batch_size: int) -> np.ndarray:
-    """float32 (N, h, w) anomaly maps of every image, a batch at a time. Under torchrun each process maps its
-    shard of the pile (against the same prepared references) and the maps are gathered on every process."""
-    mine = distributed.shard(len(data))
+def _score_maps(mine: np.ndarray, features: Callable[[np.ndarray], Tensor], scorer, batch_size: int) -> np.ndarray:
+    """float32 (N, h, w) anomaly maps of every image (`features` by image index), a batch at a time. Under
+    torchrun each process maps its shard `mine` of the pile (against the same prepared references) and the maps
+    are gathered on every process."""
     maps = None
     starts = range(0, len(mine), batch_size)
     for start in progress(starts, f"scoring {len(mine)} images", total=len(starts), unit="batch"):
         index = mine[start:start + batch_size]
-        batch = scorer.maps(extractor(data.images[index]), index).numpy()
+        batch = scorer.maps(features(index), index).numpy()
         if maps is None:
             maps = np.empty((len(mine), *batch.shape[1:]), np.float32)
         maps[start:start + len(index)] = batch

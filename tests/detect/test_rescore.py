@@ -1,0 +1,71 @@
+"""The second pass (`detect/rescore.py`): a pattern the pile shares stops scoring as a defect, no image meets its
+own patches, the answer does not depend on whether the first pass's features were kept, and metrics.json says
+when and why there was no second pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from steelnb.detect import DetectConfig, detect, rescore
+from steelnb.detect.rescore import CleanBank, clean_images
+from tests.detect.conftest import FAST, pile, plant, texture
+
+SIZE = 128
+
+
+def config(**settings) -> DetectConfig:
+    return DetectConfig(**{**FAST, "max_side": SIZE, "seed": 0, **settings})
+
+
+@pytest.fixture(scope="module")
+def marked() -> np.ndarray:
+    """24 textures, each with the same bright mark somewhere (unlike the rest of its image, common in the pile),
+    and a dark square in image 5 only: the defect."""
+    rng = np.random.default_rng(0)
+    images = texture(24, SIZE, seed=3)
+    for image in images:
+        top, left = rng.integers(8, SIZE - 24, 2)
+        image[top:top + 16, left:left + 16] = 255
+    return plant(images, 5, 40, 70, 16, 10)
+
+
+def test_a_mark_the_pile_shares_is_normal_after_the_second_pass(marked):
+    one_pass = detect(config(rescore=0), pile(marked)).table
+    two = detect(config(rescore_patches=100_000), pile(marked))
+    assert one_pass.at[5, "rank"] > 1  # the marks outrank the defect when each image is its own reference
+    assert two.table.at[5, "rank"] == 1 and two.table["defective"].tolist() == [int(i == 5) for i in range(24)]
+    assert two.metrics["rescore"] == {"used": True, "share": 0.7, "rounds": 2, "clean_images": 16,
+                                      "bank_patches": 16 * 16 * 16, "features": "kept in memory (4 MiB)"}
+    one_round = detect(config(rescore_patches=100_000, rescore_rounds=1), pile(marked)).table
+    assert one_round.at[5, "rank"] == 1  # the first round already puts the marks among the normal
+
+
+def test_features_kept_or_extracted_again_give_the_same_answer(marked, monkeypatch):
+    kept = detect(config(), pile(marked))
+    monkeypatch.setattr(rescore, "KEEP_BYTES", 0)
+    again = detect(config(), pile(marked))
+    np.testing.assert_allclose(again.table["score"], kept.table["score"], rtol=1e-5)
+    assert again.metrics["rescore"]["features"].startswith("extracted again (keeping them would take 4 MiB")
+
+
+def test_metrics_say_why_a_pile_had_one_pass(marked):
+    assert detect(config(rescore=0), pile(marked)).metrics["rescore"] == {"used": False, "why": "--rescore 0"}
+    small = detect(config(), pile(marked[:12])).metrics["rescore"]
+    assert not small["used"] and "fewer than 20" in small["why"]
+    mutual = detect(config(method="mutual", references=4), pile(marked)).metrics["rescore"]
+    assert not mutual["used"] and mutual["why"].startswith("--method mutual")
+
+
+def test_no_image_meets_its_own_patches_in_the_bank():
+    features = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1).expand(6, 3, 3, 2).contiguous()
+    bank = CleanBank(patches=1000, seed=0)  # every patch of every image in the bank
+    bank.build(6, np.arange(6), lambda index: features[index], np.arange(6))
+    distances = bank.maps(features, np.arange(6))
+    assert (distances > 0).all()  # image i's patches all equal i: a distance of 0 would be its own
+
+
+def test_the_clean_images_are_the_lowest_ranked_share():
+    assert clean_images(np.array([0.9, 0.1, 0.5, 0.2, 0.3]), 0.4).tolist() == [1, 3]
+    assert clean_images(np.array([0.9, 0.1]), 0.4).tolist() == []
