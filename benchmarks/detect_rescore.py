@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 from detect_lab import CHOOSE_ON, feature_set
+from detect_lab import choose as lab_choose
 from sklearn.metrics import roc_auc_score
 
 from steelnb.detect.decision import label_free_threshold
@@ -145,16 +146,8 @@ def decision_rows(name: str, cache: Path, share: float, rounds: int, memory: int
 
 
 def choose(table: pd.DataFrame) -> pd.DataFrame:
-    """Each pile with the setting chosen without it (best worst case over the other piles), and in-sample."""
-    table = table.assign(label=table["setting"] + " | " + table["join"])
-    wide = table.pivot_table(index="label", columns="pile", values="auroc")
-    rows = []
-    for pile in [p for p in CHOOSE_ON if p in wide]:
-        others = [p for p in CHOOSE_ON if p in wide and p != pile]
-        chosen = wide[others].min(axis=1).idxmax()
-        rows.append({"pile": pile, "chosen_without_it": chosen, "auroc": wide.at[chosen, pile],
-                     "in_sample_best": wide[pile].idxmax(), "in_sample_auroc": wide[pile].max()})
-    return pd.DataFrame(rows)
+    """The lab's leave-one-pile-out choice (`detect_lab.choose`) over the settings and their joins."""
+    return lab_choose(table.assign(setting=table["setting"] + " | " + table["join"]))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """What `steelnb detect` costs beside the backbone's bare forward pass, measured side by side in one run (issue 19).
 
-    python benchmarks/detect_speed.py --images 48 --side 512 --repeats 3 [--set rescore_patches=20000 ...]
+    python benchmarks/detect_speed.py --images 64 --side 512 --repeats 3 [--set rescore_patches=20000 ...]
 
 One synthetic pile at `--side` px, read once. Each repeat times, back to back in this process, (a) the bare
 forward pass of the backbone over the pile (no grad, batches of 8, features of every level the default reads) and
@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 
+import faiss
 import torch
 
 from steelnb.backbones import create_backbone
@@ -51,7 +52,7 @@ def detect_s(config: DetectConfig, pile) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--images", type=int, default=64)  # 44 clean images: a full 40k bank
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -59,6 +60,7 @@ def main() -> None:
                         help="a DetectConfig field away from its default (numbers as numbers)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)  # the second pass's bank search: faiss has its own OpenMP
     pile = synthetic.load(image_size=args.side, n_images=args.images, defect_rate=0.1, seed=0)
     changed = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     config = DetectConfig.from_dict({"device": "cpu", "overlays": 0, "out_dir": tempfile.mkdtemp(), **changed})

@@ -2,6 +2,7 @@
 pipeline on synthetic piles with the types from the crops' starting features beside k-means on the same features.
 
     python benchmarks/inspect_types.py neu DATA_ROOT OUT_DIR [--whole-run RUN_DIR] [--crop-share S] [--profile P]
+                                                             [--pooling mean|map|region] [--rescore S]
     python benchmarks/inspect_types.py synthetic OUT_DIR [--seeds 1 2 0] [--n-images N] [--image-size S]
                                                          [--profile P] [--pooling mean|map|both] [--whole]
 
@@ -68,12 +69,14 @@ def whole_image_run(data: ImageSet, profile: str, k: int, seed: int = 0) -> dict
 def neu(args: argparse.Namespace) -> None:
     profile, seed = args.profile, 0
     data = load_dataset("neu", args.data_root, get_profile(profile).train.get("image_size"))
-    detect_config = DetectConfig(dataset="neu", data_root=args.data_root, device="cpu", overlays=0, seed=seed)
-    types_config = TypesConfig(types=6, profile=profile, crop_share=args.crop_share)
+    detect_config = DetectConfig(dataset="neu", data_root=args.data_root, device="cpu", overlays=0, seed=seed,
+                                 rescore=args.rescore)
+    types_config = TypesConfig(types=6, profile=profile, crop_share=args.crop_share, pooling=args.pooling)
     started = time.perf_counter()
     found = inspect_pile(detect_config, types_config, data, only_flagged=False)
     seconds = time.perf_counter() - started
     stage = found.metrics["type_stage"]
+    training, every = stage.get("training", {}), np.ones(len(data), bool)
     crop_set = ImageSet("neu-crops", found.crops, np.full(len(found.crops), UNKNOWN), np.full(len(found.crops), UNKNOWN,
                         np.int8), (), data.paths)
     settings = train_config(types_config, len(crop_set), 2, seed, "cpu")
@@ -84,7 +87,10 @@ def neu(args: argparse.Namespace) -> None:
                        f"share {stage['crop']['share_of_shorter_side']}, {stage['crop']['how']}, resized to "
                        f"{stage['crop']['resized_to']})",
              "acc": crops["acc"], "nmi": crops["nmi"], "n": len(data), "k": 6,
-             "k_chosen_by_silhouette": chosen.k, "seconds": round(seconds, 1),
+             "k_chosen_by_silhouette": chosen.k, "pooling": args.pooling, "detect_rescore": args.rescore,
+             "answered_by": f"{training.get('used')}: {training.get('why')}",
+             "starting_acc": evaluate(data.labels, found.grouping.starting[main_rows(found, every)])["acc"],
+             "seconds": round(seconds, 1),
              "weights": f"detect: {found.metrics['run']['weights']}; types: {stage['run']['weights']}"}]
     if args.whole_run:
         result = json.loads((Path(args.whole_run) / "metrics.json").read_text())
@@ -214,6 +220,10 @@ def main() -> None:
     on_neu.add_argument("--whole-run", help="a finished whole-image run folder to read instead of training one")
     on_neu.add_argument("--crop-share", type=float, help="crop share (default: from the maps)")
     on_neu.add_argument("--profile", default="cpu")
+    on_neu.add_argument("--rescore", type=float, default=DetectConfig.rescore,
+                        help="detection's second pass (DetectConfig.rescore; 0: one pass)")
+    on_neu.add_argument("--pooling", default=TypesConfig.pooling, choices=POOLINGS,
+                        help="the type stage's starting features (TypesConfig.pooling)")
     on_neu.set_defaults(func=neu)
     on_synthetic = sets.add_parser("synthetic")
     on_synthetic.add_argument("out_dir")

@@ -48,7 +48,7 @@ def clean_images(scores: np.ndarray, share: float) -> np.ndarray:
 class CleanBank:
     """Patches of the clean images in two half-banks; `maps` gives each patch's distance to the other half."""
 
-    def __init__(self, patches: int = 40_000, seed: int = 0, batch_size: int = 8) -> None:
+    def __init__(self, patches: int, seed: int, batch_size: int = 8) -> None:
         self.patches, self.seed, self.batch_size = patches, seed, batch_size
         self.half: np.ndarray | None = None
         self.banks: list[faiss.Index] = []
@@ -63,7 +63,8 @@ class CleanBank:
         self.half[clean] = rng.permutation(len(clean)) % 2
         per_image = max(1, self.patches // len(clean))
         owned = np.intersect1d(clean, mine)
-        sampled, halves = [np.empty((0, 0), np.float16)], [np.empty(0, np.int8)]
+        sampled: list[np.ndarray] = []
+        halves: list[np.ndarray] = []
         starts = range(0, len(owned), self.batch_size)
         for start in progress(starts, f"rescore: patches of {len(clean)} clean images", unit="batch"):
             index = owned[start:start + self.batch_size]
@@ -71,8 +72,8 @@ class CleanBank:
                 flat = grid.reshape(-1, grid.shape[-1]).cpu().numpy().astype(np.float16)
                 sampled.append(flat[np.random.default_rng([self.seed, int(image)]).permutation(len(flat))[:per_image]])
                 halves.append(np.full(len(sampled[-1]), self.half[image], np.int8))
-        patches = distributed.gather(np.concatenate(sampled[1:]) if len(sampled) > 1 else sampled[0])
-        which = distributed.gather(np.concatenate(halves))
+        patches = distributed.gather(np.concatenate(sampled) if sampled else np.empty((0, 0), np.float16))
+        which = distributed.gather(np.concatenate(halves) if halves else np.empty(0, np.int8))
         self.banks = [self._index(patches[which == side]) for side in (0, 1)]
 
     @staticmethod
@@ -99,13 +100,12 @@ class CleanBank:
 
 class KeptFeatures:
     """The first pass's patch features of this process's images (by image index), kept (float16) for the second
-    pass while the shard's would fit in `budget` bytes (judged from the first batch), else extracted again when
-    asked for; with `enabled` False (no second pass) nothing is kept."""
+    pass while the shard's would fit in KEEP_BYTES (a process's own budget, judged from the first batch), else
+    extracted again when asked for (each round then costs the clean images' and the shard's forward passes again);
+    with `enabled` False (no second pass) nothing is kept."""
 
-    def __init__(self, extract: Callable[[np.ndarray], Tensor], shard: int, budget: int | None = None,
-                 enabled: bool = True) -> None:
-        self.extract, self.shard = extract, shard
-        self.budget = KEEP_BYTES if budget is None else budget
+    def __init__(self, extract: Callable[[np.ndarray], Tensor], shard: int, enabled: bool = True) -> None:
+        self.extract, self.shard, self.budget = extract, shard, KEEP_BYTES
         self.kept: dict[int, Tensor] = {}
         self.keeping: bool | None = None if enabled else False
         self.needed = 0  # bytes the shard's features take as float16
@@ -121,10 +121,11 @@ class KeptFeatures:
         return features
 
     def again(self, index: np.ndarray) -> Tensor:
-        """The features of `index` for the second pass: as kept, or extracted again and rounded the same way."""
+        """The features of `index` for the second pass: as kept (float16), or extracted again (the bank rounds both
+        the same way)."""
         if self.keeping:
             return torch.stack([self.kept[int(i)] for i in index]).float()
-        return self.extract(index).half().float()
+        return self.extract(index)
 
     def record(self) -> str:
         mib = self.needed / 2**20

@@ -126,14 +126,17 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
     """The second pass, `config.rescore_rounds` times: each patch's nearer distance, its own image's (`raw`) or the
     clean bank's (rescore.py), the clean images being the `config.rescore` share that the previous round ranks
     lowest (the first pass, then the last join)."""
-    joined = raw
+    joined, clean, changed = raw, np.empty(0, np.int64), []
     for _ in range(config.rescore_rounds):
-        clean = clean_images(_scored(joined, config)[0], config.rescore)
+        previous, clean = clean, clean_images(_scored(joined, config)[0], config.rescore)
+        if np.array_equal(clean, previous):  # the same clean images: the same bank, the same maps
+            break
+        changed.append(len(np.setdiff1d(clean, previous)))
         bank = CleanBank(config.rescore_patches, config.seed, config.batch_size)
         bank.build(len(raw), clean, features.again, mine)
         joined = np.minimum(raw, _score_maps(mine, features.again, bank, config.batch_size))
-    return joined, {"used": True, "share": config.rescore, "rounds": config.rescore_rounds,
-                    "clean_images": len(clean), "bank_patches": sum(index.ntotal for index in bank.banks),
+    return joined, {"used": True, "share": config.rescore, "rounds": len(changed), "clean_images": len(clean),
+                    "clean_images_new_each_round": changed, "bank_patches": sum(index.ntotal for index in bank.banks),
                     "features": features.record()}
 
 

@@ -1,4 +1,5 @@
-"""Notebook 08's table: fully unsupervised detection on every pile, beside the rows it must be judged against.
+"""Notebook 08's table: fully unsupervised detection on every pile, beside the rows it must be judged against;
+and notebook 07's `steelnb detect` row (`detect_on_test_row`: the whole study scored, measured on its test part).
 
 - `detection_pile(name, data_root, profile)`: a pile read as `steelnb detect` reads it (its own aspect), capped
   per class for a quick profile; None with the reason when it is not under the data root.
@@ -132,7 +133,6 @@ def all_normal_row(pile: ImageSet) -> dict:
     rate = float(pile.defective.mean())
     return _row(pile, "everything defect-free", False, auroc=0.5, acc=1 - rate, mdr=rate, fdr=0.0, eacc=1 - rate,
                 flagged=0, n_scored=len(pile))
-
 
 
 def detect_on_test_row(study: StudySet, test: ImageSet, config: DetectConfig, data_root: str | Path | None) -> dict:

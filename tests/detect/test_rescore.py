@@ -36,8 +36,12 @@ def test_a_mark_the_pile_shares_is_normal_after_the_second_pass(marked):
     two = detect(config(rescore_patches=100_000), pile(marked))
     assert one_pass.at[5, "rank"] > 1  # the marks outrank the defect when each image is its own reference
     assert two.table.at[5, "rank"] == 1 and two.table["defective"].tolist() == [int(i == 5) for i in range(24)]
-    assert two.metrics["rescore"] == {"used": True, "share": 0.7, "rounds": 2, "clean_images": 16,
-                                      "bank_patches": 16 * 16 * 16, "features": "kept in memory (4 MiB)"}
+    record = two.metrics["rescore"]
+    assert {k: record[k] for k in ("used", "share", "clean_images", "bank_patches", "features")} == \
+        {"used": True, "share": 0.7, "clean_images": 16, "bank_patches": 16 * 16 * 16,
+         "features": "kept in memory (4 MiB)"}
+    assert record["rounds"] == len(record["clean_images_new_each_round"]) >= 1
+    assert record["clean_images_new_each_round"][0] == 16  # the first round's are all new
     one_round = detect(config(rescore_patches=100_000, rescore_rounds=1), pile(marked)).table
     assert one_round.at[5, "rank"] == 1  # the first round already puts the marks among the normal
 
@@ -54,6 +58,8 @@ def test_metrics_say_why_a_pile_had_one_pass(marked):
     assert detect(config(rescore=0), pile(marked)).metrics["rescore"] == {"used": False, "why": "--rescore 0"}
     small = detect(config(), pile(marked[:12])).metrics["rescore"]
     assert not small["used"] and "fewer than 20" in small["why"]
+    few = detect(config(rescore=0.05), pile(marked)).metrics["rescore"]  # 24 x 0.05: 1 clean image
+    assert not few["used"] and "fewer than 2 clean images" in few["why"]
     mutual = detect(config(method="mutual", references=4), pile(marked)).metrics["rescore"]
     assert not mutual["used"] and mutual["why"].startswith("--method mutual")
 

@@ -42,3 +42,4 @@ def test_detect_row_reads_a_real_pile_from_disk_by_the_study_s_paths(tmp_path):
     _, test = protocols.stratified_split(study.data, 0.5, seed=0)
     row = detection.detect_on_test_row(study, test, detection.detect_config("ci", "dagm", overlays=0), tmp_path)
     assert f"all {len(study.data)} images" in row["note"] and 0 <= row["acc"] <= 1
+    assert study.data.images.shape[-1] == 64 and "32 x 32 px" in row["note"]  # read from disk as detect reads it
