@@ -22,8 +22,9 @@ from sklearn.metrics import average_precision_score
 
 from ..baselines import PatchCore
 from ..baselines.common import detect as detect_with_normals
-from ..data import DataError, Fit, ImageSet, load_dataset, protocols
+from ..data import DataError, ImageSet, load_dataset, protocols
 from ..detect import DetectConfig, Detection, detect
+from ..detect.pile import load_pile
 from ..metrics import defect_scores_metrics
 from ..profiles import get_profile
 from .configs import profile_config
@@ -58,13 +59,18 @@ def detection_pile(name: str, data_root: str | Path | None, config: DetectConfig
     """Pile `name` read at `config`'s size and aspect, capped at the profile's `detect_cap` images per class
     (None: all); (None, why) when it is not there."""
     try:
-        pile = load_dataset(name, data_root, Fit(config.max_side, max(32, *config.stride_list)))
+        pile = _read(name, data_root, config)
     except DataError as error:
         return None, str(error)
     cap = get_profile(profile).detect_cap
     if cap is not None:
         pile = protocols.cap_per_class(pile, cap, seed)
     return pile, ""
+
+
+def _read(name: str, data_root: str | Path | None, config: DetectConfig) -> ImageSet:
+    """Pile `name` as `steelnb detect` reads it with `config` (`detect.pile.load_pile`)."""
+    return load_pile(replace(config, dataset=name, data_root=str(data_root) if data_root else None))
 
 
 def _row(pile: ImageSet, label: str, uses_labels: bool, **values) -> dict:
@@ -141,7 +147,7 @@ def detect_on_test_row(study: StudySet, test: ImageSet, config: DetectConfig, da
     and its label-free decision (ACC / MDR / FDR / EACC) measured on the `test` images only."""
     pile = study.data
     if not study.stand_in:
-        read = load_dataset(study.source, data_root, Fit(config.max_side, max(32, *config.stride_list)))
+        read = _read(study.source, data_root, config)
         position = {path: i for i, path in enumerate(read.paths)}
         pile = read.subset([position[path] for path in study.data.paths])
     found = detect(config, pile)
