@@ -138,8 +138,9 @@ def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: I
     regions = pd.DataFrame(columns=REGION_COLUMNS)
     grouping, share = None, {"share_of_shorter_side": types_config.crop_share}
     if len(grouped):
-        share = crop_share(types_config, detection, detect_config.sigma, grouped, *data.images.shape[-2:])
-        regions = find_regions(detection, detect_config.sigma, grouped, types_config.regions)
+        maps = smooth(torch.from_numpy(detection.maps[grouped]), detect_config.sigma).numpy()  # as detection's peaks
+        share = crop_share(types_config, maps, *data.images.shape[-2:])
+        regions = find_regions(detection, maps, grouped, types_config.regions)
         with phase(f"cropping {len(regions)} regions of {len(grouped)} images around their anomaly peaks"):
             crops = defect_crops(data.images[regions["image"].to_numpy()], regions["peak_y"].to_numpy(),
                                  regions["peak_x"].to_numpy(), share["share_of_shorter_side"], size)
@@ -148,8 +149,8 @@ def inspect_pile(detect_config: DetectConfig, types_config: TypesConfig, data: I
                             tuple(pile.paths[i] for i in regions["image"]))
         weights = None
         if types_config.pooling != "mean":
-            maps = smooth(torch.from_numpy(detection.maps[regions["image"].to_numpy()]), detect_config.sigma).numpy()
-            weights = crop_weights(maps, regions["peak_y"].to_numpy(), regions["peak_x"].to_numpy(),
+            of_region = maps[np.searchsorted(grouped, regions["image"].to_numpy())]  # grouped is sorted
+            weights = crop_weights(of_region, regions["peak_y"].to_numpy(), regions["peak_x"].to_numpy(),
                                    *data.images.shape[-2:], share["share_of_shorter_side"], size,
                                    region=types_config.pooling == "region")
         grouping = group_types(crop_set, types_config, detect_config.seed, detect_config.device, weights)
@@ -209,11 +210,10 @@ def few_grouped_note(grouped: int, config: TypesConfig) -> str:
     return f"only {grouped} image{'s' * (grouped != 1)} grouped, fewer than {what}; {more}"
 
 
-def find_regions(detection: Detection, sigma: float, grouped: np.ndarray, limit: int) -> pd.DataFrame:
-    """One row per separate anomalous region of each grouped image's map (smoothed as detection's peaks were),
-    strongest first and at most `limit` an image (`crops.anomalous_regions`, the others above detection's
-    threshold); region 0's peak is detection's own (`peak_y`, `peak_x`)."""
-    maps = smooth(torch.from_numpy(detection.maps[grouped]), sigma).numpy()
+def find_regions(detection: Detection, maps: np.ndarray, grouped: np.ndarray, limit: int) -> pd.DataFrame:
+    """One row per separate anomalous region of each grouped image's map (`maps`, in the order of `grouped`,
+    smoothed as detection's peaks were), strongest first and at most `limit` an image (`crops.anomalous_regions`,
+    the others above detection's threshold); region 0's peak is detection's own (`peak_y`, `peak_x`)."""
     rows = []
     for image, cells in zip(grouped, maps, strict=True):
         found = anomalous_regions(cells, limit, detection.threshold)
@@ -223,13 +223,11 @@ def find_regions(detection: Detection, sigma: float, grouped: np.ndarray, limit:
     return pd.DataFrame(rows, columns=REGION_COLUMNS[:5])
 
 
-def crop_share(config: TypesConfig, detection: Detection, sigma: float, grouped: np.ndarray, height: int,
-               width: int) -> dict:
-    """The crops' share of the shorter side (given, or from the grouped images' maps smoothed as detection's
+def crop_share(config: TypesConfig, maps: np.ndarray, height: int, width: int) -> dict:
+    """The crops' share of the shorter side (given, or from the grouped images' `maps`, smoothed as detection's
     peaks were: `crops.map_share`), their side in pixels and how the share was set."""
     share, how = config.crop_share, "given (--crop-share)"
     if share is None:
-        maps = smooth(torch.from_numpy(detection.maps[grouped]), sigma).numpy()
         share = map_share(maps, height, width)
         how = f"{CONTEXT:g} x the median extent of the grouped images' defect regions in their maps, at most 1"
     return {"share_of_shorter_side": round(share, 4), "side_px": crop_side(height, width, share), "how": how}
