@@ -6,7 +6,8 @@ the score distribution and defects its upper tail.
 - `mad`: robust z-score, threshold = exp(median + cutoff x 1.4826 x MAD) (cutoff 3 by default: an image
   is defective when its log score lies more than three robust standard deviations above the median); when
   over half the pile shares one score (MAD 0), 1.2533 x the mean absolute deviation stands in for the spread
-  (Iglewicz and Hoaglin's modified z-score), so that a tiny excess over that score is no defect;
+  (Iglewicz and Hoaglin's modified z-score), so that a tiny excess over that score is no defect, and a spread
+  under NOISE_SPREAD (0.1 % of a score) is float noise, not the pile's: it is raised to that;
 - `gmm`: a two-component Gaussian mixture, the threshold where the upper component becomes the likelier one
   (falls back to `mad` when the mixture does not separate two groups);
 - `gap`: the widest gap between consecutive log scores in the upper half of the pile;
@@ -40,6 +41,9 @@ from ..method.predict import calibrate_threshold
 
 MAD_TO_STD = 1.4826  # MAD x this = standard deviation, for normal data
 MEAN_AD_TO_STD = 1.2533  # mean absolute deviation x this = standard deviation, for normal data
+# The smallest spread of log scores `mad` takes as real: the same image scored in another batch can move by ~1e-5
+# (float32 arithmetic follows the batch's shape), and a pile of near-identical scores must not flag that noise.
+NOISE_SPREAD = 1e-3
 
 
 def _logs(scores: np.ndarray) -> np.ndarray:
@@ -58,9 +62,14 @@ def _threshold(log_threshold: float, scores: np.ndarray) -> float:
 
 def mad_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, 1.2533 x the mean absolute deviation
-    from the median instead; with that 0 too (every score equal), the median: nothing is defective."""
+    from the median instead; the spread at least NOISE_SPREAD, so that scores equal up to float noise flag nothing.
+
+    >>> identical = np.array([0.267601, 0.267597, 0.267597, 0.267597, 0.267597])  # one image in another batch
+    >>> int((identical > mad_threshold(identical)).sum())
+    0
+    """
     median, spread = robust_spread(_logs(scores))
-    return _threshold(median + cutoff * spread, scores)
+    return _threshold(median + cutoff * max(spread, NOISE_SPREAD), scores)
 
 
 def robust_spread(values: np.ndarray) -> tuple[float, float]:
