@@ -2,13 +2,13 @@
 pipeline on synthetic piles with the types from the crops' starting features beside k-means on the same features.
 
     python benchmarks/inspect_types.py neu DATA_ROOT OUT_DIR [--whole-run RUN_DIR] [--crop-share S] [--profile P]
-                                                             [--pooling mean|map|region] [--rescore S]
+                                                             [--pooling mean|map|region] [--rescore S] [--seed S]
     python benchmarks/inspect_types.py synthetic OUT_DIR [--seeds 1 2 0] [--n-images N] [--image-size S]
                                                          [--profile P] [--pooling mean|map|both] [--whole]
 
 neu: every NEU image is defective (6 types, no defect-free class), so the type stage groups all of them
 (`inspect_pile(..., only_flagged=False)`): detection only says where each crop is centred. Crops and whole images
-are grouped by the same joint method (the profile's settings, seed 0, 6 types given). The whole-image row trains
+are grouped by the same joint method (the profile's settings, --seed, 6 types given). The whole-image row trains
 here too, unless --whole-run names a finished `steelnb train --profile cpu --dataset neu` run folder whose
 metrics.json is read instead (say so in the README). Beside them: the number of types the data would choose
 (silhouette on the crops' starting features), which costs no training.
@@ -67,7 +67,7 @@ def whole_image_run(data: ImageSet, profile: str, k: int, seed: int = 0) -> dict
 
 
 def neu(args: argparse.Namespace) -> None:
-    profile, seed = args.profile, 0
+    profile, seed = args.profile, args.seed
     data = load_dataset("neu", args.data_root, get_profile(profile).train.get("image_size"))
     detect_config = DetectConfig(dataset="neu", data_root=args.data_root, device="cpu", overlays=0, seed=seed,
                                  rescore=args.rescore)
@@ -106,7 +106,8 @@ def neu(args: argparse.Namespace) -> None:
                f"image's anomaly peak ({detect_config.method} detection, {detect_config.backbone} "
                f"{detect_config.weights}, strides {detect_config.strides}) and on the whole images. Target: ACC >= "
                f"0.95 on crops. Machine: {env['machine']}, device {env['device']}; commit {env['commit']}.")
-    _write(args.out_dir, "neu_types", pd.DataFrame(rows), caption, args, env, chosen.scores)
+    name = f"neu_types_seed{seed}" if seed else "neu_types"
+    _write(args.out_dir, name, pd.DataFrame(rows), caption, args, env, chosen.scores, seed)
 
 
 KMEANS_SEEDS = 5
@@ -220,6 +221,8 @@ def main() -> None:
     on_neu.add_argument("--whole-run", help="a finished whole-image run folder to read instead of training one")
     on_neu.add_argument("--crop-share", type=float, help="crop share (default: from the maps)")
     on_neu.add_argument("--profile", default="cpu")
+    on_neu.add_argument("--seed", type=int, default=0, help="detection's and the type stage's (written _seed<S> when "
+                        "not 0)")
     on_neu.add_argument("--rescore", type=float, default=DetectConfig.rescore,
                         help="detection's second pass (DetectConfig.rescore; 0: one pass)")
     on_neu.add_argument("--pooling", default=TypesConfig.pooling, choices=POOLINGS,

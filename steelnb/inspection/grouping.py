@@ -20,8 +20,7 @@ median to its peak, `crops.crop_weights`), not over the whole crop, so that the 
 decide its type. On the synthetic piles of seeds 1 / 2 (600 images at 256 px, 6 types given, cpu profile) the
 types among the flagged reach ACC 0.922 / 0.807 so, against 0.748 / 0.632 with the plain mean ("mean") and
 0.835 / 0.798 weighted by the map ("map"); results/inspect/README.md. On NEU the trained answer keeps the types
-(0.967 with detection's one pass; 0.862 behind its second pass, whose crops suffer on a pile where every image is
-defective).
+(0.968 at seed 0, one thread), though a brief training's path is fragile: the same run on two threads gave 0.862.
 
 The training's settings are the profile's `train` table (`steelnb.profiles`: `ci` for tests, `cpu` for real
 runs on a laptop) with three changes for a pile of crops: the images are the crops at the profile's `image_size`
