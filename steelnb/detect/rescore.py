@@ -31,6 +31,7 @@ from torch import Tensor
 
 from .. import distributed
 from ..progress import progress
+from .scorers.bank import flat_index, other_half_maps
 
 KEEP_BYTES = 2 << 30  # the first pass keeps its shard's features (float16) for the second up to this, else re-extracts
 
@@ -74,28 +75,15 @@ class CleanBank:
                 halves.append(np.full(len(sampled[-1]), self.half[image], np.int8))
         patches = distributed.gather(np.concatenate(sampled) if sampled else np.empty((0, 0), np.float16))
         which = distributed.gather(np.concatenate(halves) if halves else np.empty(0, np.int8))
-        self.banks = [self._index(patches[which == side]) for side in (0, 1)]
-
-    @staticmethod
-    def _index(patches: np.ndarray) -> faiss.Index:
-        index = faiss.IndexFlatL2(patches.shape[1])
-        index.add(np.ascontiguousarray(patches, np.float32))
-        return index
+        self.banks = [flat_index(patches[which == side]) for side in (0, 1)]
 
     def maps(self, features: Tensor, index: np.ndarray) -> Tensor:
-        """(B, h, w) distance of every patch to its nearest patch in the half-bank its image is not in."""
+        """(B, h, w) distance of every patch to its nearest patch in the half-bank its image is not in (the
+        features rounded to float16 first, as the bank's were)."""
         if self.half is None:
             raise RuntimeError("CleanBank.maps before build")
-        b, h, w, d = features.shape
-        out = np.empty((b, h * w), np.float32)
-        flat = features.reshape(b, h * w, d).cpu().numpy().astype(np.float16).astype(np.float32)
-        halves = self.half[np.asarray(index)]
-        for side in (0, 1):  # the batch's images of one half, searched at once in the other half's bank
-            rows = np.flatnonzero(halves == side)
-            if len(rows):
-                squared, _ = self.banks[1 - side].search(np.ascontiguousarray(flat[rows].reshape(-1, d)), 1)
-                out[rows] = np.sqrt(np.maximum(squared[:, 0], 0)).reshape(len(rows), h * w)
-        return torch.from_numpy(out).view(b, h, w)
+        rounded = features.cpu().numpy().astype(np.float16).astype(np.float32)
+        return other_half_maps(self.banks, self.half[np.asarray(index)], rounded)
 
 
 class KeptFeatures:

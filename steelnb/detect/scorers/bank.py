@@ -57,21 +57,39 @@ class PileBank:
     def _bank(self, patches: np.ndarray, owners: np.ndarray) -> faiss.Index:
         if self.denoise > 0:
             patches = patches[~outlying(patches, owners, self.denoise)]
-        index = faiss.IndexFlatL2(patches.shape[1])
-        index.add(np.ascontiguousarray(patches, np.float32))
-        return index
+        return flat_index(patches)
 
     def maps(self, features: Tensor, index: np.ndarray) -> Tensor:
         """Distance of every patch to its nearest patch in the bank of the half its image is not in."""
         if self.half is None:
             raise RuntimeError("PileBank.maps before prepare")
-        b, h, w, d = features.shape
-        out = torch.empty(b, h, w)
-        flat = features.reshape(b, h * w, d).cpu().numpy()
-        for row, image in enumerate(index):
-            squared, _ = self.banks[1 - self.half[image]].search(np.ascontiguousarray(flat[row], np.float32), 1)
-            out[row] = torch.from_numpy(np.sqrt(np.maximum(squared[:, 0], 0))).view(h, w)
-        return out
+        return other_half_maps(self.banks, self.half[np.asarray(index)], features.cpu().numpy())
+
+
+def flat_index(patches: np.ndarray) -> faiss.Index:
+    """An exact (flat) L2 nearest-neighbour index over `patches` (M, D)."""
+    index = faiss.IndexFlatL2(patches.shape[1])
+    index.add(np.ascontiguousarray(patches, np.float32))
+    return index
+
+
+def other_half_maps(banks: list[faiss.Index], halves: np.ndarray, features: np.ndarray) -> Tensor:
+    """(B, h, w) distance of each patch of `features` (B, h, w, D) to its nearest patch in `banks[1 - half]`,
+    `halves` (B,) being each image's half: the images of one half are searched at once.
+
+    >>> banks = [flat_index(np.zeros((1, 2))), flat_index(np.ones((1, 2)))]
+    >>> other_half_maps(banks, np.array([0, 1]), np.zeros((2, 1, 1, 2))).flatten().tolist()  # meets [1, 1], [0, 0]
+    [1.4142135381698608, 0.0]
+    """
+    b, h, w, d = features.shape
+    flat = features.reshape(b, h * w, d)
+    out = np.empty((b, h * w), np.float32)
+    for side in (0, 1):
+        rows = np.flatnonzero(halves == side)
+        if len(rows):
+            squared, _ = banks[1 - side].search(np.ascontiguousarray(flat[rows].reshape(-1, d), np.float32), 1)
+            out[rows] = np.sqrt(np.maximum(squared[:, 0], 0)).reshape(len(rows), h * w)
+    return torch.from_numpy(out).view(b, h, w)
 
 
 def outlying(patches: np.ndarray, owners: np.ndarray, share: float) -> np.ndarray:
