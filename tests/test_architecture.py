@@ -49,7 +49,7 @@ INSIDE = {
         "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(),
         "fusion": {"decision"}, "position": {"decision"}, "record": {"config", "decision"},
         "pile": {"config", "errors"}, "overlay": {"record", "scoring"},
-        "rescore": set(),
+        "rescore": {"scorers"},
         "run": {"config", "decision", "errors", "fusion", "overlay", "pile", "position", "record", "rescore",
                 "scorers", "scoring"},
         "decide": {"config", "decision", "errors", "overlay", "pile", "record"},
