@@ -80,7 +80,7 @@ def neu(args: argparse.Namespace) -> None:
     crop_set = ImageSet("neu-crops", found.crops, np.full(len(found.crops), UNKNOWN), np.full(len(found.crops), UNKNOWN,
                         np.int8), (), data.paths)
     settings = train_config(types_config, len(crop_set), 2, seed, "cpu")
-    chosen = choose_types(starting_points(crop_set, settings)[0], 2, 8, "silhouette",
+    chosen = choose_types(starting_points(crop_set, settings).last, 2, 8, "silhouette",
                           lambda points, k: clustering(points, k, settings).labels)
     crops = evaluate(data.labels, found.table["type"].to_numpy())
     rows = [{"images": f"crops around the anomaly peak ({stage['crop']['side_px']} px of {data.images.shape[-1]}, "
@@ -121,7 +121,7 @@ def kmeans_on_start(crops: np.ndarray, k: int, profile: str, seed: int) -> list[
     its backbone, weights, PCA and L2)."""
     crop_set = ImageSet("crops", crops, np.full(len(crops), UNKNOWN), np.full(len(crops), UNKNOWN, np.int8), (),
                         tuple(map(str, range(len(crops)))))
-    points, _ = starting_points(crop_set, train_config(TypesConfig(profile=profile), len(crops), k, seed, "cpu"))
+    points = starting_points(crop_set, train_config(TypesConfig(profile=profile), len(crops), k, seed, "cpu")).last
     return [KMeans(k, n_init=10, random_state=s).fit_predict(points) for s in range(KMEANS_SEEDS)]
 
 

@@ -203,7 +203,6 @@ def _offline_efficientnet_lite(name: str) -> Backbone:
     return Backbone(model, name, f"offline:{name.replace('_', '-')}", _LITE0_MEAN, _LITE0_STD)
 
 
-@torch.no_grad()
 def extract_features(
     backbone: Backbone,
     images: np.ndarray,
@@ -219,21 +218,61 @@ def extract_features(
     these weights (area-resized to its grid) instead of its own pooling; a CNN's map, (B, D, h', w'), is needed.
     Progress is reported (`steelnb.progress`) as "`desc` of N images".
     """
+
+    def pool(model: nn.Module, x: torch.Tensor, part: torch.Tensor | None) -> list[torch.Tensor]:
+        return [model(x) if part is None else weighted_pool(model.forward_features(x), part)]
+
+    return _pooled(backbone, images, input_size, batch_size, device, desc, weights, pool)[0]
+
+
+def extract_levels(
+    backbone: Backbone,
+    images: np.ndarray,
+    levels: list[int],
+    weights: np.ndarray,
+    input_size: int | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "auto",
+    desc: str = "features",
+) -> list[np.ndarray]:
+    """In one forward pass, the last feature map and the maps at `levels` (timm `forward_intermediates` indices,
+    `patches.feature_levels`) of uint8 images (N, C, S, S), each averaged with `weights` (N, h, w) as
+    `extract_features` does: [(N, D) of the last map, then (N, D_l) of each level].
+
+    >>> import timm
+    >>> backbone = Backbone(timm.create_model("resnet18", num_classes=0), "resnet18", "random", (0.5,) * 3, (0.5,) * 3)
+    >>> images, weights = np.zeros((2, 3, 64, 64), np.uint8), np.ones((2, 4, 4), np.float32)
+    >>> [part.shape for part in extract_levels(backbone, images, [3], weights, device="cpu")]
+    [(2, 512), (2, 256)]
+    """
+
+    def pool(model: nn.Module, x: torch.Tensor, part: torch.Tensor | None) -> list[torch.Tensor]:
+        last, maps = model.forward_intermediates(x, indices=levels)
+        return [weighted_pool(m, part) for m in (last, *maps)]
+
+    return _pooled(backbone, images, input_size, batch_size, device, desc, weights, pool)
+
+
+@torch.no_grad()
+def _pooled(backbone: Backbone, images: np.ndarray, input_size: int | None, batch_size: int,
+            device: str | torch.device, desc: str, weights: np.ndarray | None, pool) -> list[np.ndarray]:
+    """`pool(model, x, weights of the batch or None)` -> [(B, D_i)] over the images in batches, each part gathered
+    into (N, D_i) float32."""
     from .views import to_model_input
 
     device = resolve_device(device) if isinstance(device, str) else device
     model = backbone.model.to(device).eval()
-    chunks = []
+    chunks: list[list[torch.Tensor]] = []
     starts = range(0, len(images), batch_size)
     for start in progress(starts, f"{desc} of {len(images)} images", unit="batch"):
         batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(device)
         x = to_model_input(batch, backbone.mean, backbone.std, input_size)
-        if weights is None:
-            chunks.append(model(x).float().cpu())
-        else:
-            part = torch.from_numpy(np.asarray(weights[start : start + batch_size], np.float32)).to(device)
-            chunks.append(weighted_pool(model.forward_features(x), part).float().cpu())
-    return torch.cat(chunks).numpy() if chunks else np.zeros((0, backbone.num_features), np.float32)
+        part = None if weights is None else \
+            torch.from_numpy(np.asarray(weights[start : start + batch_size], np.float32)).to(device)
+        chunks.append([pooled.float().cpu() for pooled in pool(model, x, part)])
+    if not chunks:
+        return [np.zeros((0, backbone.num_features), np.float32)]
+    return [torch.cat(parts).numpy() for parts in zip(*chunks, strict=True)]
 
 
 def weighted_pool(maps: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -7,10 +7,12 @@ from typing import Annotated
 
 from .. import validation
 from ..profiles import PROFILES
-from ..validation import Above, AtLeast, AtMost, ConfigError, Help, OneOf
+from ..validation import Above, AtLeast, AtMost, ConfigError, Help, Matches, OneOf
 
 CHOICES = ("silhouette", "eigengap")  # how the number of types is chosen when --types is not given (choice.py)
 POOLINGS = ("mean", "map", "region")  # how a crop's starting features pool the backbone's feature map (grouping.py)
+LEVELS = Matches(r"last|(4|8|16|32)(,(4|8|16|32))*",
+                 "last, or strides out of 4, 8, 16, 32 joined by commas, e.g. 16,32")  # the grouping's feature maps
 
 
 @dataclass
@@ -42,6 +44,10 @@ class TypesConfig:
                        Help("the crops' starting features: the backbone's plain mean (mean), its mean weighted by "
                             "the anomaly map over the crop (map), or its mean over the crop's defect region "
                             "(region: where the map is half the way from its median to its peak or above)")] = "region"
+    levels: Annotated[str, LEVELS,
+                      Help("the feature maps the crops are grouped on, by stride, each pooled as --pooling says and "
+                           "joined (the number of types is chosen on the last one); last: the backbone's last "
+                           "features alone")] = "16,32"
     regions: Annotated[int, AtLeast(1), Help("crops per image at most: one per separate anomalous region, a "
                                              "count")] = 3
     top: Annotated[int | None, AtLeast(1), Help("also group the N highest-ranked images, flagged or not")] = None
@@ -57,6 +63,11 @@ class TypesConfig:
         if self.min_types > self.max_types:
             raise ConfigError(f"min_types ({self.min_types}) must not exceed max_types ({self.max_types})",
                               "min_types")
+
+    @property
+    def strides(self) -> tuple[int, ...] | None:
+        """The grouping's feature levels by stride; None: the backbone's last features alone ("last")."""
+        return None if self.levels == "last" else tuple(int(part) for part in self.levels.split(","))
 
     def top_count(self, n_images: int) -> int:
         """How many of the ranking's top images are grouped whatever the decision (`top`, `top_rate`: the larger)."""

@@ -106,6 +106,10 @@ class Trainer:
         self.elapsed_s = 0.0  # seconds spent in the epochs done, over every session of a resumed run
         self.history: list[dict] = []
         self.previous: np.ndarray | None = None
+        # The answer's clustering and the points it clustered (the final features, reduced), once `run` ends, on
+        # the main process: what `steelnb inspect`'s type stage compares with its starting features.
+        self.final: Clustering | None = None
+        self.final_points: np.ndarray | None = None
 
     def _check_cluster_counts(self) -> None:
         """ConfigError, before any work, when a cluster count exceeds the number of images."""
@@ -265,6 +269,7 @@ class Trainer:
             preprocessor = self.preprocessor(features, self.config.seed)
             points = preprocessor.transform(features)
             final = self.cluster(points, self.eval_clusters(), self.config.seed)
+        self.final, self.final_points = final, points
         normal_cluster = int(final.sizes.argmax())
         self._write_assignments(final, normal_cluster, points)
         result = {"run": {**run_info(self.backbone, self.device, wall_s, self.config.clusterer),

@@ -5,7 +5,8 @@ import pytest
 
 from steelnb.data import UNKNOWN, ImageSet, load_dataset
 from steelnb.inspection import TypesConfig
-from steelnb.inspection.grouping import STARTING, TRAINED, group_types, training_decision
+from steelnb.inspection.grouping import STARTING, TRAINED, group_types, starting_points, train_config, training_decision
+from steelnb.validation import ConfigError
 
 
 def groups(rng, spread, apart, n=30, k=3, dims=8):
@@ -87,3 +88,19 @@ def test_map_pooling_groups_and_records_how_it_pooled(pooling):
     weights[:, 1:3, 1:3] = 1.0
     found = group_types(crops, TypesConfig(types=2, profile="ci", pooling=pooling, train_min_crops=9), weights=weights)
     assert found.run["pooling"] == pooling and sorted(set(found.types)) == [0, 1]
+
+
+def test_the_types_are_grouped_on_the_levels_and_counted_on_the_last_features():
+    crops = crop_set(12, seed=2)
+    settings = train_config(TypesConfig(profile="ci"), len(crops), 2)
+    joined = starting_points(crops, settings, strides=(16, 32))
+    last = starting_points(crops, settings)
+    assert joined.record["levels"] == "16,32" and last.record["levels"] == "last"
+    np.testing.assert_allclose(joined.last, last.grouped, atol=1e-5)  # one forward pass gives the last features too
+    assert last.grouped is last.last and not np.allclose(joined.grouped, joined.last, atol=1e-3)
+
+
+def test_levels_name_strides():
+    assert TypesConfig().strides == (16, 32) and TypesConfig(levels="last").strides is None
+    with pytest.raises(ConfigError, match="levels"):
+        TypesConfig(levels="12")

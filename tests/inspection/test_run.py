@@ -78,7 +78,7 @@ def test_the_folder_holds_every_image_type_and_crop_and_a_gallery_per_type(group
     training = metrics["type_stage"]["training"]
     assert training["used"] == "starting features" and training["why"].startswith(f"{len(regions)} crops, fewer")
     assert metrics["type_stage"]["run"] == {"backbone": "resnet18", "weights": "random", "trained": False,
-                                            "pooling": "region"}
+                                            "pooling": "region", "levels": "16,32"}
     config = json.loads((out / "config.json").read_text())
     assert config["types"]["types"] == 2 and config["type_training"] is None
 

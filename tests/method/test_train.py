@@ -9,9 +9,11 @@ import pytest
 import torch
 
 import steelnb.method.train as train_module
+from steelnb.backbones import extract_features
 from steelnb.data import synthetic
 from steelnb.method.cluster import cluster
 from steelnb.method.config import TrainConfig
+from steelnb.method.model import TrainedRun
 from steelnb.method.train import Trainer, TrainingDiverged, train
 from steelnb.metrics import evaluate
 
@@ -44,6 +46,18 @@ def test_a_run_writes_its_results(tmp_path, tiny_data):
     assert result["run"]["weights"] == "random" and result["run"]["pretrained"] is False
     written = json.loads((tmp_path / "config.json").read_text())
     assert written["backbone"] == "resnet18" and written["clusterer_options"]["kmeans"] == {"n_init": 10}
+
+
+def test_the_trainer_keeps_its_answer_and_the_points_it_clustered(tmp_path, tiny_data):
+    trainer = Trainer(tiny_config(tmp_path, epochs=1), tiny_data)
+    trainer.run()
+    assignments = pd.read_csv(tmp_path / "assignments.csv")
+    assert trainer.final.labels.tolist() == assignments.cluster.tolist()
+    # The kept points are the saved model's features of the images, reduced as its answer reduced them.
+    saved = TrainedRun.load(tmp_path)
+    again = saved.preprocessor.transform(extract_features(saved.backbone, tiny_data.images, saved.input_size,
+                                                          device="cpu"))
+    np.testing.assert_allclose(trainer.final_points, again, atol=1e-4)
 
 
 def test_defect_labels_score_mdr_and_fdr(tmp_path, tiny_data):
