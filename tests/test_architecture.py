@@ -31,7 +31,7 @@ ROOMS = {
     "baselines": {"data", "views", "backbones", "patches", "metrics", "method.cluster"},
     "detect": {"errors", "validation", "progress", "runfolder", "metrics", "data", "backbones", "patches",
                "distributed", "method.runfiles", "method.predict"},
-    "inspection": {"validation", "progress", "runfolder", "metrics", "data", "backbones", "method", "detect",
+    "inspection": {"validation", "progress", "runfolder", "metrics", "data", "backbones", "patches", "method", "detect",
                    "plots", "profiles"},
     "profiles": {"backbones"},
     "plots": set(),

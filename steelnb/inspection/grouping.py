@@ -215,9 +215,10 @@ def starting_points(crops: ImageSet, settings: TrainConfig, weights: np.ndarray 
     Why the levels: the last map of a 224 px crop is 7 x 7 cells, so a small defect's region shares its cells with
     the texture around it, and its features (after the classifier's head) describe ImageNet's objects; the maps at
     strides 16 and 32 (before the head) pool the region on a finer grid. On the synthetic piles of seeds 1 / 2 the
-    types among the flagged rose from 0.850 / 0.836 (types chosen) to 0.942 / 0.836, and from 0.883 / 0.802 to
-    0.908 / 0.853 with 6 given (results/inspect/README.md). The number of types is still chosen on the last
-    features: on the levels the silhouette chose 5 of 6 types on seeds 0 and 2, on the last features 7 and 5.
+    types among the flagged rose from 0.850 / 0.836 (types chosen) to 0.908 / 0.836, and from 0.883 / 0.802 to
+    0.908 / 0.853 with 6 given; NEU's starting answer from 0.881 to 0.944 (results/inspect/README.md). The number
+    of types is still chosen on the last features: on the levels the silhouette chose 5 of 6 types on seeds 0 and
+    2 (scratch), on the last features 7 and 5.
     It is not chosen on trained features: the training pulls the crops towards its `n_clusters` pseudo-labels, and
     on the synthetic set (the previous generator's) the silhouette then grew with k to the end of the range.
     """
