@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,15 +230,16 @@ def extract_levels(
     backbone: Backbone,
     images: np.ndarray,
     levels: list[int],
-    weights: np.ndarray,
+    weights: np.ndarray | None = None,
     input_size: int | None = None,
     batch_size: int = 64,
     device: str | torch.device = "auto",
     desc: str = "features",
 ) -> list[np.ndarray]:
-    """In one forward pass, the last feature map and the maps at `levels` (timm `forward_intermediates` indices,
-    `patches.feature_levels`) of uint8 images (N, C, S, S), each averaged with `weights` (N, h, w) as
-    `extract_features` does: [(N, D) of the last map, then (N, D_l) of each level].
+    """In one forward pass, the last features and the maps at `levels` (timm `forward_intermediates` indices,
+    increasing and each once: `patches.feature_levels`) of uint8 images (N >= 1, C, S, S), pooled as
+    `extract_features` pools them (with `weights`: each map's mean so weighted; without: the backbone's own pooling
+    of its last map and the plain mean of each level): [(N, D) of the last, then (N, D_l) of each level].
 
     >>> import timm
     >>> backbone = Backbone(timm.create_model("resnet18", num_classes=0), "resnet18", "random", (0.5,) * 3, (0.5,) * 3)
@@ -245,9 +247,15 @@ def extract_levels(
     >>> [part.shape for part in extract_levels(backbone, images, [3], weights, device="cpu")]
     [(2, 512), (2, 256)]
     """
+    if len(images) == 0:
+        raise ValueError("extract_levels: no images")
+    if list(levels) != sorted(set(levels)):
+        raise ValueError(f"extract_levels: levels must increase, each once (timm returns them so), got {levels}")
 
     def pool(model: nn.Module, x: torch.Tensor, part: torch.Tensor | None) -> list[torch.Tensor]:
         last, maps = model.forward_intermediates(x, indices=levels)
+        if part is None:
+            return [model.forward_head(last, pre_logits=True), *(m.mean((2, 3)) for m in maps)]
         return [weighted_pool(m, part) for m in (last, *maps)]
 
     return _pooled(backbone, images, input_size, batch_size, device, desc, weights, pool)
@@ -255,7 +263,8 @@ def extract_levels(
 
 @torch.no_grad()
 def _pooled(backbone: Backbone, images: np.ndarray, input_size: int | None, batch_size: int,
-            device: str | torch.device, desc: str, weights: np.ndarray | None, pool) -> list[np.ndarray]:
+            device: str | torch.device, desc: str, weights: np.ndarray | None,
+            pool: Callable[[nn.Module, torch.Tensor, torch.Tensor | None], list[torch.Tensor]]) -> list[np.ndarray]:
     """`pool(model, x, weights of the batch or None)` -> [(B, D_i)] over the images in batches, each part gathered
     into (N, D_i) float32."""
     from .views import to_model_input

@@ -1,12 +1,12 @@
 """How many defect types: the number chosen from the data when the user gives none (`--types`).
 
-Both rules look over k = min_types .. max_types (capped at the number of points less one) on the points the type
-stage starts from (the crops' features under the profile's starting weights, after the method's PCA and L2
-normalisation; `grouping.starting_points` says why not the trained ones):
+Both rules look over k = min_types .. max_types (capped at the number of points less one) on the crops' last
+starting features (the backbone's last features under the profile's starting weights, after the method's PCA and
+L2 normalisation; `grouping.starting_points` says why these, and not the trained ones or the levels the types are
+grouped on):
 
 - `silhouette` (default): cluster into k with the method's own clusterer for every k; keep the k whose clustering
-  has the largest mean silhouette (Euclidean on the L2-normalised points; ties: the smaller k). It judges the
-  clusterings that will actually be used.
+  has the largest mean silhouette (Euclidean on the L2-normalised points; ties: the smaller k).
 - `eigengap`: the eigenvalues of the normalised Laplacian of a symmetric k-nearest-neighbour graph (cosine
   similarities, 10 neighbours); keep the k after which the gap between consecutive eigenvalues is largest
   (spectral clustering's classic heuristic: k well-separated groups give k eigenvalues near 0).

@@ -46,7 +46,7 @@ class TypesConfig:
                             "(region: where the map is half the way from its median to its peak or above)")] = "region"
     levels: Annotated[str, LEVELS,
                       Help("the feature maps the crops are grouped on, by stride, each pooled as --pooling says and "
-                           "joined (the number of types is chosen on the last one); last: the backbone's last "
+                           "joined (the number of types is chosen on the backbone's last features); last: those "
                            "features alone")] = "16,32"
     regions: Annotated[int, AtLeast(1), Help("crops per image at most: one per separate anomalous region, a "
                                              "count")] = 3
@@ -66,8 +66,13 @@ class TypesConfig:
 
     @property
     def strides(self) -> tuple[int, ...] | None:
-        """The grouping's feature levels by stride; None: the backbone's last features alone ("last")."""
-        return None if self.levels == "last" else tuple(int(part) for part in self.levels.split(","))
+        """The grouping's feature levels by stride, finest first, each once; None: the backbone's last features
+        alone ("last").
+
+        >>> TypesConfig(levels="32,16,16").strides, TypesConfig(levels="last").strides
+        ((16, 32), None)
+        """
+        return None if self.levels == "last" else tuple(sorted({int(part) for part in self.levels.split(",")}))
 
     def top_count(self, n_images: int) -> int:
         """How many of the ranking's top images are grouped whatever the decision (`top`, `top_rate`: the larger)."""

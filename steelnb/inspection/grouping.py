@@ -2,8 +2,9 @@
 each crop's type, from the crops' starting features or, where the pile is large enough and training pays, from
 the paper's joint method trained briefly on them.
 
-The answer starts from the features the training would start from (the profile's backbone and weights, the
-method's PCA and L2, its clusterer: `starting_points`), clustered into the given or chosen number of types. Then:
+The answer starts from the crops' features before any training (the profile's backbone and weights, its maps at
+the strides `--levels` names, the method's PCA and L2, its clusterer: `starting_points`), clustered into the given
+number of types or the one chosen on the backbone's last features. Then:
 
 - fewer crops than `TypesConfig.train_min_crops` (300): that is the answer; nothing is trained. On the synthetic
   pile of `make run` (115 crops) a brief training lost what the starting features held (types ACC 0.751 ->
@@ -11,7 +12,8 @@ method's PCA and L2, its clusterer: `starting_points`), clustered into the given
   between, and a pile of 300 crops in up to 8 types leaves each type about 40 crops to learn from.
 - otherwise the joint method trains on the crops (no label) and `training_decision` keeps its answer only when the
   trained features' clustering is tighter than the starting features' at the same k (larger mean silhouette,
-  each on its own L2-normalised points): a label-free check that the training sharpened the types rather than
+  each on its own L2-normalised points: the starting features' levels, the trained extractor's last features): a
+  label-free check that the training sharpened the types rather than
   scattering them. metrics.json's `type_stage.training` says which answered and why, with both silhouettes.
 
 The starting features pool the backbone's feature map over each crop's defect region (`TypesConfig.pooling`
@@ -234,9 +236,8 @@ def starting_points(crops: ImageSet, settings: TrainConfig, weights: np.ndarray 
         last = _reduced(extract_features(backbone, crops.images, settings.feature_size, device=device, desc=desc,
                                          weights=None if pooling == "mean" else weights), settings)
         return StartingPoints(last, last, record)
-    plain = np.ones((len(crops), 1, 1), np.float32)
     parts = extract_levels(backbone, crops.images, feature_levels(backbone.model, strides),
-                           plain if pooling == "mean" else weights, settings.feature_size, device=device, desc=desc)
+                           None if pooling == "mean" else weights, settings.feature_size, device=device, desc=desc)
     joined = np.concatenate([part / max(float(np.linalg.norm(part, axis=1).mean()), 1e-12) for part in parts[1:]], 1)
     return StartingPoints(_reduced(joined, settings), _reduced(parts[0], settings), record)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from steelnb.data import UNKNOWN, ImageSet, load_dataset
-from steelnb.inspection import TypesConfig
+from steelnb.inspection import TypesConfig, grouping
 from steelnb.inspection.grouping import STARTING, TRAINED, group_types, starting_points, train_config, training_decision
 from steelnb.validation import ConfigError
 
@@ -104,3 +104,24 @@ def test_levels_name_strides():
     assert TypesConfig().strides == (16, 32) and TypesConfig(levels="last").strides is None
     with pytest.raises(ConfigError, match="levels"):
         TypesConfig(levels="12")
+
+
+def test_the_number_is_chosen_on_the_last_features_and_the_types_grouped_on_the_levels(monkeypatch):
+    seen = {"clustered": []}
+    real_choose, real_clustering = grouping.choose_types, grouping.clustering
+
+    def choose(points, *args, **kwargs):
+        seen["chosen_on"] = points
+        return real_choose(points, *args, **kwargs)
+
+    def clustering(points, k, settings):
+        seen["clustered"].append(points)
+        return real_clustering(points, k, settings)
+
+    monkeypatch.setattr(grouping, "choose_types", choose)
+    monkeypatch.setattr(grouping, "clustering", clustering)
+    crops = crop_set(12, seed=2)
+    group_types(crops, TypesConfig(profile="ci", pooling="mean", max_types=4, train_min_crops=13))
+    start = starting_points(crops, train_config(TypesConfig(profile="ci"), len(crops), 2), strides=(16, 32))
+    np.testing.assert_allclose(seen["chosen_on"], start.last, atol=1e-5)
+    np.testing.assert_allclose(seen["clustered"][-1], start.grouped, atol=1e-5)  # the answer's clustering
