@@ -13,8 +13,8 @@ number of types or the one chosen on the backbone's last features. Then:
 - otherwise the joint method trains on the crops (no label) and `training_decision` keeps its answer only when the
   trained features' clustering is tighter than the starting features' at the same k (larger mean silhouette,
   each on its own L2-normalised points: the starting features' levels, the trained extractor's last features): a
-  label-free check that the training sharpened the types rather than
-  scattering them. metrics.json's `type_stage.training` says which answered and why, with both silhouettes.
+  label-free check that the training sharpened the types rather than scattering them. metrics.json's
+  `type_stage.training` says which answered and why, with both silhouettes.
 
 The starting features pool the backbone's feature map over each crop's defect region (`TypesConfig.pooling`
 "region", the default: the part of the crop where its image's anomaly map lies at least half the way from its
@@ -208,11 +208,12 @@ class StartingPoints:
 def starting_points(crops: ImageSet, settings: TrainConfig, weights: np.ndarray | None = None,
                     pooling: str = "mean", strides: tuple[int, ...] | None = None) -> StartingPoints:
     """The crops' features before any training: the profile's backbone and weights (seeded as the run seeds them),
-    pooled as `pooling` says (`TypesConfig.pooling`: "mean" the plain mean; "map" and "region" weight the feature
-    map by `weights`, each crop's anomaly over its area or its defect region (`crops.crop_weights`), so that the
-    defect counts more than the texture around it), reduced by PCA and L2 as the method's first clustering reduces
-    them; the grouping's from the maps at `strides` (`TypesConfig.levels`), each scaled to a unit mean norm over
-    the crops and joined, or from the last features where `strides` is None.
+    pooled as `pooling` says (`TypesConfig.pooling`: "mean" the backbone's own pooling of its last map and the
+    plain mean of each level; "map" and "region" weight the feature map by `weights`, each crop's anomaly over its
+    area or its defect region (`crops.crop_weights`), so that the defect counts more than the texture around it),
+    reduced by PCA and L2 as the method's first clustering reduces them; the grouping's from the maps at `strides`
+    (`TypesConfig.levels`), each scaled to a unit mean norm over the crops and joined, or from the last features
+    where `strides` is None.
 
     Why the levels: the last map of a 224 px crop is 7 x 7 cells, so a small defect's region shares its cells with
     the texture around it, and its features (after the classifier's head) describe ImageNet's objects; the maps at
