@@ -101,12 +101,19 @@ def fit_sides(data: ImageSet, multiple: int) -> ImageSet:
 
 
 def truth_of(data: ImageSet) -> tuple[np.ndarray | None, np.ndarray | None, int | None]:
-    """Class labels (or None), defect flags (or None) and the defect-free class index (or None) of `data`."""
+    """Class labels (or None), defect flags (or None) and the defect-free class index (or None) of `data`: the
+    class holding exactly the images not flagged defective where there are both (KSDD's is named "good"), else the
+    one `meta["normal_class"]` or "defect-free" names."""
     labels = data.labels if data.has_labels else None
     defective = data.defective.astype(np.int64) if data.has_defect_flags else None
+    if labels is None:
+        return None, defective, None
+    if defective is not None:
+        free = np.unique(labels[defective == 0])
+        if len(free) == 1 and not np.isin(labels[defective == 1], free).any():
+            return labels, defective, int(free[0])
     name = data.meta.get("normal_class") or "defect-free"
-    normal = data.class_names.index(name) if labels is not None and name in data.class_names else None
-    return labels, defective, normal
+    return labels, defective, data.class_names.index(name) if name in data.class_names else None
 
 
 def detect_pile(detect_config: DetectConfig, data: ImageSet | None = None) -> tuple[ImageSet, Detection]:

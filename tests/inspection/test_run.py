@@ -1,6 +1,7 @@
 """Detect, then group: piles where nothing is found, where everything is defective, and the written folder."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +9,9 @@ import pandas as pd
 import pytest
 
 from steelnb.data import load_dataset
+from steelnb.data.imageset import UNKNOWN
 from steelnb.detect import DetectConfig
-from steelnb.inspection import INSPECT_FILES, TypesConfig, inspect_pile, write_inspection
+from steelnb.inspection import INSPECT_FILES, TypesConfig, inspect_pile, truth_of, write_inspection
 from steelnb.inspection.crops import crop_side, map_share
 from steelnb.inspection.run import NOTHING_FLAGGED, fit_sides
 
@@ -236,3 +238,17 @@ def test_an_image_with_two_separate_defects_gives_two_regions_with_their_own_cro
     assert all((tmp_path / name).is_file() for name in written.crop)
     scores = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False).set_index("rank")
     assert scores.loc[1, "crop"] == f"crops/00000_{stem}.png" and scores.loc[1, "regions"] == 2
+
+
+def test_the_defect_free_class_is_the_one_the_defect_flags_leave_whatever_its_name():
+    """KSDD names it "good": scored as a defect type, its false alarms would count as found types."""
+    data = pile(n=12, rate=0.5)
+    flags = data.defective.astype(np.int64)
+    good_first = replace(data, labels=flags, class_names=("good", "defective"), meta={})
+    assert truth_of(good_first)[2] == 0
+    good_last = replace(data, labels=1 - flags, class_names=("crack", "ok"), meta={})
+    assert truth_of(good_last)[2] == 1
+    unflagged = replace(data, defective=np.full(len(data), UNKNOWN, np.int8))
+    assert truth_of(unflagged)[2] == data.class_names.index("defect-free")
+    no_name = replace(unflagged, class_names=("a", *data.class_names[1:]))
+    assert truth_of(no_name)[2] is None

@@ -1,0 +1,94 @@
+"""Image-level neighbours (issue 19, after MuSc's RsCIN): each image's score set against the scores of the images
+that look most like it, chosen leaving each pile out.
+
+    python benchmarks/detect_neighbours.py --cache .cache/lab --out results/detect/neighbours.csv
+
+Reads the detection lab's cache (`detect_lab.py` fills it). The default's scores (`self`, then two rounds of
+clean-then-rescore, `detect_rescore.rescored`) are rescored by an image descriptor: the mean of the stride-16 and
+stride-32 features, each level at a unit mean norm, centred on the pile, L2-normalised; an image's neighbours are
+the `k` images of highest cosine similarity (itself excluded). With `b` the median log score of the neighbours:
+- `sub`: log score - alpha * b (an image whose look-alikes score high too is less surprising: a pattern the pile
+  holds, such as DAGM's woven centres), `clip` only where b lies above the pile's median log score;
+- `smooth`: the own log score averaged with the neighbours' (RsCIN's direction: look-alikes share their status).
+Rows: pile, setting, AUROC, AP; then the lab's rule (`detect_lab.choose`: best worst case over the other piles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pandas as pd
+import torch
+from detect_lab import CHOOSE_ON
+from detect_lab import choose as lab_choose
+from detect_rescore import DEFAULT_MAPS, rescored
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+
+def descriptors(levels: dict[int, torch.Tensor]) -> np.ndarray:
+    """(N, D) unit image descriptors: stride-16 and -32 features averaged over the image, each level at a unit mean
+    norm, joined and centred on the pile."""
+    parts = []
+    for stride in (16, 32):
+        mean = levels[stride].float().flatten(1, 2).mean(1)
+        parts.append(mean / mean.norm(dim=1).mean())
+    joined = torch.cat(parts, 1)
+    return torch.nn.functional.normalize(joined - joined.mean(0), dim=1).numpy()
+
+
+def neighbour_base(log_scores: np.ndarray, descriptor: np.ndarray, k: int) -> np.ndarray:
+    """(N,) median log score of each image's `k` most similar other images."""
+    similarity = descriptor @ descriptor.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = np.argsort(-similarity, axis=1)[:, :k]
+    return np.median(log_scores[nearest], axis=1)
+
+
+def variants(scores: np.ndarray, descriptor: np.ndarray) -> dict[str, np.ndarray]:
+    """Every rescoring of the grid, keyed by its label, beside the default's own scores."""
+    log_scores = np.log(scores)
+    found = {"default": log_scores}
+    for k in (10, 20, 40, 80):
+        base = neighbour_base(log_scores, descriptor, k)
+        above = np.maximum(base - np.median(log_scores), 0)
+        for alpha in (0.25, 0.5, 0.75):
+            found[f"sub k={k} alpha={alpha}"] = log_scores - alpha * base
+            found[f"sub k={k} alpha={alpha} clip"] = log_scores - alpha * above
+        found[f"smooth k={k}"] = 0.5 * log_scores + 0.5 * base
+    return found
+
+
+def pile_rows(name: str, cache: Path) -> list[dict]:
+    """AUROC and AP of every variant on pile `name`."""
+    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
+    default = torch.load(cache / f"{name}_maps.pt", weights_only=False)["maps"][DEFAULT_MAPS].float().numpy()
+    features = levels[16].float().numpy()
+    scores = rescored(features, default, share=0.7, rounds=2, memory=40_000)
+    return [{"pile": name, "setting": setting, "auroc": roc_auc_score(truth, values),
+             "ap": average_precision_score(truth, values)}
+            for setting, values in variants(scores, descriptors(levels)).items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path(".cache/lab"))
+    parser.add_argument("--piles", default=",".join(CHOOSE_ON))
+    parser.add_argument("--out", type=Path, default=Path("results/detect/neighbours.csv"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    table = pd.DataFrame([row for name in args.piles.split(",") for row in pile_rows(name, args.cache)])
+    table["machine"] = f"{platform.machine()}, {torch.get_num_threads()} thread"
+    table.to_csv(args.out, index=False, float_format="%.4f")
+    wide = table.pivot(index="setting", columns="pile", values="auroc")
+    wide["worst"] = wide.min(axis=1)
+    print(wide.sort_values("worst", ascending=False).round(3).head(12).to_string())
+    print(lab_choose(table).round(4).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
