@@ -498,6 +498,16 @@ def _title(run_dir: Path, config: dict, metrics: dict) -> str:
             f'<p class="sub">{_e(" · ".join(str(f) for f in facts if f))}</p>')
 
 
+def rule_name(label_free: dict) -> str:
+    """metrics.json's label-free rule as a person reads it: "auto (null)" where `auto` picked `null`.
+
+    >>> rule_name({"rule": "auto", "rule_used": "null"}), rule_name({"rule": "mad"})
+    ('auto (null)', 'mad')
+    """
+    used = label_free.get("rule_used")
+    return f"{label_free['rule']} ({used})" if used else label_free["rule"]
+
+
 def _headline(config: dict, metrics: dict, scores: pd.DataFrame | None) -> str:
     """The answer in one sentence, first on the page: how many flagged (and how many types), by which decision; or
     how many clusters."""
@@ -513,7 +523,7 @@ def _headline(config: dict, metrics: dict, scores: pd.DataFrame | None) -> str:
         elif free.get("rule") == "top":
             parts.append(f"the {free['cutoff']:g} highest scores (rule top)")
         elif "rule" in free:
-            parts.append(f"label-free rule {free['rule']}, cutoff {free['cutoff']:g}")
+            parts.append(f"label-free rule {rule_name(free)}, cutoff {free['cutoff']:g}")
         if "auroc" in metrics and "mdr" in free:
             parts.append(f"against the labels: {free['mdr']:.1%} missed, {free['fdr']:.1%} false alarms")
     elif "eval_clusters" in metrics:

@@ -10,7 +10,7 @@ import time
 from .. import validation
 from ..detect.config import RULES, DetectConfig
 from ..detect.decide import decide
-from ..html_report import write_report
+from ..html_report import rule_name, write_report
 from ..validation import ConfigError
 from .flags import at_least, finite, fraction
 
@@ -43,7 +43,7 @@ def cmd_decide(args: argparse.Namespace) -> None:
 def decide_summary(metrics: dict, seconds: float) -> str:
     """What a new decision flags, and how good it is where the pile has labels."""
     free, n = metrics["label_free"], metrics["n_images"]
-    rule = f"label-free rule {free['rule']}, cutoff {free['cutoff']:g}"
+    rule = f"label-free rule {rule_name(free)}, cutoff {free['cutoff']:g}"
     if metrics.get("flagged_by") == "calibrated":
         called = metrics["calibrated"]
         lines = [f"calibrated decision (MDR <= {called['target_mdr']:g} on a labelled share): threshold "

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..data import ImageSet
 from ..detect import DETECT_FILES, detect, write_detection
 from ..detect.config import DetectConfig
+from ..html_report import rule_name
 from ..profiles import PROFILES
 from .flags import add_detect_flags, build_config
 from .runs import pile_run
@@ -39,7 +40,7 @@ def detect_summary(metrics: dict, out: Path) -> str:
     run = metrics["run"]
     lines = [f"{metrics['n_images']} images scored in {run['wall_s']} s ({run['s_per_image']:.2f} s an image, "
              f"{run['backbone']}, weights {run['weights']}, {run['device']})",
-             f"label-free decision ({decision['rule']}): {decision['flagged']} flagged defective "
+             f"label-free decision ({rule_name(decision)}): {decision['flagged']} flagged defective "
              f"(threshold {decision['threshold']:.4g})"]
     if "auroc" in metrics:
         lines.append(f"against the labels: image AUROC {metrics['auroc']:.3f}, AP {metrics['ap']:.3f}; decision "

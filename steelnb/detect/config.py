@@ -10,7 +10,7 @@ from ..validation import Above, AtLeast, AtMost, Below, Help, Matches, NonEmpty,
 from .position import CELLS
 
 METHODS = ("bank", "self", "mutual", "fused")
-RULES = ("mad", "gmm", "gap", "null", "top")
+RULES = ("mad", "gmm", "gap", "null", "auto", "top")
 STRIDES = Matches(r"(4|8|16|32)(,(4|8|16|32))*", "strides out of 4, 8, 16, 32 joined by commas, e.g. 8,16")
 Share = Annotated[float, Above(0), AtMost(1)]  # a share in (0, 1]
 
@@ -63,7 +63,8 @@ class DetectConfig:
     top_share: Annotated[Share, Help("image score: mean of the top share of its map's cells")] = 0.01
     rule: Annotated[str, OneOf(RULES), Help("the label-free decision (decision.py): mad robust z, gmm two-Gaussian "
                                             "mixture, gap widest gap, null empirical null, top the "
-                                            "CUTOFF highest")] = "mad"
+                                            "CUTOFF highest, auto null where the null estimates a third or more "
+                                            "of the pile defective, else mad")] = "auto"
     cutoff: Annotated[float, Above(0), Help("the rule's cutoff; mad: robust z of the log score above which = "
                                             "defective; null: the fewest null spreads above its "
                                             "centre; top: the number of images flagged")] = 3.0

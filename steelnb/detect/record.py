@@ -17,7 +17,7 @@ from ..errors import SteelnbWarning
 from ..metrics import defect_scores_metrics
 from ..runfolder import atomic_path
 from .config import DetectConfig
-from .decision import calibrated_threshold, null_fit
+from .decision import NULL_MIN, auto_rule, calibrated_threshold, null_fit
 
 # Every file a detection run writes into its folder (the run-folder policy of steelnb.runfolder).
 DETECT_FILES = ("config.json", "skipped.csv", "scores.csv", "metrics.json", "overlays", "maps.npz", "report.html",
@@ -26,7 +26,6 @@ OVERLAYS = "overlays"
 MAPS = "maps.npz"  # every image's raw anomaly map, float16, compressed: for tools that decide again (decide.py)
 STRIP = 4  # overlays of the images just above and just below the threshold (the report's threshold strip)
 MINORITY = 0.5  # an estimated defective share above this breaks the decision's assumption: warned
-NULL_MIN = 20  # images before the empirical null's estimate is worth a warning
 DECISION_MIN = 3  # images a pile needs before the label-free decision can flag one (of 2, neither is an outlier)
 
 
@@ -49,13 +48,16 @@ def _rates(defective: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
 
 
 def label_free_record(scores: np.ndarray, threshold: float, config: DetectConfig, warn: bool = True) -> dict:
-    """metrics.json's `label_free`, without the labels' rates: the rule, its threshold, what it flags, the empirical
-    null's estimated defective share (warned above MINORITY) and a note where the pile is too small to decide
-    (warned too; `warn` False: neither, as on the processes after rank 0 under torchrun)."""
+    """metrics.json's `label_free`, without the labels' rates: the rule (with `auto`, the one it used), its
+    threshold, what it flags, the empirical null's estimated defective share (warned above MINORITY) and a note
+    where the pile is too small to decide (warned too; `warn` False: neither, as on the processes after rank 0
+    under torchrun)."""
     flagged = int((scores > threshold).sum())
     share = null_fit(scores).defective_share
     record = {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
               "flagged_share": flagged / len(scores), "estimated_defective_share": share}
+    if config.rule == "auto":
+        record["rule_used"] = auto_rule(scores)
     if share > MINORITY and len(scores) >= NULL_MIN and warn:
         warnings.warn(f"{share:.0%} of the pile looks defective by its empirical null: the label-free decision "
                       "assumes defects are a minority; read the ranking, or decide with --flag N", SteelnbWarning,

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from steelnb.detect.decision import RULES, calibrated_threshold, label_free_threshold, null_fit
+from steelnb.detect.decision import (
+    HEAVY_SHARE,
+    NULL_MIN,
+    RULES,
+    auto_rule,
+    calibrated_threshold,
+    label_free_threshold,
+    null_fit,
+)
 
 ALL_RULES = sorted(set(RULES) - {"top"})  # the rules that find the pile's minority; top flags a given count
 
@@ -176,12 +184,33 @@ def test_the_null_rule_never_cuts_below_its_cutoff():
 
 
 def test_a_detection_records_the_estimated_defective_share_and_the_recall():
+    from dataclasses import replace
+
     from steelnb.data import load_dataset
     from steelnb.detect import DetectConfig, detect
 
     config = DetectConfig(max_side=64, backbone="resnet18", weights="random", device="cpu", overlays=0)
-    found = detect(config, load_dataset("synthetic", image_size=64, n_images=20, defect_rate=0.2))
+    pile = load_dataset("synthetic", image_size=64, n_images=20, defect_rate=0.2)
+    found = detect(config, pile)
     decision = found.metrics["label_free"]
     assert 0.0 <= decision["estimated_defective_share"] <= 1.0
     flagged = (found.table["score"] > found.threshold) & (found.table["truth"] == 1)
     assert decision["recall"] == flagged.sum() / (found.table["truth"] == 1).sum()
+    assert decision["rule"] == "auto" and decision["rule_used"] == auto_rule(found.table["score"].to_numpy())
+    assert "rule_used" not in detect(replace(config, rule="mad"), pile).metrics["label_free"]
+
+
+def test_auto_decides_by_the_null_where_defects_are_many_and_by_mad_where_they_are_few():
+    """40 % defective (notebook 05's stand-ins): the defects inflate mad's robust spread and it flags few of them;
+    auto switches to the null, which finds them. With 5 % defective auto is mad, flag for flag."""
+    rng = np.random.default_rng(7)
+    many = np.exp(np.r_[rng.normal(0.0, 0.1, 600), rng.normal(0.6, 0.1, 400)])
+    heavy = np.r_[np.zeros(600, bool), np.ones(400, bool)]
+    assert auto_rule(many) == "null"
+    assert len(flagged(many, "mad") & set(np.flatnonzero(heavy))) < 200
+    found = flagged(many, "auto")
+    assert len(found & set(np.flatnonzero(heavy))) >= 380 and len(found - set(np.flatnonzero(heavy))) <= 10
+    few = np.exp(np.r_[rng.normal(0.0, 0.1, 950), rng.normal(0.6, 0.1, 50)])
+    assert auto_rule(few) == "mad" and flagged(few, "auto") == flagged(few, "mad")
+    small = np.exp(np.r_[rng.normal(0.0, 0.1, NULL_MIN - 9), rng.normal(0.6, 0.1, 8)])  # too few to trust the null
+    assert null_fit(small).defective_share >= HEAVY_SHARE and auto_rule(small) == "mad"
