@@ -52,15 +52,16 @@ def pile_scores(name: str, data_root: str, cache: Path) -> tuple[np.ndarray, np.
 
 
 def rule_flags(scores: np.ndarray, rule: str) -> np.ndarray:
-    """0/1 decision of `rule` ("mad", "null", "switch S") on the pile's scores."""
-    if rule.startswith("switch"):
-        rule = "null" if null_fit(scores).defective_share >= float(rule.split()[1]) else "mad"
-    return (scores > label_free_threshold(scores, rule, 3.0)).astype(np.int64)
+    """0/1 decision of `rule` ("mad 3", "null 3", "switch S") on the pile's scores."""
+    name, value = rule.split()
+    if name == "switch":
+        name = "null" if null_fit(scores).defective_share >= float(value) else "mad"
+    return (scores > label_free_threshold(scores, name, 3.0)).astype(np.int64)
 
 
 def pile_rows(name: str, scores: np.ndarray, defective: np.ndarray) -> list[dict]:
     """One row per rule on pile `name`."""
-    rules = ["mad", "null", *(f"switch {s:.3f}" for s in SWITCHES)]
+    rules = ["mad 3", "null 3", *(f"switch {s:.3f}" for s in SWITCHES)]  # not "null" alone: pandas reads it as NaN
     share = null_fit(scores).defective_share
     rows = []
     for rule in rules:

@@ -499,13 +499,13 @@ def _title(run_dir: Path, config: dict, metrics: dict) -> str:
 
 
 def rule_name(label_free: dict) -> str:
-    """metrics.json's label-free rule as a person reads it: "auto (null)" where `auto` picked `null`.
+    """metrics.json's label-free rule as a person reads it: "auto: null" where `auto` picked `null`.
 
     >>> rule_name({"rule": "auto", "rule_used": "null"}), rule_name({"rule": "mad"})
-    ('auto (null)', 'mad')
+    ('auto: null', 'mad')
     """
     used = label_free.get("rule_used")
-    return f"{label_free['rule']} ({used})" if used else label_free["rule"]
+    return f"{label_free['rule']}: {used}" if used else label_free["rule"]
 
 
 def _headline(config: dict, metrics: dict, scores: pd.DataFrame | None) -> str:

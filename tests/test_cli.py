@@ -278,3 +278,13 @@ def test_inspect_prints_no_type_accuracy_where_one_defect_class_makes_it_mean_no
     printed = inspect_summary(metrics, tmp_path)
     assert ("types ACC 1.000" in printed) is shown
     assert ("no type accuracy: the 2 truly defective flagged images all hold one defect class" in printed) is not shown
+
+
+@pytest.mark.parametrize("decision, shown", [({"rule": "auto", "rule_used": "null"}, "(auto: null)"),
+                                             ({"rule": "mad"}, "(mad)")])
+def test_detect_says_which_rule_decided_where_auto_chose_it(tmp_path, decision, shown):
+    from steelnb.cli.detect import detect_summary
+
+    run = {"wall_s": 1, "s_per_image": 0.3, "backbone": "b", "weights": "w", "device": "cpu"}
+    metrics = {"n_images": 3, "run": run, "label_free": {**decision, "flagged": 1, "threshold": 1.0}, "scored": ""}
+    assert f"label-free decision {shown}: 1 flagged defective" in detect_summary(metrics, tmp_path)
