@@ -7,8 +7,8 @@ Piles, each scored once by `steelnb detect` at its defaults (scores cached in --
 synthetic at 256 px, KSDD, DAGM 1, edge, inside; 12-20 % defective), each again with its defective images left
 out (a pile where every flag is false), and notebook 05's stand-ins for Severstal sets I-IV (`study_set`, profile
 cpu: 300 defect-free + 200 of one synthetic defect type, 40 % defective, 200 px). Rules on each pile's scores:
-`mad` and `null` at cutoffs 3 (the defaults), and `switch S`: `null` 3 where `null_fit` estimates a defective
-share >= S, else `mad` 3. Rows: pile, rule, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free",
+`mad` and `null` at cutoffs 3, `auto` 3 (the package's default: `decision.auto_rule`), and `switch S`: `null` 3
+where `null_fit` estimates a defective share >= S, else `mad` 3 (auto without its guards, to choose S). Rows: pile, rule, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free",
 the estimated share. Without pile P, the rule of the best worst-case gain over the other piles is chosen (ties:
 the best mean gain) and reported on P; the rules tied with it are named.
 """
@@ -61,7 +61,7 @@ def rule_flags(scores: np.ndarray, rule: str) -> np.ndarray:
 
 def pile_rows(name: str, scores: np.ndarray, defective: np.ndarray) -> list[dict]:
     """One row per rule on pile `name`."""
-    rules = ["mad 3", "null 3", *(f"switch {s:.3f}" for s in SWITCHES)]  # not "null" alone: pandas reads it as NaN
+    rules = ["mad 3", "null 3", "auto 3", *(f"switch {s:.3f}" for s in SWITCHES)]  # "null" alone reads as NaN
     share = null_fit(scores).defective_share
     rows = []
     for rule in rules:

@@ -63,11 +63,12 @@ class DetectConfig:
     top_share: Annotated[Share, Help("image score: mean of the top share of its map's cells")] = 0.01
     rule: Annotated[str, OneOf(RULES), Help("the label-free decision (decision.py): mad robust z, gmm two-Gaussian "
                                             "mixture, gap widest gap, null empirical null, top the "
-                                            "CUTOFF highest, auto null where the null estimates a third or more "
-                                            "of the pile defective, else mad")] = "auto"
+                                            "CUTOFF highest, auto null where the null finds a third or more of "
+                                            "a pile of 100 or more defective, else mad")] = "auto"
     cutoff: Annotated[float, Above(0), Help("the rule's cutoff; mad: robust z of the log score above which = "
                                             "defective; null: the fewest null spreads above its "
-                                            "centre; top: the number of images flagged")] = 3.0
+                                            "centre; auto: that of the rule it picks; top: the "
+                                            "number of images flagged")] = 3.0
     target_mdr: Annotated[float, AtLeast(0), AtMost(1), Help("with labels: the miss rate the calibrated decision "
                                                              "aims at, a share")] = 0.05
     calibration_share: Annotated[float, Above(0), Below(1), Help("with labels: share of the pile that calibrates "

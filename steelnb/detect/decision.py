@@ -17,9 +17,9 @@ the score distribution and defects its upper tail.
   share the rest (`null_fit`); and the threshold is the one that minimises
   the estimated errors, false alarms (the null's tail above it) plus misses (the excess below it). `cutoff` is
   the fewest robust standard deviations above the null's centre that the threshold may lie.
-- `auto` (the default): `null` where the empirical null estimates that at least HEAVY_SHARE of a pile of NULL_MIN
-  images or more is defective (there the defects themselves inflate `mad`'s robust spread and it flags almost
-  nothing), `mad` elsewhere (`auto_rule`);
+- `auto` (the default): `null` where the empirical null estimates that at least HEAVY_SHARE of a pile of AUTO_MIN
+  images or more is defective and finds them apart from the bulk (there the defects themselves inflate `mad`'s
+  robust spread and it flags almost none of them), `mad` elsewhere (`auto_rule`);
 - `top`: the `cutoff` highest scores (rounded down to a whole number of images; fewer where scores tie at the
   threshold): for a pile whose defects are known to number about that many, or to look at a fixed count.
 With labels, `calibrated_threshold` picks the largest threshold whose miss rate (MDR, defective called
@@ -48,9 +48,16 @@ MEAN_AD_TO_STD = 1.2533  # mean absolute deviation x this = standard deviation, 
 # (float32 arithmetic follows the batch's shape), and a pile of near-identical scores must not flag that noise.
 NOISE_SPREAD = 1e-3
 # `auto` decides by `null` from this estimated defective share up (benchmarks/decision_rules.py: the lab's piles,
-# 12-20 % defective, are estimated at 0.30 at most, and their defect-free parts too; 40 % piles at 0.46-0.48).
+# 12-20 % defective, are estimated at 0.30 at most, and their defect-free parts too; 40 % piles at 0.46-0.48) ...
 HEAVY_SHARE = 1 / 3
-NULL_MIN = 20  # images before the empirical null's estimate is worth acting on (or warning about)
+# ... where `null` flags at least this share of what it estimates: a group apart from the bulk, not a long upper
+# tail of defect-free scores, which the null reads as excess too (simulated right-skewed defect-free piles that it
+# estimates above a third: 0.43 median, 0.62 at most in 99 %; 40 % piles of a separate group: 0.6-1; the
+# stand-ins 0.74-0.89) ...
+SEPARATED = 0.6
+AUTO_MIN = 100  # ... on a pile of at least this many images (below it the estimate is noise: 11 % of simulated
+# defect-free piles of 20 are estimated above a third, and a few then have half their images flagged)
+NULL_MIN = 20  # images before the empirical null's estimate is worth a warning
 
 
 def _logs(scores: np.ndarray) -> np.ndarray:
@@ -165,9 +172,10 @@ def null_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     return _threshold(float(candidates[np.argmin(errors)]), scores)
 
 
-def auto_rule(scores: np.ndarray) -> str:
-    """The rule `auto` applies to the pile: "null" where `null_fit` estimates a defective share of at least
-    HEAVY_SHARE on at least NULL_MIN images, else "mad".
+def auto_rule(scores: np.ndarray, cutoff: float = 3.0) -> str:
+    """The rule `auto` applies to the pile: "null" where, on at least AUTO_MIN images, `null_fit` estimates a
+    defective share of at least HEAVY_SHARE and `null` (at `cutoff`) flags at least SEPARATED of that share; else
+    "mad".
 
     >>> rng = np.random.default_rng(0)
     >>> few = np.exp(np.r_[rng.normal(0, 0.1, 950), rng.normal(1, 0.1, 50)])
@@ -175,13 +183,18 @@ def auto_rule(scores: np.ndarray) -> str:
     >>> auto_rule(few), auto_rule(many)
     ('mad', 'null')
     """
-    heavy = len(scores) >= NULL_MIN and null_fit(scores).defective_share >= HEAVY_SHARE
-    return "null" if heavy else "mad"
+    if len(scores) < AUTO_MIN:
+        return "mad"
+    share = null_fit(scores).defective_share
+    if share < HEAVY_SHARE:
+        return "mad"
+    flagged = float(np.mean(np.asarray(scores) > null_threshold(scores, cutoff)))
+    return "null" if flagged >= SEPARATED * share else "mad"
 
 
 def auto_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     """The threshold of the rule `auto_rule` picks for the pile, at `cutoff`."""
-    return RULES[auto_rule(scores)](scores, cutoff)
+    return RULES[auto_rule(scores, cutoff)](scores, cutoff)
 
 
 def top_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:

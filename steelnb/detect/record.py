@@ -57,7 +57,7 @@ def label_free_record(scores: np.ndarray, threshold: float, config: DetectConfig
     record = {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
               "flagged_share": flagged / len(scores), "estimated_defective_share": share}
     if config.rule == "auto":
-        record["rule_used"] = auto_rule(scores)
+        record["rule_used"] = auto_rule(scores, config.cutoff)
     if share > MINORITY and len(scores) >= NULL_MIN and warn:
         warnings.warn(f"{share:.0%} of the pile looks defective by its empirical null: the label-free decision "
                       "assumes defects are a minority; read the ranking, or decide with --flag N", SteelnbWarning,
