@@ -1,5 +1,5 @@
-"""The label-free decision on piles with few and with many defects (issue 19): `mad`, `null`, and `mad` switched to
-`null` where the empirical null estimates a large defective share, each chosen leaving one pile out.
+"""The label-free decision on piles with few and with many defects (issue 19): `mad`, `null`, `auto`, and `mad`
+switched to `null` where the empirical null estimates a large defective share, chosen leaving one pile out.
 
     python benchmarks/decision_rules.py --data-root ../shared/datasets --out results/detect/decision_rules.csv
 
@@ -8,9 +8,10 @@ synthetic at 256 px, KSDD, DAGM 1, edge, inside; 12-20 % defective), each again 
 out (a pile where every flag is false), and notebook 05's stand-ins for Severstal sets I-IV (`study_set`, profile
 cpu: 300 defect-free + 200 of one synthetic defect type, 40 % defective, 200 px). Rules on each pile's scores:
 `mad` and `null` at cutoffs 3, `auto` 3 (the package's default: `decision.auto_rule`), and `switch S`: `null` 3
-where `null_fit` estimates a defective share >= S, else `mad` 3 (auto without its guards, to choose S). Rows: pile, rule, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free",
-the estimated share. Without pile P, the rule of the best worst-case gain over the other piles is chosen (ties:
-the best mean gain) and reported on P; the rules tied with it are named.
+where `null_fit` estimates a defective share >= S, else `mad` 3 (auto without its guards, to choose S). Rows: pile,
+rule, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free", the estimated share. Without pile P, the
+rule of the best worst-case gain over the other piles is chosen (ties: the best mean gain) and reported on P; the
+rules tied with it are named. Run it from the repository root (the paths above are relative to it).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def pile_scores(name: str, data_root: str, cache: Path) -> tuple[np.ndarray, np.
 
 
 def rule_flags(scores: np.ndarray, rule: str) -> np.ndarray:
-    """0/1 decision of `rule` ("mad 3", "null 3", "switch S") on the pile's scores."""
+    """0/1 decision of `rule` ("mad 3", "null 3", "auto 3", "switch S") on the pile's scores."""
     name, value = rule.split()
     if name == "switch":
         name = "null" if null_fit(scores).defective_share >= float(value) else "mad"
@@ -91,7 +92,8 @@ def choose(table: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
-    parser.add_argument("--cache", type=Path, default=Path(".cache/decision"))
+    parser.add_argument("--cache", type=Path, default=Path(".cache/decision"),
+                        help="the piles' scores, by pile name: delete it after detection changes")
     parser.add_argument("--out", type=Path, default=Path("results/detect/decision_rules.csv"))
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machine is shared; the scores do not depend on it

@@ -283,8 +283,11 @@ def test_inspect_prints_no_type_accuracy_where_one_defect_class_makes_it_mean_no
 @pytest.mark.parametrize("decision, shown", [({"rule": "auto", "rule_used": "null"}, "(auto: null)"),
                                              ({"rule": "mad"}, "(mad)")])
 def test_detect_says_which_rule_decided_where_auto_chose_it(tmp_path, decision, shown):
+    from steelnb.cli.decide import decide_summary
     from steelnb.cli.detect import detect_summary
 
     run = {"wall_s": 1, "s_per_image": 0.3, "backbone": "b", "weights": "w", "device": "cpu"}
     metrics = {"n_images": 3, "run": run, "label_free": {**decision, "flagged": 1, "threshold": 1.0}, "scored": ""}
     assert f"label-free decision {shown}: 1 flagged defective" in detect_summary(metrics, tmp_path)
+    again = decide_summary({**metrics, "label_free": {**metrics["label_free"], "cutoff": 3.0}}, 0.1)
+    assert f"label-free rule {shown.strip('()')}, cutoff 3;" in again

@@ -60,7 +60,8 @@ def label_free_record(scores: np.ndarray, threshold: float, config: DetectConfig
         record["rule_used"] = auto_rule(scores, config.cutoff)
     if share > MINORITY and len(scores) >= NULL_MIN and warn:
         warnings.warn(f"{share:.0%} of the pile looks defective by its empirical null: the label-free decision "
-                      "assumes defects are a minority; read the ranking, or decide with --flag N", SteelnbWarning,
+                      "assumes defects are a minority (auto's empirical null as well: its bulk must be the "
+                      "defect-free images); read the ranking, or decide with --flag N", SteelnbWarning,
                       stacklevel=3)
     if len(scores) < DECISION_MIN:
         record["note"] = (f"a pile of {len(scores)} image{'s' * (len(scores) > 1)} is too small for the label-free "
