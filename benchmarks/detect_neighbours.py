@@ -42,12 +42,11 @@ def descriptors(levels: dict[int, torch.Tensor]) -> np.ndarray:
     return torch.nn.functional.normalize(joined - joined.mean(0), dim=1).numpy()
 
 
-def neighbour_base(log_scores: np.ndarray, descriptor: np.ndarray, k: int) -> np.ndarray:
-    """(N,) median log score of each image's `k` most similar other images."""
+def look_alikes(descriptor: np.ndarray) -> np.ndarray:
+    """(N, N - 1) every image's other images, the most similar first."""
     similarity = descriptor @ descriptor.T
     np.fill_diagonal(similarity, -np.inf)
-    nearest = np.argsort(-similarity, axis=1)[:, :k]
-    return np.median(log_scores[nearest], axis=1)
+    return np.argsort(-similarity, axis=1)[:, :-1]
 
 
 def look_alike_bank_scores(features: torch.Tensor, default: np.ndarray, descriptor: np.ndarray, k: int = 16,
@@ -71,8 +70,9 @@ def variants(scores: np.ndarray, descriptor: np.ndarray) -> dict[str, np.ndarray
     """Every rescoring of the grid, keyed by its label, beside the default's own scores."""
     log_scores = np.log(scores)
     found = {"default": log_scores}
+    ranked = look_alikes(descriptor)
     for k in (10, 20, 40, 80):
-        base = neighbour_base(log_scores, descriptor, k)
+        base = np.median(log_scores[ranked[:, :k]], axis=1)  # the k look-alikes' median log score
         above = np.maximum(base - np.median(log_scores), 0)
         for alpha in (0.25, 0.5, 0.75):
             found[f"sub k={k} alpha={alpha}"] = log_scores - alpha * base
@@ -85,11 +85,11 @@ def pile_rows(name: str, cache: Path) -> list[dict]:
     """AUROC and AP of every variant on pile `name`."""
     levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
     default = torch.load(cache / f"{name}_maps.pt", weights_only=False)["maps"][DEFAULT_MAPS].float().numpy()
-    features = levels[16].float().numpy()
-    scores = rescored(features, default, share=0.7, rounds=2, memory=40_000)
+    features = levels[16].float()
+    scores = rescored(features.numpy(), default, share=0.7, rounds=2, memory=40_000)
     descriptor = descriptors(levels)
     found = variants(scores, descriptor)
-    found["look-alike bank k=16"] = look_alike_bank_scores(levels[16].float(), default, descriptor)
+    found["look-alike bank k=16"] = look_alike_bank_scores(features, default, descriptor)
     return [{"pile": name, "setting": setting, "auroc": roc_auc_score(truth, values),
              "ap": average_precision_score(truth, values)} for setting, values in found.items()]
 

@@ -158,10 +158,11 @@ def null_fit(scores: np.ndarray) -> NullFit:
     return NullFit(centre, spread, min(1.0, float(central)))
 
 
-def null_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+def null_threshold(scores: np.ndarray, cutoff: float = 3.0, fit: NullFit | None = None) -> float:
     """The threshold at or above the null's centre + `cutoff` spreads (the fewest) that minimises the estimated
-    errors: 2 x null share x N x the null's tail above it, minus the count above it (see the module docstring)."""
-    fit = null_fit(scores)
+    errors: 2 x null share x N x the null's tail above it, minus the count above it (see the module docstring).
+    `fit`: the scores' `null_fit`, where the caller has it."""
+    fit = null_fit(scores) if fit is None else fit
     if fit.spread == 0:
         return mad_threshold(scores, cutoff)
     logs = np.sort(_logs(scores))
@@ -172,10 +173,10 @@ def null_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     return _threshold(float(candidates[np.argmin(errors)]), scores)
 
 
-def auto_rule(scores: np.ndarray, cutoff: float = 3.0) -> str:
-    """The rule `auto` applies to the pile: "null" where, on at least AUTO_MIN images, `null_fit` estimates a
-    defective share of at least HEAVY_SHARE and `null` (at `cutoff`) flags at least SEPARATED of that share; else
-    "mad".
+def auto_rule(scores: np.ndarray, cutoff: float = 3.0, fit: NullFit | None = None) -> str:
+    """The rule `auto` applies to the pile: "null" where, on at least AUTO_MIN images, `null_fit` (or `fit`)
+    estimates a defective share of at least HEAVY_SHARE and `null` (at `cutoff`) flags at least SEPARATED of that
+    share; else "mad".
 
     >>> rng = np.random.default_rng(0)
     >>> few = np.exp(np.r_[rng.normal(0, 0.1, 950), rng.normal(1, 0.1, 50)])
@@ -183,18 +184,23 @@ def auto_rule(scores: np.ndarray, cutoff: float = 3.0) -> str:
     >>> auto_rule(few), auto_rule(many)
     ('mad', 'null')
     """
-    if len(scores) < AUTO_MIN:
-        return "mad"
-    share = null_fit(scores).defective_share
-    if share < HEAVY_SHARE:
-        return "mad"
-    flagged = float(np.mean(np.asarray(scores) > null_threshold(scores, cutoff)))
-    return "null" if flagged >= SEPARATED * share else "mad"
+    return _auto(scores, cutoff, fit)[0]
 
 
 def auto_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     """The threshold of the rule `auto_rule` picks for the pile, at `cutoff`."""
-    return RULES[auto_rule(scores, cutoff)](scores, cutoff)
+    return _auto(scores, cutoff)[1]
+
+
+def _auto(scores: np.ndarray, cutoff: float, fit: NullFit | None = None) -> tuple[str, float]:
+    """`auto`'s rule and its threshold, the null fitted once."""
+    if len(scores) >= AUTO_MIN:
+        fit = null_fit(scores) if fit is None else fit
+        if fit.defective_share >= HEAVY_SHARE:
+            threshold = null_threshold(scores, cutoff, fit)
+            if np.mean(np.asarray(scores) > threshold) >= SEPARATED * fit.defective_share:
+                return "null", threshold
+    return "mad", mad_threshold(scores, cutoff)
 
 
 def top_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:

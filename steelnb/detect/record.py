@@ -53,11 +53,12 @@ def label_free_record(scores: np.ndarray, threshold: float, config: DetectConfig
     where the pile is too small to decide (warned too; `warn` False: neither, as on the processes after rank 0
     under torchrun)."""
     flagged = int((scores > threshold).sum())
-    share = null_fit(scores).defective_share
+    fit = null_fit(scores)
+    share = fit.defective_share
     record = {"rule": config.rule, "cutoff": config.cutoff, "threshold": threshold, "flagged": flagged,
               "flagged_share": flagged / len(scores), "estimated_defective_share": share}
     if config.rule == "auto":
-        record["rule_used"] = auto_rule(scores, config.cutoff)
+        record["rule_used"] = auto_rule(scores, config.cutoff, fit)
     if share > MINORITY and len(scores) >= NULL_MIN and warn:
         warnings.warn(f"{share:.0%} of the pile looks defective by its empirical null: the label-free decision "
                       "assumes defects are a minority (auto's empirical null as well: its bulk must be the "
