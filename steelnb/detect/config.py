@@ -37,6 +37,12 @@ class DetectConfig:
     strides: Annotated[str, STRIDES, Help("feature levels, by stride in pixels; the finest is the map's grid")] = "16"
     balance_levels: Annotated[bool, Help("each feature level scaled to a unit mean patch norm over a sample of the "
                                          "pile")] = False
+    whiten: Annotated[float, AtLeast(0), AtMost(1), Help("self: the patch features whitened in the pile's own units, "
+                                                         "the principal directions holding this share of their "
+                                                         "variance, fitted on patches of every image (0: as they "
+                                                         "come; 0.95 for a strongly textured pile such as DAGM)")] = 0.0
+    whiten_shrink: Annotated[float, AtLeast(0), AtMost(1), Help("self: each kept direction's variance shrunk towards "
+                                                                "their mean by this share before it divides")] = 0.0
     tile: Annotated[int, AtLeast(64), Help("images larger than this are cut into tiles, in pixels a side")] = 1024
     method: Annotated[str, OneOf(METHODS), Help("scorer: self: each image against itself | bank: the pile's memory "
                                                 "bank | mutual: other images (MuSc) | fused: self and mutual "

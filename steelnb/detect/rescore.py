@@ -90,10 +90,12 @@ class KeptFeatures:
     """The first pass's patch features of this process's images (by image index), kept (float16) for the second
     pass while the shard's would fit in KEEP_BYTES (a process's own budget, judged from the first batch), else
     extracted again when asked for (each round then costs the clean images' and the shard's forward passes again);
-    with `enabled` False (no second pass) nothing is kept."""
+    with `enabled` False (no second pass) nothing is kept. `transform` (the pile's whitening, once fitted) applies
+    to every feature handed out."""
 
     def __init__(self, extract: Callable[[np.ndarray], Tensor], shard: int, enabled: bool = True) -> None:
         self.extract, self.shard, self.budget = extract, shard, KEEP_BYTES
+        self.transform: Callable[[Tensor], Tensor] | None = None
         self.kept: dict[int, Tensor] = {}
         self.keeping: bool | None = None if enabled else False
         self.needed = 0  # bytes the shard's features take as float16
@@ -106,14 +108,17 @@ class KeptFeatures:
             self.keeping = self.needed <= self.budget
         if self.keeping:
             self.kept.update((int(i), grid.half().cpu()) for i, grid in zip(index, features, strict=True))
-        return features
+        return self._transformed(features)
 
     def again(self, index: np.ndarray) -> Tensor:
         """The features of `index` for the second pass: as kept (float16), or extracted again (the bank rounds both
         the same way)."""
         if self.keeping:
-            return torch.stack([self.kept[int(i)] for i in index]).float()
-        return self.extract(index)
+            return self._transformed(torch.stack([self.kept[int(i)] for i in index]).float())
+        return self._transformed(self.extract(index))
+
+    def _transformed(self, features: Tensor) -> Tensor:
+        return features if self.transform is None else self.transform(features)
 
     def record(self) -> str:
         mib = self.needed / 2**20

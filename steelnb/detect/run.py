@@ -2,6 +2,7 @@
 
     pile (any named set or image folder, read at its own aspect)
       -> patch features (`steelnb.patches`, tiled when large, levels balanced on a sample of the pile)
+      -> `self`, where asked (`--whiten`): whitened in the pile's units, fitted on every image (`whiten.py`)
       -> a scorer's maps (`scorers/`; `fused`: two maps joined on one scale, `fusion.py`)
       -> `self`: a second pass, the nearer of each patch's own-image and clean-bank distances (`rescore.py`)
       -> each cell against the pile at that place (`position.py`)
@@ -11,7 +12,7 @@
 No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the
 decisions' ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's
 uint8 images, one float32 map per image and the scorer's references; patch features exist one batch at a time,
-except that the second pass keeps the first's (float16) while they fit in `rescore.KEEP_BYTES`.
+except that the second pass and the whitening keep the first's (float16) while they fit in `rescore.KEEP_BYTES`.
 
 >>> config = DetectConfig(dataset="synthetic", max_side=64, method="self", backbone="resnet18", weights="random",
 ...                       device="cpu")
@@ -54,6 +55,7 @@ from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_f
 from .rescore import CleanBank, KeptFeatures, clean_images
 from .scorers import make_scorer
 from .scoring import image_scores, peaks, smooth
+from .whiten import fit_whitening
 
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 BALANCE_SAMPLE = 16  # images of the pile that balance the feature levels
@@ -74,12 +76,14 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
                               device=device)
     if config.balance_levels:
         extractor.balance_levels(data.images[_sample(len(data), config.seed)])
+    mine, why_not, unwhitened = distributed.shard(len(data)), _no_rescore(config, len(data)), _no_whitening(config)
+    features = KeptFeatures(lambda index: extractor(data.images[index]), len(mine),
+                            enabled=why_not is None or unwhitened is None)
+    whitening = f"off ({unwhitened})" if unwhitened else _whitened(features, mine, len(data), config)
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
     prepared = time.perf_counter()
-    mine, why_not = distributed.shard(len(data)), _no_rescore(config, len(data))
-    features = KeptFeatures(lambda index: extractor(data.images[index]), len(mine), enabled=why_not is None)
-    raw = _score_maps(mine, features, scorer, config.batch_size)
+    raw = _score_maps(mine, features if unwhitened else features.again, scorer, config.batch_size)
     rescored = {"used": False, "why": why_not} if why_not else None
     if rescored is None:
         raw, rescored = _rescore(raw, features, mine, config)
@@ -93,7 +97,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
                "grid": list(maps.shape[1:]), "method": config.method, "cells": config.cells,
                "cells_used": cells_used, "position_reliability": reliability, "rescore": rescored,
-               "level_scales": list(extractor.scales or ()),
+               "level_scales": list(extractor.scales or ()), "whitening": whitening,
                "run": {**run_info(extractor.backbone, device, seconds["total_s"]),
                        **{k: round(v, 3) for k, v in seconds.items()}},
                **_decision_metrics(data, table, threshold, config)}
@@ -138,6 +142,26 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
     return joined, {"used": True, "share": config.rescore, "rounds": len(changed), "clean_images": len(clean),
                     "clean_images_new_each_round": changed, "bank_patches": sum(index.ntotal for index in bank.banks),
                     "features": features.record()}
+
+
+def _no_whitening(config: DetectConfig) -> str | None:
+    """Why the features are not whitened (whiten.py), or None when they are."""
+    if config.whiten == 0:
+        return "--whiten 0"
+    if config.method != "self":
+        return f"--method {config.method}: the lab chose the whitening for self only"
+    return None
+
+
+def _whitened(features: KeptFeatures, mine: np.ndarray, n: int, config: DetectConfig) -> dict:
+    """Whiten every feature `features` hands out in the pile's units (whiten.py), fitted on patches of every image
+    (which `features` keeps for the scoring that follows); what metrics.json says of it."""
+    whitening = fit_whitening(features, mine, n, config.whiten, config.whiten_shrink, config.seed,
+                              config.batch_size)
+    features.transform = whitening
+    dimensions, directions = whitening.projection.shape
+    return {"keep": config.whiten, "shrink": config.whiten_shrink, "patches": whitening.patches,
+            "directions": directions, "of": dimensions, "features": features.record()}
 
 
 def _sample(n: int, seed: int, size: int = BALANCE_SAMPLE) -> np.ndarray:
