@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 from detect_lab import CHOOSE_ON, choose
-from detect_rescore import bank_maps, pipeline
+from detect_rescore import pipeline, rescored
 from sklearn.metrics import roc_auc_score
 
 from steelnb.detect.scorers import SelfSimilarity
@@ -38,15 +38,10 @@ def label(keep: float | None, shrink: float) -> str:
     return "none" if keep is None else f"keep {keep:g}, shrink {shrink:g}"
 
 
-def rescored(features: np.ndarray, truth: np.ndarray, share: float = 0.7, rounds: int = 2,
-             memory: int = 40_000) -> tuple[float, float]:
-    """AUROC of the first pass and after `rounds` clean-then-rescore rounds (the package's defaults)."""
+def aurocs(features: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """AUROC of the first pass (`self`, radius 2) and after the package's two clean-then-rescore rounds."""
     raw = SelfSimilarity(2).maps(torch.from_numpy(features), np.arange(len(truth))).numpy()
-    first = scores = pipeline(raw)[0]
-    for _ in range(rounds):
-        clean = np.sort(np.argsort(scores)[:int(share * len(scores))])
-        scores = pipeline(np.minimum(raw, bank_maps(features, clean, memory)))[0]
-    return roc_auc_score(truth, first), roc_auc_score(truth, scores)
+    return roc_auc_score(truth, pipeline(raw)[0]), roc_auc_score(truth, rescored(features, raw, 0.7, 2, 40_000))
 
 
 def pile_rows(name: str, cache: Path) -> list[dict]:
@@ -55,14 +50,11 @@ def pile_rows(name: str, cache: Path) -> list[dict]:
     rows = []
     for keep, shrink in SETTINGS:
         started = time.perf_counter()
-        if keep is not None:
-            whitening = fit_whitening(lambda index: features[index], np.arange(len(truth)), len(truth), keep, shrink,
-                                      seed=0)
-        whitened = features if keep is None else whitening(features)
-        first, second = rescored(whitened.numpy(), truth)
+        whitened = features if keep is None else fit_whitening(
+            lambda index: features[index], np.arange(len(truth)), len(truth), keep, shrink, seed=0)(features)
+        first, second = aurocs(whitened.numpy(), truth)
         rows.append({"pile": name, "setting": label(keep, shrink), "first_pass_auroc": first, "auroc": second,
-                     "directions": features.shape[-1] if keep is None else whitening.projection.shape[1],
-                     "seconds": time.perf_counter() - started})
+                     "directions": whitened.shape[-1], "seconds": time.perf_counter() - started})
         print(rows[-1], flush=True)
     return rows
 

@@ -49,9 +49,9 @@ INSIDE = {
         "config": {"position"}, "errors": set(), "scoring": set(), "decision": set(),
         "fusion": {"decision"}, "position": {"decision"}, "record": {"config", "decision"},
         "pile": {"config", "errors"}, "overlay": {"record", "scoring"},
-        "rescore": {"scorers"},
+        "rescore": {"scorers"}, "whiten": set(),
         "run": {"config", "decision", "errors", "fusion", "overlay", "pile", "position", "record", "rescore",
-                "scorers", "scoring"},
+                "scorers", "scoring", "whiten"},
         "decide": {"config", "decision", "errors", "overlay", "pile", "record"},
     },
     "cli": {

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,7 +154,7 @@ def _no_whitening(config: DetectConfig) -> str | None:
     return None
 
 
-def _whitened(features: KeptFeatures, mine: np.ndarray, n: int, config: DetectConfig) -> dict:
+def _whitened(features: KeptFeatures, mine: np.ndarray, n: int, config: DetectConfig) -> dict[str, Any]:
     """Whiten every feature `features` hands out in the pile's units (whiten.py), fitted on patches of every image
     (which `features` keeps for the scoring that follows); what metrics.json says of it."""
     whitening = fit_whitening(features, mine, n, config.whiten, config.whiten_shrink, config.seed,

@@ -31,7 +31,7 @@ from torch import Tensor
 from .. import distributed
 from ..progress import progress
 
-RELATIVE_FLOOR = 1e-6  # a kept direction's variance counts as at least this share of the largest
+FLOOR = 1e-3  # a direction whose variance is under this share of the largest is dropped (float16 rounding noise)
 FIT_PATCHES = 100_000  # patches the whitening is fitted on, drawn evenly from every image of the pile
 
 
@@ -46,20 +46,25 @@ class Whitening:
     @classmethod
     def fit(cls, patches: Tensor, keep: float, shrink: float = 0.0) -> Whitening:
         """Fitted on `patches` (..., D): the fewest leading principal directions holding `keep` of the variance,
-        each scaled by 1 / sqrt((1 - shrink) x its variance + shrink x their mean variance)."""
+        less those under FLOOR of the largest, each scaled by 1 / sqrt((1 - shrink) x its variance + shrink x their
+        mean variance). Patches that do not vary at all are only centred (every distance stays 0)."""
         flat = patches.reshape(-1, patches.shape[-1]).double().cpu()
         if len(flat) < 2:
             raise ValueError(f"whitening needs at least 2 patches, got {len(flat)}")
         mean = flat.mean(0)
         variances, directions = torch.linalg.eigh(torch.cov((flat - mean).T))
         variances, directions = variances.flip(0).clamp(min=0), directions.flip(1)
-        share = variances.cumsum(0) / variances.sum().clamp(min=torch.finfo(torch.float64).tiny)
-        count = min(int(torch.searchsorted(share, torch.tensor(keep, dtype=share.dtype))) + 1, len(share))
-        kept = variances[:count].clamp(min=RELATIVE_FLOOR * float(variances[0]) + torch.finfo(torch.float64).tiny)
+        if variances[0] == 0:
+            return cls(mean.float(), torch.eye(len(mean)), len(flat))
+        share = variances.cumsum(0) / variances.sum()
+        count = min(int(torch.searchsorted(share, torch.tensor(keep, dtype=share.dtype))) + 1,
+                    int((variances >= FLOOR * variances[0]).sum()))
+        kept = variances[:count]
         scale = ((1 - shrink) * kept + shrink * kept.mean()).rsqrt()
         return cls(mean.float(), (directions[:, :count] * scale).float(), len(flat))
 
     def __call__(self, features: Tensor) -> Tensor:
+        """(..., D) features -> (..., K), in the pile's units."""
         return (features - self.mean.to(features)) @ self.projection.to(features)
 
 
@@ -79,7 +84,8 @@ def fit_whitening(features: Callable[[np.ndarray], Tensor], mine: np.ndarray, n:
                   seed: int, batch_size: int = 8, patches: int = FIT_PATCHES) -> Whitening:
     """The whitening of `patches` patches drawn evenly from every image of the pile (`features` by image index;
     this process's shard `mine` of the pile's `n` images, every process's draw gathered), a batch at a time. The
-    scoring then reads the features `features` kept; a pile too large to keep them pays one more forward pass."""
+    scoring then reads the float16 copies `features` kept; a pile too large to keep them pays one more forward
+    pass (the scoring extracts them again)."""
     per_image = max(1, patches // n)
     drawn: list[Tensor] = []
     starts = range(0, len(mine), batch_size)
