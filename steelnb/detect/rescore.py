@@ -90,8 +90,8 @@ class KeptFeatures:
     """The first pass's patch features of this process's images (by image index), kept (float16) for the second
     pass while the shard's would fit in KEEP_BYTES (a process's own budget, judged from the first batch), else
     extracted again when asked for (each round then costs the clean images' and the shard's forward passes again);
-    with `enabled` False (no second pass) nothing is kept. `transform` (the pile's whitening, once fitted) applies
-    to every feature handed out."""
+    with `enabled` False (no second pass, no whitening) nothing is kept. `transform` (the whitening, once fitted)
+    applies to every feature handed out."""
 
     def __init__(self, extract: Callable[[np.ndarray], Tensor], shard: int, enabled: bool = True) -> None:
         self.extract, self.shard, self.budget = extract, shard, KEEP_BYTES
