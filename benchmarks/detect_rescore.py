@@ -115,12 +115,14 @@ def pile_rows(name: str, cache: Path, memories: set[int] | None = None) -> list[
     return rows
 
 
-def rescored(features: np.ndarray, default: np.ndarray, share: float, rounds: int, memory: int) -> np.ndarray:
-    """Image scores of the `min` join after `rounds` rounds (the package's `--rescore`, `--rescore-rounds`)."""
+def rescored(features: np.ndarray, default: np.ndarray, share: float, rounds: int, memory: int,
+             seed: int = 0) -> np.ndarray:
+    """Image scores of the `min` join after `rounds` rounds (the package's `--rescore`, `--rescore-rounds`), the
+    banks' halves and samples drawn with `seed`."""
     scores = pipeline(default)[0]
     for _ in range(rounds):
         references = np.sort(np.argsort(scores)[:int(share * len(scores))])
-        scores = pipeline(np.minimum(default, bank_maps(features, references, memory)))[0]
+        scores = pipeline(np.minimum(default, bank_maps(features, references, memory, seed)))[0]
     return scores
 
 

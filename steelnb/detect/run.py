@@ -6,13 +6,15 @@
       -> a scorer's maps (`scorers/`; `fused`: two maps joined on one scale, `fusion.py`)
       -> `self`: a second pass, the nearer of each patch's own-image and clean-bank distances (`rescore.py`)
       -> each cell against the pile at that place (`position.py`)
-      -> image scores and peaks (`scoring.py`) -> a label-free threshold (`decision.py`)
+      -> image scores and peaks (`scoring.py`), each score against its look-alikes' (`peers.py`)
+      -> a label-free threshold (`decision.py`)
       -> scores.csv, metrics.json, overlays/ (`write_detection`)
 
 No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the
 decisions' ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's
 uint8 images, one float32 map per image and the scorer's references; patch features exist one batch at a time,
-except that the second pass and the whitening keep the first's (float16) while they fit in `rescore.KEEP_BYTES`.
+except that the second pass and the whitening keep the first's (float16) while they fit in `rescore.KEEP_BYTES`;
+the second pass keeps each patch's nearest bank patch (its distance and image: 8 bytes) for the next round.
 
 >>> config = DetectConfig(dataset="synthetic", max_side=64, method="self", backbone="resnet18", weights="random",
 ...                       device="cpu")
@@ -50,6 +52,7 @@ from .decision import label_free_threshold
 from .errors import DetectError
 from .fusion import log_maps
 from .overlay import write_overlays
+from .peers import peer_scores
 from .pile import load_pile
 from .position import MIN_PILE, cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
@@ -89,6 +92,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     if rescored is None:
         raw, rescored = _rescore(raw, features, mine, config)
     scores, maps, smoothed, cells_used, reliability = _scored(raw, config)
+    scores, peered = _peered(scores, features, mine, config)
     scored = time.perf_counter()
     threshold = label_free_threshold(scores, config.rule, config.cutoff)
     table = _table(data, scores, threshold, peaks(smoothed))
@@ -97,7 +101,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     seconds["s_per_image"] = (seconds["prepare_s"] + seconds["score_s"]) / len(data)
     metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
                "grid": list(maps.shape[1:]), "method": config.method, "cells": config.cells,
-               "cells_used": cells_used, "position_reliability": reliability, "rescore": rescored,
+               "cells_used": cells_used, "position_reliability": reliability, "rescore": rescored, "peers": peered,
                "level_scales": list(extractor.scales or ()), "whitening": whitening,
                "run": {**run_info(extractor.backbone, device, seconds["total_s"]),
                        **{k: round(v, 3) for k, v in seconds.items()}},
@@ -132,17 +136,32 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
     clean bank's (rescore.py), the clean images being the `config.rescore` share that the previous round ranks
     lowest (the first pass, then the last join)."""
     joined, clean, changed = raw, np.empty(0, np.int64), []
+    bank = CleanBank(config.rescore_patches, config.seed, config.batch_size)
     for _ in range(config.rescore_rounds):
         previous, clean = clean, clean_images(_scored(joined, config)[0], config.rescore)
         if np.array_equal(clean, previous):  # the same clean images: the same bank, the same maps
             break
         changed.append(len(np.setdiff1d(clean, previous)))
-        bank = CleanBank(config.rescore_patches, config.seed, config.batch_size)
-        bank.build(len(raw), clean, features.again, mine)
+        bank.update(len(raw), clean, features.again, mine)
         joined = np.minimum(raw, _score_maps(mine, features.again, bank, config.batch_size))
+    searched = bank.full_share
     return joined, {"used": True, "share": config.rescore, "rounds": len(changed), "clean_images": len(clean),
-                    "clean_images_new_each_round": changed, "bank_patches": sum(index.ntotal for index in bank.banks),
+                    "clean_images_new_each_round": changed, "bank_patches": bank.size,
+                    "searched_in_full_after_the_first": None if searched is None else round(searched, 4),
                     "features": features.record()}
+
+
+def _peered(scores: np.ndarray, features: KeptFeatures, mine: np.ndarray,
+            config: DetectConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """The image scores against their peers' (peers.py) where `config.peers` asks for it and the pile holds enough
+    images; what metrics.json says of it."""
+    if config.peers == 0:
+        return scores, {"used": False, "why": "--peers 0"}
+    if len(scores) < max(MIN_PILE, config.peers + 1):
+        return scores, {"used": False, "why": f"{len(scores)} images: fewer than {max(MIN_PILE, config.peers + 1)}, "
+                                              f"too few for {config.peers} peers of each to stand for its kind"}
+    return (peer_scores(scores, features.pile_looks(mine), config.peers, config.peer_weight),
+            {"used": True, "k": config.peers, "weight": config.peer_weight})
 
 
 def _no_whitening(config: DetectConfig) -> str | None:

@@ -67,9 +67,34 @@ def test_metrics_say_why_a_pile_had_one_pass(marked):
 def test_no_image_meets_its_own_patches_in_the_bank():
     features = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1).expand(6, 3, 3, 2).contiguous()
     bank = CleanBank(patches=1000, seed=0)  # every patch of every image in the bank
-    bank.build(6, np.arange(6), lambda index: features[index], np.arange(6))
+    bank.update(6, np.arange(6), lambda index: features[index], np.arange(6))
     distances = bank.maps(features, np.arange(6))
     assert (distances > 0).all()  # image i's patches all equal i: a distance of 0 would be its own
+
+
+def brute_force(features: torch.Tensor, clean: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """(N, P) distance of every patch to the nearest patch of a clean image in the other half (all patches kept)."""
+    flat = features.reshape(len(features), -1, features.shape[-1]).double()
+    out = np.empty(flat.shape[:2])
+    for image in range(len(flat)):
+        others = flat[[j for j in clean if half[j] != half[image]]].reshape(-1, flat.shape[-1])
+        out[image] = torch.cdist(flat[image], others).min(1).values.numpy()
+    return out
+
+
+def test_a_later_round_meets_the_same_distances_as_a_bank_built_afresh():
+    features = torch.randn(30, 4, 4, 5).half().float()  # float16 already, as the bank rounds them
+    bank = CleanBank(patches=10**6, seed=0)  # every patch of every clean image in the bank
+    for clean in (np.arange(20), np.arange(3, 23), np.arange(5, 25)):
+        stays = np.intersect1d(clean, bank.clean)
+        before = None if bank.half is None else bank.half[stays].copy()
+        bank.update(30, clean, lambda index: features[index], np.arange(30))
+        found = bank.maps(features, np.arange(30)).reshape(30, -1).numpy()
+        np.testing.assert_allclose(found, brute_force(features, clean, bank.half), rtol=1e-5)
+        assert sorted(np.bincount(bank.half[clean], minlength=2)) == [10, 10]  # the halves stay even
+        if before is not None:
+            assert (bank.half[stays] == before).all()  # an image that stays keeps its half
+    assert 0 < bank.full_share < 0.5  # most patches met only the new images' patches
 
 
 def test_the_clean_images_are_the_lowest_ranked_share():

@@ -21,6 +21,8 @@ from ...progress import progress
 from ..errors import DetectError
 
 NEIGHBOURS = 16  # denoise: a patch is an outlier by its distance to this many-th nearest patch of other images
+BLAS_FROM = 20  # a flat index's search goes through BLAS from this many queries (faiss's documented default; the
+faiss.cvar.distance_compute_blas_threshold = BLAS_FROM  # wheel's 128,000 is 8x slower per pair below ~2,000)
 
 
 class PileBank:

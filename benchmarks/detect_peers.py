@@ -1,0 +1,100 @@
+"""Peers (issue 19, fifth round): each image's score against its look-alikes' scores, leaving each pile out.
+
+    python benchmarks/detect_peers.py --cache .cache/lab --out results/detect/peers.csv --seeds 0,1,2
+
+Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features of each pile and the default's
+`self` radius-2 maps). For each pile, features (the default's, and `--whiten 0.95`'s) and seed of the clean bank,
+the package's default runs on the cached features (`self` radius 2, two clean-then-rescore rounds at 0.7 with a
+40,000-patch bank, cells auto, sigma 1, top 1 %); then `steelnb.detect.peers.peer_scores` divides each image
+score by the `weight`-th power of the median score of its `k` peers, the images whose mean patch feature is most
+like its own. Why: DAGM 1's normal images differ in how busy their texture is, and the busy ones outrank the
+quiet ones' defects. Rows: pile, features, seed, k, weight, AUROC, AP and the `auto` decision (ACC, MDR, FDR,
+flagged). The lab's rule (`detect_lab.choose`) then picks on the AUROC averaged over the seeds, leaving each pile
+out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import platform
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pandas as pd
+import torch
+from detect_lab import CHOOSE_ON, choose
+from detect_rescore import DEFAULT_MAPS, rescored
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from steelnb.detect.decision import label_free_threshold
+from steelnb.detect.peers import peer_scores
+from steelnb.detect.scorers import SelfSimilarity
+from steelnb.detect.whiten import fit_whitening
+from steelnb.metrics import defect_scores_metrics
+
+GRID = [(0, 0.0), *itertools.product((5, 10, 20, 40, 80), (0.25, 0.5, 0.75, 1.0))]  # (k, weight); 0: no peers
+
+
+def default_scores(name: str, cache: Path, whiten: bool, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The default's image scores of pile `name` (whitened first where asked), its looks and its truth."""
+    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
+    features = levels[16].float()
+    if whiten:
+        features = fit_whitening(lambda index: features[index], np.arange(len(truth)), len(truth), 0.95, 0.0,
+                                 seed=0)(features)
+        raw = SelfSimilarity(2).maps(features, np.arange(len(truth))).numpy()
+    else:
+        raw = torch.load(cache / f"{name}_maps.pt", weights_only=False)["maps"][DEFAULT_MAPS].float().numpy()
+    scores = rescored(features.numpy(), raw, 0.7, 2, 40_000, seed)
+    return scores, levels[16].float().mean((1, 2)).numpy(), truth
+
+
+def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
+    rows = []
+    for whiten, seed in itertools.product((False, True), seeds):
+        scores, looks, truth = default_scores(name, cache, whiten, seed)
+        for k, weight in GRID:
+            adjusted = peer_scores(scores, looks, k, weight) if k else scores
+            threshold = label_free_threshold(adjusted, "auto", 3.0)
+            found = defect_scores_metrics(truth, adjusted, threshold)
+            rows.append({"pile": name, "features": "whiten 0.95" if whiten else "default", "seed": seed, "k": k,
+                         "weight": weight, "auroc": roc_auc_score(truth, adjusted),
+                         "ap": average_precision_score(truth, adjusted), "acc": found["acc"], "mdr": found["mdr"],
+                         "fdr": found["fdr"], "flagged": int((adjusted > threshold).sum())})
+        print(name, "whitened" if whiten else "default", seed, rows[-len(GRID)]["auroc"], flush=True)
+    return rows
+
+
+def settings(table: pd.DataFrame) -> pd.DataFrame:
+    """The table averaged over seeds, one row per pile and setting (`setting`: features | peers)."""
+    named = table.assign(setting=table["features"] + " | " + np.where(
+        table["k"] > 0, "peers " + table["k"].astype(str) + ", weight " + table["weight"].astype(str), "no peers"))
+    return named.groupby(["pile", "setting"], as_index=False)[["auroc", "ap", "acc", "mdr", "fdr", "flagged"]].mean()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", default=".cache/lab")
+    parser.add_argument("--piles", default=",".join(CHOOSE_ON))
+    parser.add_argument("--seeds", default="0", help="seeds of the clean bank, comma-separated")
+    parser.add_argument("--out", default="results/detect/peers.csv")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    table = pd.DataFrame([row for name in args.piles.split(",") for row in pile_rows(name, Path(args.cache), seeds)])
+    table["machine"] = f"{platform.machine()} {args.threads} threads"
+    table.to_csv(args.out, index=False, float_format="%.4g")
+    mean = settings(table)
+    wide = mean.pivot(index="setting", columns="pile", values="auroc")
+    wide["worst"] = wide[[p for p in CHOOSE_ON if p in wide]].min(axis=1)
+    pd.set_option("display.width", 250)
+    print(wide.sort_values("worst", ascending=False).round(4).head(20).to_string())
+    print(choose(mean).to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Peers: each image's score against the scores of the images that look most like it (`--peers`, image level).
+
+Per-cell normalisation (position.py) judges each place against the same place across the pile; peers judge each
+image against its look-alikes. Where a pile's images differ in kind (DAGM 1's woven texture is coarser and more
+contrasted in some images than in others), the normal images of a busy kind all score higher than the rest, and
+they outrank the defects of a quiet kind. An image's look is its mean patch feature (the scorer's own features:
+no extra pass), compared by cosine similarity once the pile's mean look is taken off; its peers are the `k` other
+images most like it; its score is divided by the `weight`-th power of their median score (on the log scale that
+the decision reads: the log score less `weight` times the peers' median log score). A defect is rare among an
+image's peers, so the median stays normal; `weight` below 1 keeps most of the image's own scale. Maps and their
+peaks are left as they are. The lab chose `k` and `weight` leaving each pile out (benchmarks/detect_peers.py,
+results/detect/peers.md).
+
+>>> looks = np.repeat(np.eye(2), 4, axis=0)  # two kinds of image, four of each
+>>> scores = np.array([1.0, 1.0, 1.0, 3.0, 4.0, 4.0, 4.0, 4.0])  # image 3 is odd among its kind; kind 2 is busy
+>>> int(np.argmax(scores)), int(np.argmax(peer_scores(scores, looks, k=3, weight=1.0)))
+(4, 3)
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+
+def peers_of(looks: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) indices of each image's `k` most similar other images by the cosine of their centred looks (N, D)."""
+    centred = np.ascontiguousarray(looks - looks.mean(0), np.float32)
+    centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+    index = faiss.IndexFlatIP(centred.shape[1])
+    index.add(centred)
+    _, found = index.search(centred, k + 1)
+    mine = found == np.arange(len(looks))[:, None]  # each image finds itself, usually first
+    mine[mine.sum(1) == 0, -1] = True  # else (a tie with a twin) the last found is dropped
+    return found[~mine].reshape(len(looks), k)
+
+
+def peer_scores(scores: np.ndarray, looks: np.ndarray, k: int, weight: float) -> np.ndarray:
+    """Each of the positive `scores` (N,) divided by the `weight`-th power of the median score of its `k` peers
+    (`peers_of`), rescaled by the pile's median peer score so that the scores keep their magnitude."""
+    logs = np.log(np.maximum(scores, np.finfo(np.float64).tiny))
+    typical = np.median(logs[peers_of(looks, k)], axis=1)
+    return np.exp(logs - weight * (typical - np.median(typical)))
