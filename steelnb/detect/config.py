@@ -68,8 +68,8 @@ class DetectConfig:
     sigma: Annotated[float, AtLeast(0), Help("Gaussian smoothing of the map, in cells")] = 1.0
     top_share: Annotated[Share, Help("image score: mean of the top share of its map's cells")] = 0.01
     peers: Annotated[int, AtLeast(0), Help("image score against those of the K images that look most like it (by "
-                                           "their mean patch feature): divided by a power of their median "
-                                           "(peers.py; 0: off)")] = 10
+                                           "their mean patch feature): divided by a power of their median, "
+                                           "times the same power of the pile's median (peers.py; 0: off)")] = 10
     peer_weight: Annotated[float, AtLeast(0), AtMost(1), Help("peers: that power (1: the score over its peers' "
                                                               "median)")] = 0.25
     rule: Annotated[str, OneOf(RULES), Help("the label-free decision (decision.py): mad robust z, gmm two-Gaussian "

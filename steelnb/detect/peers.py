@@ -6,7 +6,8 @@ contrasted in some images than in others), the normal images of a busy kind all 
 they outrank the defects of a quiet kind. An image's look is its mean patch feature (the scorer's own features:
 no extra pass), compared by cosine similarity once the pile's mean look is taken off; its peers are the `k` other
 images most like it; its score is divided by the `weight`-th power of their median score (on the log scale that
-the decision reads: the log score less `weight` times the peers' median log score). A defect is rare among an
+the decision reads: the log score less `weight` times the peers' median log score), and every score multiplied
+back by the same power of the pile's median peer score, so that the scores keep their scale. A defect is rare among an
 image's peers, so the median stays normal; `weight` below 1 keeps most of the image's own scale. Maps and their
 peaks are left as they are. The lab chose `k` and `weight` leaving each pile out (benchmarks/detect_peers.py,
 results/detect/peers.md).
@@ -22,9 +23,19 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+ALIKE = 1e-6  # looks whose spread about the pile's mean is under this share of their size: every image alike
+
+
+def alike(looks: np.ndarray) -> bool:
+    """Whether the images' looks (N, D) are all the same, up to rounding: no image has peers more like it."""
+    spread = np.linalg.norm(looks - looks.mean(0), axis=1).max()
+    return bool(spread <= ALIKE * max(np.linalg.norm(looks, axis=1).max(), np.finfo(np.float32).tiny))
+
 
 def peers_of(looks: np.ndarray, k: int) -> np.ndarray:
     """(N, k) indices of each image's `k` most similar other images by the cosine of their centred looks (N, D)."""
+    if not 0 < k < len(looks):
+        raise ValueError(f"{k} peers of each of {len(looks)} images: k must be from 1 to {len(looks) - 1}")
     centred = np.ascontiguousarray(looks - looks.mean(0), np.float32)
     centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
     index = faiss.IndexFlatIP(centred.shape[1])
@@ -38,6 +49,8 @@ def peers_of(looks: np.ndarray, k: int) -> np.ndarray:
 def peer_scores(scores: np.ndarray, looks: np.ndarray, k: int, weight: float) -> np.ndarray:
     """Each of the positive `scores` (N,) divided by the `weight`-th power of the median score of its `k` peers
     (`peers_of`), rescaled by the pile's median peer score so that the scores keep their magnitude."""
+    if not np.isfinite(scores).all():
+        raise ValueError("peers need finite image scores: one would spoil the median of every image it is a peer of")
     logs = np.log(np.maximum(scores, np.finfo(np.float64).tiny))
     typical = np.median(logs[peers_of(looks, k)], axis=1)
     return np.exp(logs - weight * (typical - np.median(typical)))

@@ -56,7 +56,9 @@ class CleanBank:
     So a patch's nearest bank patch is the nearer of the one it had, where that one's image is still in the bank,
     and the nearest of the new images' patches: only the patches whose nearest left, and every patch of an image
     whose half changed, are searched against the whole half again. The same distances as a bank built afresh with
-    these halves, at a fraction of the search (`full_share`).
+    these halves (up to float32 rounding), at a fraction of the search (`full_share`). A bank built afresh each
+    round (before 705982b) drew the second round's halves anew: the same pile's maps then differ as under another
+    seed of the bank.
     """
 
     def __init__(self, patches: int, seed: int, batch_size: int = 8) -> None:
@@ -71,7 +73,8 @@ class CleanBank:
         # images' patches and their owners
         self.left = np.empty(0, np.int64)  # the images that left the bank in the last update
         self.moved: set[int] = set()  # the images whose half changed in the last update
-        self.nearest: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # image -> each patch's distance, its owner
+        self.nearest: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # image -> the round, each patch's
+        # distance and its owner
         self.searched = [0, 0]  # after the first round: patches searched against a whole half, patches met
 
     def update(self, n: int, clean: np.ndarray, features: Callable[[np.ndarray], Tensor], mine: np.ndarray) -> None:
@@ -86,19 +89,25 @@ class CleanBank:
             return
         arrived, self.left = np.setdiff1d(clean, self.clean), np.setdiff1d(self.clean, clean)
         before = self.half.copy()
-        self.half[np.random.default_rng([self.seed, self.rounds]).permutation(arrived)[:len(self.left)]] = \
-            self.half[self.left]
+        if len(self.left):  # a later round: as many arrived as left
+            self.half[np.random.default_rng([self.seed, self.rounds]).permutation(arrived)] = self.half[self.left]
         self.moved = {int(image) for image in arrived[self.half[arrived] != before[arrived]]}
         patches, owners = self._sampled(arrived, max(1, self.patches // len(clean)), features, mine)
+        self._rebuild(patches, owners)
+        self.clean, self.rounds = clean, self.rounds + 1
+
+    def _rebuild(self, patches: np.ndarray, owners: np.ndarray) -> None:
+        """Both halves: the patches of the images that stayed and the arrivals' (`patches`, `owners`); after the first
+        round, the arrivals' own index beside (`new`)."""
+        first = not self.owners
         theirs = [self.half[owners] == side for side in (0, 1)]
-        stayed = [~np.isin(owned, self.left) for owned in self.owners]
-        self.sample = [np.concatenate([self.sample[side][stayed[side]] if stayed else patches[:0], patches[mask]])
+        stayed = [np.ones(0, bool) if first else ~np.isin(self.owners[side], self.left) for side in (0, 1)]
+        self.sample = [np.concatenate([patches[:0] if first else self.sample[side][stayed[side]], patches[mask]])
                        for side, mask in enumerate(theirs)]
-        self.owners = [np.concatenate([self.owners[side][stayed[side]] if stayed else owners[:0], owners[mask]])
+        self.owners = [np.concatenate([owners[:0] if first else self.owners[side][stayed[side]], owners[mask]])
                        for side, mask in enumerate(theirs)]
         self.banks = [flat_index(sample) for sample in self.sample]
-        self.new = [(flat_index(patches[mask]), owners[mask]) if stayed and mask.any() else None for mask in theirs]
-        self.clean, self.rounds = clean, self.rounds + 1
+        self.new = [None if first or not mask.any() else (flat_index(patches[mask]), owners[mask]) for mask in theirs]
 
     def _start(self, n: int, clean: np.ndarray) -> None:
         """An empty bank whose halves split the clean images evenly (the others' at random), seeded."""
@@ -147,26 +156,30 @@ class CleanBank:
                                                                                                owner[rest])
         if self.rounds > 1:
             self.searched = [self.searched[0] + int(again.sum()), self.searched[1] + again.size]
-        self.nearest.update((int(image), (distance[row], owner[row])) for row, image in enumerate(index))
+        self.nearest.update((int(image), (self.rounds, distance[row].copy(), owner[row].copy()))
+                            for row, image in enumerate(index))
         return torch.from_numpy(distance).view(b, h, w)
 
     def _known(self, index: np.ndarray, patches: int) -> tuple[np.ndarray, np.ndarray]:
-        """(B, P) distance of each patch to its nearest bank patch and that patch's image, as met in the last round
-        (inf and -1 where an image meets the bank for the first time or its half changed)."""
+        """(B, P) distance of each patch to its nearest bank patch and that patch's image, as met in the round
+        before (inf and -1 where the image did not meet it then, or its half changed)."""
         distance, owner = np.full((len(index), patches), np.inf, np.float32), np.full((len(index), patches), -1,
                                                                                         np.int32)
         for row, image in enumerate(index):
-            if int(image) in self.nearest and int(image) not in self.moved:
-                distance[row], owner[row] = self.nearest[int(image)]
+            met, *found = self.nearest.get(int(image), (None, None, None))
+            if met == self.rounds - 1 and int(image) not in self.moved:
+                distance[row], owner[row] = found
         return distance, owner
 
-    @property
     def full_share(self) -> float | None:
-        """Share of the patches met after the first round that were searched against a whole half (None before)."""
-        return self.searched[0] / self.searched[1] if self.searched[1] else None
+        """Share of the patches met after the first round, on every process, that were searched against a whole
+        half (None before a second round); every process must ask."""
+        searched, met = distributed.gather(np.array([self.searched], np.int64)).sum(0).tolist()
+        return searched / met if met else None
 
     @property
     def size(self) -> int:
+        """Patches in the bank, both halves."""
         return sum(index.ntotal for index in self.banks)
 
 
@@ -182,7 +195,7 @@ class KeptFeatures:
     extracted again when asked for (each round then costs the clean images' and the shard's forward passes again);
     with `enabled` False (no second pass, no whitening) nothing is kept. `transform` (the whitening, once fitted)
     applies to every feature handed out. Each image's look, its mean patch feature as first extracted, is kept
-    for its peers (peers.py)."""
+    even when nothing else is, for its peers (peers.py)."""
 
     def __init__(self, extract: Callable[[np.ndarray], Tensor], shard: int, enabled: bool = True) -> None:
         self.extract, self.shard, self.budget = extract, shard, KEEP_BYTES

@@ -52,7 +52,7 @@ from .decision import label_free_threshold
 from .errors import DetectError
 from .fusion import log_maps
 from .overlay import write_overlays
-from .peers import peer_scores
+from .peers import alike, peer_scores
 from .pile import load_pile
 from .position import MIN_PILE, cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
@@ -144,7 +144,7 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
         changed.append(len(np.setdiff1d(clean, previous)))
         bank.update(len(raw), clean, features.again, mine)
         joined = np.minimum(raw, _score_maps(mine, features.again, bank, config.batch_size))
-    searched = bank.full_share
+    searched = bank.full_share()
     return joined, {"used": True, "share": config.rescore, "rounds": len(changed), "clean_images": len(clean),
                     "clean_images_new_each_round": changed, "bank_patches": bank.size,
                     "searched_in_full_after_the_first": None if searched is None else round(searched, 4),
@@ -160,7 +160,11 @@ def _peered(scores: np.ndarray, features: KeptFeatures, mine: np.ndarray,
     if len(scores) < max(MIN_PILE, config.peers + 1):
         return scores, {"used": False, "why": f"{len(scores)} images: fewer than {max(MIN_PILE, config.peers + 1)}, "
                                               f"too few for {config.peers} peers of each to stand for its kind"}
-    return (peer_scores(scores, features.pile_looks(mine), config.peers, config.peer_weight),
+    looks = features.pile_looks(mine)
+    if alike(looks) or not np.isfinite(scores).all():
+        return scores, {"used": False, "why": "every image looks the same" if alike(looks) else
+                        "some image scores are not finite numbers"}
+    return (peer_scores(scores, looks, config.peers, config.peer_weight),
             {"used": True, "k": config.peers, "weight": config.peer_weight})
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from steelnb.detect import DetectConfig, detect, run
-from steelnb.detect.peers import peer_scores, peers_of
+from steelnb.detect.peers import alike, peer_scores, peers_of
 from tests.detect.conftest import FAST, pile, plant, texture
 
 
@@ -29,11 +29,21 @@ def test_a_busy_kind_no_longer_outranks_a_defect_of_a_quiet_kind():
 
 
 def test_an_image_is_never_its_own_peer_even_among_twins():
-    looks = np.repeat(np.eye(3), 4, axis=0)  # four identical looks of each of three kinds
+    looks = np.repeat(np.eye(3), 10, axis=0)  # ten identical looks of each of three kinds: ties decide the order
     found = peers_of(looks, 3)
-    assert found.shape == (12, 3)
-    assert not (found == np.arange(12)[:, None]).any()
-    assert (found // 4 == np.arange(12)[:, None] // 4).all()  # its peers are its own kind
+    assert found.shape == (30, 3)
+    assert not (found == np.arange(30)[:, None]).any()
+    assert (found // 10 == np.arange(30)[:, None] // 10).all()  # its peers are its own kind
+
+
+def test_peers_refuse_what_they_cannot_answer():
+    looks, scores = two_kinds(6)
+    with pytest.raises(ValueError, match="k must be from 1 to 5"):
+        peers_of(looks, 6)
+    scores[2] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        peer_scores(scores, looks, 3, 0.5)
+    assert alike(np.ones((6, 4))) and not alike(looks)
 
 
 def test_a_few_defective_peers_do_not_hide_a_defect():
@@ -50,7 +60,9 @@ def test_the_scores_keep_their_scale():
 
 @pytest.fixture(scope="module")
 def marked() -> np.ndarray:
-    return plant(texture(24, 64, seed=3), 5, 20, 30, 10, 10)
+    images = plant(texture(24, 64, seed=3), 5, 20, 30, 10, 10)
+    images[1] = images[0]  # twins: the same look
+    return images
 
 
 def config(**settings) -> DetectConfig:
@@ -69,6 +81,8 @@ def test_detect_scores_each_image_against_its_peers_by_its_mean_feature(marked, 
     found = detect(config(peers=5, peer_weight=0.5), pile(marked))
     np.testing.assert_allclose(seen["scores"], without.table["score"], rtol=1e-5)  # the same maps beneath
     assert seen["looks"].shape[0] == 24 and (seen["k"], seen["weight"]) == (5, 0.5)
+    np.testing.assert_array_equal(seen["looks"][0], seen["looks"][1])  # each image's own look
+    assert not np.allclose(seen["looks"][0], seen["looks"][2])
     np.testing.assert_allclose(found.table["score"], peer_scores(seen["scores"], seen["looks"], 5, 0.5), rtol=1e-6)
     assert found.metrics["peers"] == {"used": True, "k": 5, "weight": 0.5}
     assert without.metrics["peers"] == {"used": False, "why": "--peers 0"}
@@ -79,3 +93,5 @@ def test_a_pile_too_small_for_its_peers_keeps_its_scores(marked):
     assert not small["used"] and small["why"].startswith("15 images: fewer than 20")
     many = detect(config(peers=30), pile(marked)).metrics["peers"]
     assert not many["used"] and many["why"].startswith("24 images: fewer than 31")
+    same = detect(config(peers=5), pile(np.repeat(marked[:1], 24, axis=0))).metrics["peers"]
+    assert same == {"used": False, "why": "every image looks the same"}
