@@ -7,9 +7,10 @@ they outrank the defects of a quiet kind. An image's look is its mean patch feat
 no extra pass), compared by cosine similarity once the pile's mean look is taken off; its peers are the `k` other
 images most like it; its score is divided by the `weight`-th power of their median score (on the log scale that
 the decision reads: the log score less `weight` times the peers' median log score), and every score multiplied
-back by the same power of the pile's median peer score, so that the scores keep their scale. A defect is rare among an
-image's peers, so the median stays normal; `weight` below 1 keeps most of the image's own scale. Maps and their
-peaks are left as they are. The lab chose `k` and `weight` leaving each pile out (benchmarks/detect_peers.py,
+back by the same power of the pile's median peer score, so that the scores keep their scale. A defect is rare
+among an image's peers, so the median stays normal; `weight` below 1 keeps most of the image's own scale. Each
+image's map is scaled as its score was (run.py), so one threshold reads scores and maps alike; its peak stays
+where it was. The lab chose `k` and `weight` leaving each pile out (benchmarks/detect_peers.py,
 results/detect/peers.md).
 
 >>> looks = np.repeat(np.eye(2), 4, axis=0)  # two kinds of image, four of each

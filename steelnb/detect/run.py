@@ -92,7 +92,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     if rescored is None:
         raw, rescored = _rescore(raw, features, mine, config)
     scores, maps, smoothed, cells_used, reliability = _scored(raw, config)
-    scores, peered = _peered(scores, features, mine, config)
+    scores, maps, smoothed, peered = _peered(scores, maps, smoothed, features, mine, config)
     scored = time.perf_counter()
     threshold = label_free_threshold(scores, config.rule, config.cutoff)
     table = _table(data, scores, threshold, peaks(smoothed))
@@ -151,21 +151,35 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
                     "features": features.record()}
 
 
-def _peered(scores: np.ndarray, features: KeptFeatures, mine: np.ndarray,
-            config: DetectConfig) -> tuple[np.ndarray, dict[str, Any]]:
+def _peered(scores: np.ndarray, maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mine: np.ndarray,
+            config: DetectConfig) -> tuple[np.ndarray, np.ndarray, Tensor, dict[str, Any]]:
     """The image scores against their peers' (peers.py) where `config.peers` asks for it and the pile holds enough
-    images; what metrics.json says of it."""
-    if config.peers == 0:
-        return scores, {"used": False, "why": "--peers 0"}
-    if len(scores) < max(MIN_PILE, config.peers + 1):
-        return scores, {"used": False, "why": f"{len(scores)} images: fewer than {max(MIN_PILE, config.peers + 1)}, "
-                                              f"too few for {config.peers} peers of each to stand for its kind"}
-    looks = features.pile_looks(mine)
-    if alike(looks) or not np.isfinite(scores).all():
-        return scores, {"used": False, "why": "every image looks the same" if alike(looks) else
-                        "some image scores are not finite numbers"}
-    return (peer_scores(scores, looks, config.peers, config.peer_weight),
+    images, each image's maps scaled as its score was (the top share's mean scales with them: every map's image
+    score stays its image's score, and one threshold reads both; the peaks stay where they were); what
+    metrics.json says of it."""
+    why = _no_peers(scores, config)
+    looks = None if why else features.pile_looks(mine)
+    if looks is not None and alike(looks):
+        why = "every image looks the same"
+    if why:
+        return scores, maps, smoothed, {"used": False, "why": why}
+    peered = peer_scores(scores, looks, config.peers, config.peer_weight)
+    scale = np.divide(peered, scores, out=np.ones_like(peered), where=scores > 0)
+    scaled = scale.astype(np.float32)[:, None, None]
+    return (peered, maps * scaled, smoothed * torch.from_numpy(scaled),
             {"used": True, "k": config.peers, "weight": config.peer_weight})
+
+
+def _no_peers(scores: np.ndarray, config: DetectConfig) -> str | None:
+    """Why the image scores are not set against their peers' (peers.py), or None when they are."""
+    if config.peers == 0:
+        return "--peers 0"
+    if len(scores) < max(MIN_PILE, config.peers + 1):
+        return (f"{len(scores)} images: fewer than {max(MIN_PILE, config.peers + 1)}, too few for {config.peers} "
+                f"peers of each to stand for its kind")
+    if not np.isfinite(scores).all():
+        return "some image scores are not finite numbers"
+    return None
 
 
 def _no_whitening(config: DetectConfig) -> str | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from steelnb.detect import DetectConfig, detect, run
 from steelnb.detect.peers import alike, peer_scores, peers_of
+from steelnb.detect.scoring import image_scores, smooth
 from tests.detect.conftest import FAST, pile, plant, texture
 
 
@@ -85,6 +87,9 @@ def test_detect_scores_each_image_against_its_peers_by_its_mean_feature(marked, 
     assert not np.allclose(seen["looks"][0], seen["looks"][2])
     np.testing.assert_allclose(found.table["score"], peer_scores(seen["scores"], seen["looks"], 5, 0.5), rtol=1e-6)
     assert found.metrics["peers"] == {"used": True, "k": 5, "weight": 0.5}
+    from_maps = image_scores(smooth(torch.from_numpy(found.maps), 1.0), sigma=0, top_share=0.01)
+    np.testing.assert_allclose(from_maps, found.table["score"], rtol=1e-5)  # each map scaled as its score: one scale
+    assert found.table[["peak_y", "peak_x"]].equals(without.table[["peak_y", "peak_x"]])  # the peaks stay
     assert without.metrics["peers"] == {"used": False, "why": "--peers 0"}
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from steelnb.data import load_dataset
 from steelnb.data.imageset import UNKNOWN
 from steelnb.detect import DetectConfig
+from steelnb.detect.scoring import smooth
 from steelnb.inspection import INSPECT_FILES, TypesConfig, inspect_pile, truth_of, write_inspection
 from steelnb.inspection.crops import crop_side, map_share
 from steelnb.inspection.run import NOTHING_FLAGGED, fit_sides
@@ -48,7 +50,7 @@ def test_only_the_flagged_images_are_cropped_and_grouped(grouped):
     assert found.metrics["type_stage"]["how"] == "given: 2 types"
     assert found.metrics["type_stage"]["why_grouped"] == {"flagged": len(flagged)}
     crop = found.metrics["type_stage"]["crop"]
-    share = map_share(found.detection.maps[flagged], 64, 64)  # detection's sigma is 0: the raw maps
+    share = map_share(smooth(torch.from_numpy(found.detection.maps[flagged]), 1.0).numpy(), 64, 64)  # as the peaks
     assert crop["share_of_shorter_side"] == round(share, 4) and crop["how"].startswith("2 x the median extent")
     assert crop["side_px"] == crop_side(64, 64, share) and crop["resized_to"] == 64
 
