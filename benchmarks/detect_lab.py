@@ -186,17 +186,17 @@ def _row(pile: str, setting: str, truth: np.ndarray, scores: np.ndarray, seconds
     return row
 
 
-def choose(table: pd.DataFrame) -> pd.DataFrame:
+def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON) -> pd.DataFrame:
     """Leave one pile out: for each pile P, the setting with the best worst-case AUROC over the other piles,
     and its AUROC on P, beside P's in-sample best."""
     wide = table.pivot(index="setting", columns="pile", values="auroc")
     rows = []
-    for pile in [p for p in CHOOSE_ON if p in wide]:
-        others = [p for p in CHOOSE_ON if p in wide and p != pile]
+    for pile in [p for p in piles if p in wide]:
+        others = [p for p in piles if p in wide and p != pile]
         chosen = wide[others].min(axis=1).idxmax()
         rows.append({"pile": pile, "chosen_without_it": chosen, "auroc": wide.at[chosen, pile],
                      "in_sample_best": wide[pile].idxmax(), "in_sample_auroc": wide[pile].max()})
-    overall = wide[[p for p in CHOOSE_ON if p in wide]].min(axis=1).idxmax()
+    overall = wide[[p for p in piles if p in wide]].min(axis=1).idxmax()
     rows.append({"pile": "all", "chosen_without_it": overall, "auroc": np.nan, "in_sample_best": "",
                  "in_sample_auroc": np.nan})
     return pd.DataFrame(rows)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 from detect_lab import CHOOSE_ON, choose
-from detect_rescore import DEFAULT_MAPS, rescored
+from detect_rescore import DEFAULT_MAPS, rescored_maps
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from steelnb.detect.decision import label_free_threshold
@@ -37,8 +37,10 @@ from steelnb.metrics import defect_scores_metrics
 GRID = [(0, 0.0), *itertools.product((5, 10, 20, 40, 80), (0.25, 0.5, 0.75, 1.0))]  # (k, weight); 0: no peers
 
 
-def default_scores(name: str, cache: Path, whiten: bool, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The default's image scores of pile `name` (whitened first where asked), its looks and its truth."""
+def default_scores(name: str, cache: Path, whiten: bool, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The default's image scores of pile `name` (whitened first where asked), its normalised maps (before
+    smoothing), its looks and its truth."""
     levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
     features = levels[16].float()
     if whiten:
@@ -47,14 +49,14 @@ def default_scores(name: str, cache: Path, whiten: bool, seed: int) -> tuple[np.
         raw = SelfSimilarity(2).maps(features, np.arange(len(truth))).numpy()
     else:
         raw = torch.load(cache / f"{name}_maps.pt", weights_only=False)["maps"][DEFAULT_MAPS].float().numpy()
-    scores = rescored(features.numpy(), raw, 0.7, 2, 40_000, seed)
-    return scores, levels[16].float().mean((1, 2)).numpy(), truth
+    scores, maps = rescored_maps(features.numpy(), raw, 0.7, 2, 40_000, seed)
+    return scores, maps, levels[16].float().mean((1, 2)).numpy(), truth
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     rows = []
     for whiten, seed in itertools.product((False, True), seeds):
-        scores, looks, truth = default_scores(name, cache, whiten, seed)
+        scores, _, looks, truth = default_scores(name, cache, whiten, seed)
         for k, weight in GRID:
             adjusted = peer_scores(scores, looks, k, weight) if k else scores
             threshold = label_free_threshold(adjusted, "auto", 3.0)

@@ -119,11 +119,17 @@ def rescored(features: np.ndarray, default: np.ndarray, share: float, rounds: in
              seed: int = 0) -> np.ndarray:
     """Image scores of the `min` join after `rounds` rounds (the package's `--rescore`, `--rescore-rounds`), the
     banks' halves and samples drawn with `seed`."""
-    scores = pipeline(default)[0]
+    return rescored_maps(features, default, share, rounds, memory, seed)[0]
+
+
+def rescored_maps(features: np.ndarray, default: np.ndarray, share: float, rounds: int, memory: int,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`rescored`'s image scores and the (N, h, w) normalised maps they were taken from (before smoothing)."""
+    scores, normalised = pipeline(default)
     for _ in range(rounds):
         references = np.sort(np.argsort(scores)[:int(share * len(scores))])
-        scores = pipeline(np.minimum(default, bank_maps(features, references, memory, seed)))[0]
-    return scores
+        scores, normalised = pipeline(np.minimum(default, bank_maps(features, references, memory, seed)))
+    return scores, normalised
 
 
 DECISIONS = (("mad", 2.0), ("mad", 2.5), ("mad", 3.0), ("mad", 3.5), ("mad", 4.0), ("null", 3.0), ("null", 4.0))

@@ -12,6 +12,8 @@ fly from ../shared/datasets (nothing is written or committed).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import ndimage
 
@@ -19,6 +21,9 @@ from steelnb.data import Fit, ImageSet, load_dataset
 from steelnb.data.masks import defect_masks
 
 PILES = ("synthetic", "ksdd", "dagm", "severstal", "edge", "inside")
+# Piles fetched from public repositories and re-created by a script (never committed): the magnetic-tile set
+# (benchmarks/magnetic_tile.py writes it here).
+FETCHED = {"tile": Path(__file__).resolve().parents[1] / ".cache" / "piles" / "magnetic_tile"}
 MAX_SIDE = {"synthetic": 256}  # as `make run` reads it; every other pile at the default 512
 PASTED = 60
 
@@ -27,6 +32,8 @@ def load_pile(name: str, data_root: str, max_side: int = 512) -> ImageSet:
     """Pile `name` at the detect default reading (the pile's own aspect, longer side <= max_side)."""
     if name in ("edge", "inside"):
         return pasted_pile(data_root, name == "edge", max_side)
+    if name in FETCHED:
+        return load_dataset(str(FETCHED[name]), None, Fit(max_side, 32))
     side = MAX_SIDE.get(name, max_side)
     return load_dataset(name, data_root if name != "synthetic" else None, Fit(side, 32))
 

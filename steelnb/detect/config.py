@@ -66,7 +66,9 @@ class DetectConfig:
     window: Annotated[float, AtLeast(0), AtMost(1), Help("mutual: a patch meets reference patches within this share "
                                                          "of the grid's height and width (0: anywhere)")] = 0.0
     sigma: Annotated[float, AtLeast(0), Help("Gaussian smoothing of the map, in cells")] = 1.0
-    top_share: Annotated[Share, Help("image score: mean of the top share of its map's cells")] = 0.01
+    top_share: Annotated[float, AtLeast(0), AtMost(1), Help("image score: mean of the top share of its map's "
+                                                            "cells (0: chosen from the pile among 0.25-8 %, "
+                                                            "scoring.py)")] = 0.0
     peers: Annotated[int, AtLeast(0), Help("image score against those of the K images that look most like it (by "
                                            "their mean patch feature): divided by a power of their median, "
                                            "times the same power of the pile's median (peers.py; 0: off)")] = 10

@@ -58,7 +58,7 @@ from .position import MIN_PILE, cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
 from .rescore import CleanBank, KeptFeatures, clean_images
 from .scorers import make_scorer
-from .scoring import image_scores, peaks, smooth
+from .scoring import AUTO_SHARES, RANKING_SHARE, chosen_share, image_scores, peaks, reach, smooth
 from .whiten import fit_whitening
 
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
@@ -91,8 +91,8 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     rescored = {"used": False, "why": why_not} if why_not else None
     if rescored is None:
         raw, rescored = _rescore(raw, features, mine, config)
-    scores, maps, smoothed, cells_used, reliability = _scored(raw, config)
-    scores, maps, smoothed, peered = _peered(scores, maps, smoothed, features, mine, config)
+    maps, smoothed, cells_used, reliability = _smoothed(raw, config)
+    scores, maps, smoothed, shared, peered = _image_scores(maps, smoothed, features, mine, config)
     scored = time.perf_counter()
     threshold = label_free_threshold(scores, config.rule, config.cutoff)
     table = _table(data, scores, threshold, peaks(smoothed))
@@ -101,7 +101,8 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     seconds["s_per_image"] = (seconds["prepare_s"] + seconds["score_s"]) / len(data)
     metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
                "grid": list(maps.shape[1:]), "method": config.method, "cells": config.cells,
-               "cells_used": cells_used, "position_reliability": reliability, "rescore": rescored, "peers": peered,
+               "cells_used": cells_used, "position_reliability": reliability, "rescore": rescored,
+               "top_share": shared, "peers": peered,
                "level_scales": list(extractor.scales or ()), "whitening": whitening,
                "run": {**run_info(extractor.backbone, device, seconds["total_s"]),
                        **{k: round(v, 3) for k, v in seconds.items()}},
@@ -109,12 +110,17 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     return Detection(table, maps, metrics, threshold)
 
 
-def _scored(raw: np.ndarray, config: DetectConfig) -> tuple[np.ndarray, np.ndarray, Tensor, str, float | None]:
-    """Image scores of the scorer's raw maps: each cell against the pile (`_pile_maps`), smoothed, the top share's
-    mean; and the normalised maps, their smoothed copy, the cells used and the pile's position reliability."""
+def _smoothed(raw: np.ndarray, config: DetectConfig) -> tuple[np.ndarray, Tensor, str, float | None]:
+    """The scorer's raw maps with each cell against the pile (`_pile_maps`), their smoothed copy, the cells used
+    and the pile's position reliability."""
     maps, cells_used, reliability = _pile_maps(raw, config.cells)
-    smoothed = smooth(torch.from_numpy(maps).float(), config.sigma)
-    return image_scores(smoothed, sigma=0, top_share=config.top_share), maps, smoothed, cells_used, reliability
+    return maps, smooth(torch.from_numpy(maps).float(), config.sigma), cells_used, reliability
+
+
+def _scored(raw: np.ndarray, config: DetectConfig) -> np.ndarray:
+    """Image scores of the scorer's raw maps at the given share (RANKING_SHARE where the pile chooses it): what a
+    pass before the last ranks the pile by."""
+    return image_scores(_smoothed(raw, config)[1], sigma=0, top_share=config.top_share or RANKING_SHARE)
 
 
 def _no_rescore(config: DetectConfig, n: int) -> str | None:
@@ -138,7 +144,7 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
     joined, clean, changed = raw, np.empty(0, np.int64), []
     bank = CleanBank(config.rescore_patches, config.seed, config.batch_size)
     for _ in range(config.rescore_rounds):
-        previous, clean = clean, clean_images(_scored(joined, config)[0], config.rescore)
+        previous, clean = clean, clean_images(_scored(joined, config), config.rescore)
         if np.array_equal(clean, previous):  # the same clean images: the same bank, the same maps
             break
         changed.append(len(np.setdiff1d(clean, previous)))
@@ -151,33 +157,52 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
                     "features": features.record()}
 
 
-def _peered(scores: np.ndarray, maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mine: np.ndarray,
-            config: DetectConfig) -> tuple[np.ndarray, np.ndarray, Tensor, dict[str, Any]]:
-    """The image scores against their peers' (peers.py) where `config.peers` asks for it and the pile holds enough
-    images, each image's maps scaled as its score was (the top share's mean scales with them: every map's image
-    score stays its image's score, and one threshold reads both; the peaks stay where they were); what
-    metrics.json says of it."""
-    why = _no_peers(scores, config)
+def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mine: np.ndarray, config: DetectConfig
+                  ) -> tuple[np.ndarray, np.ndarray, Tensor, dict[str, Any], dict[str, Any]]:
+    """The image scores: each image's top share of smoothed cells, the share given or chosen from the pile among
+    AUTO_SHARES (scoring.py), each against its peers' (peers.py) where `config.peers` asks for it and the pile holds
+    enough images; each image's maps scaled as its score was by its peers (the top share's mean scales with them:
+    every map's image score stays its image's score, and one threshold reads both; the peaks stay where they
+    were); what metrics.json says of the share and of the peers."""
+    why_given = _no_share_choice(len(maps), config)
+    shares = (config.top_share or RANKING_SHARE,) if why_given else AUTO_SHARES
+    candidates = {share: image_scores(smoothed, sigma=0, top_share=share) for share in shares}
+    why = _no_peers(candidates, config)
     looks = None if why else features.pile_looks(mine)
     if looks is not None and alike(looks):
         why = "every image looks the same"
+    peered = candidates if why else {share: peer_scores(scores, looks, config.peers, config.peer_weight)
+                                     for share, scores in candidates.items()}
+    share = chosen_share(peered)
+    shared = {"used": share, "why": why_given} if why_given else \
+        {"used": share, "chosen_from": list(shares), "reach": {str(s): round(reach(v), 3) for s, v in peered.items()}}
     if why:
-        return scores, maps, smoothed, {"used": False, "why": why}
-    peered = peer_scores(scores, looks, config.peers, config.peer_weight)
-    scale = np.divide(peered, scores, out=np.ones_like(peered), where=scores > 0)
+        return peered[share], maps, smoothed, shared, {"used": False, "why": why}
+    scale = np.divide(peered[share], candidates[share], out=np.ones_like(peered[share]), where=candidates[share] > 0)
     scaled = scale.astype(np.float32)[:, None, None]
-    return (peered, maps * scaled, smoothed * torch.from_numpy(scaled),
+    return (peered[share], maps * scaled, smoothed * torch.from_numpy(scaled), shared,
             {"used": True, "k": config.peers, "weight": config.peer_weight})
 
 
-def _no_peers(scores: np.ndarray, config: DetectConfig) -> str | None:
-    """Why the image scores are not set against their peers' (peers.py), or None when they are."""
+def _no_share_choice(n: int, config: DetectConfig) -> str | None:
+    """Why the image score's share is not chosen from the pile (scoring.py), or None when it is."""
+    if config.top_share:
+        return f"--top-share {config.top_share:g}"
+    if n < MIN_PILE:
+        return f"{n} images: fewer than {MIN_PILE}, too few to choose the share from; {RANKING_SHARE:g} taken"
+    return None
+
+
+def _no_peers(candidates: dict[float, np.ndarray], config: DetectConfig) -> str | None:
+    """Why the image scores (`candidates`: share -> scores) are not set against their peers' (peers.py), or None
+    when they are."""
+    n = len(next(iter(candidates.values())))
     if config.peers == 0:
         return "--peers 0"
-    if len(scores) < max(MIN_PILE, config.peers + 1):
-        return (f"{len(scores)} images: fewer than {max(MIN_PILE, config.peers + 1)}, too few for {config.peers} "
+    if n < max(MIN_PILE, config.peers + 1):
+        return (f"{n} images: fewer than {max(MIN_PILE, config.peers + 1)}, too few for {config.peers} "
                 f"peers of each to stand for its kind")
-    if not np.isfinite(scores).all():
+    if not all(np.isfinite(scores).all() for scores in candidates.values()):
         return "some image scores are not finite numbers"
     return None
 

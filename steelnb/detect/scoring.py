@@ -1,8 +1,14 @@
 """From anomaly maps to what an image is scored by and where its defect is.
 
 The map is smoothed with a Gaussian of `sigma` cells; the image score is the mean of the top `top_share` of its
-cells (1 % by default: more stable than the single largest cell, still driven by a small defect); the peak is the
-smoothed map's largest cell, given as fractions of the image's height and width (resolution-independent).
+cells (more stable than the single largest cell, still driven by a small defect); the peak is the smoothed map's
+largest cell, given as fractions of the image's height and width (resolution-independent).
+
+Which share suits a pile follows its defects' size in cells: KSDD's long thin cracks in a 32 x 12 grid want 4-8 %,
+DAGM's compact smudges in 32 x 32 a quarter of a percent (benchmarks/detect_aggregation.py,
+results/detect/aggregation.md). `--top-share 0` (the default) chooses it from the pile: of AUTO_SHARES, the share
+whose image scores set the pile's top tenth farthest above its bulk (`reach`: their mean robust z of the log
+score), defects being a minority of the pile that a fitting share lifts clear of it (`chosen_share`).
 
 >>> import torch
 >>> maps = torch.zeros(2, 8, 8); maps[1, 2, 5] = 4.0
@@ -20,6 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .decision import NOISE_SPREAD, robust_spread
+
+AUTO_SHARES = (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)  # the shares `--top-share 0` chooses from
+REACH_TOP = 0.1  # ... by how far this top share of the pile's image scores lies above the rest (`reach`)
+RANKING_SHARE = 0.01  # ... and the share the passes before the last rank the pile by (rescore.py's clean images)
 
 
 def smooth(maps: Tensor, sigma: float) -> Tensor:
@@ -52,3 +64,28 @@ def peaks(maps: Tensor, sigma: float = 0.0) -> np.ndarray:
     h, w = smoothed.shape[-2:]
     flat = smoothed.reshape(len(smoothed), -1).argmax(1).numpy()
     return np.stack([(flat // w + 0.5) / h, (flat % w + 0.5) / w], axis=1)
+
+
+def reach(scores: np.ndarray, top: float = REACH_TOP) -> float:
+    """The mean robust z (decision.robust_spread, on log scores) of the `top` share of the pile's highest scores
+    (at least one): how far the pile's top lies above its bulk.
+
+    >>> round(reach(np.r_[np.linspace(1.0, 1.1, 90), np.full(10, 3.0)]), 1)
+    26.5
+    """
+    logs = np.log(np.maximum(np.asarray(scores, np.float64), np.finfo(np.float64).tiny))
+    median, spread = robust_spread(logs)
+    count = max(1, int(top * len(logs)))
+    return float((np.sort(logs)[-count:].mean() - median) / max(spread, NOISE_SPREAD))
+
+
+def chosen_share(candidates: dict[float, np.ndarray]) -> float:
+    """The share whose image scores (`candidates`: share -> the pile's scores) reach farthest (`reach`); the
+    smallest such share on a tie.
+
+    >>> bulk = np.linspace(1.0, 1.1, 90)
+    >>> chosen_share({0.01: np.r_[bulk, np.full(10, 1.2)], 0.04: np.r_[bulk, np.full(10, 3.0)]})
+    0.04
+    """
+    reaches = {share: reach(scores) for share, scores in sorted(candidates.items())}
+    return max(reaches, key=reaches.get)

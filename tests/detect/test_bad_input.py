@@ -184,7 +184,7 @@ def test_a_corrupt_image_is_skipped_and_listed(tmp_path, capsys, pile):
     ("--bank-share", "2", "flag --bank-share: bank_share must be at most 1, got 2.0"),
     ("--strides", "7", 'flag --strides: strides must be strides out of 4, 8, 16, 32 joined by commas'),
     ("--strides", "8,", 'flag --strides: strides must be strides out of 4, 8, 16, 32'),
-    ("--top-share", "0", "flag --top-share: top_share must be greater than 0, got 0.0"),
+    ("--top-share", "-0.1", "flag --top-share: top_share must be at least 0, got -0.1"),
     ("--top-share", "1.5", "flag --top-share: top_share must be at most 1, got 1.5"),
     ("--denoise", "1", "flag --denoise: denoise must be below 1, got 1.0"),
     ("--tile", "32", "flag --tile: tile must be at least 64, got 32"),

@@ -67,8 +67,8 @@ def marked() -> np.ndarray:
     return images
 
 
-def config(**settings) -> DetectConfig:
-    return DetectConfig(**{**FAST, "max_side": 64, "seed": 0, **settings})
+def config(**settings) -> DetectConfig:  # one share given: peers are applied to the scores of each share alike
+    return DetectConfig(**{**FAST, "max_side": 64, "seed": 0, "top_share": 0.01, **settings})
 
 
 def test_detect_scores_each_image_against_its_peers_by_its_mean_feature(marked, monkeypatch):

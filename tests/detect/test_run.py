@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from steelnb.detect import DetectConfig, DetectError, detect
+from steelnb.detect.scoring import AUTO_SHARES, image_scores, smooth
 from steelnb.validation import ConfigError
 from tests.detect.conftest import FAST, pile, plant, texture
 
@@ -46,6 +48,22 @@ def test_the_shipped_settings_find_a_planted_defect_at_its_place(target, top, le
     peak_y, peak_x = table.at[target, "peak_y"] * SIZE, table.at[target, "peak_x"] * SIZE
     assert top - cell <= peak_y <= top + SIDE + cell and left - cell <= peak_x <= left + SIDE + cell, \
         (peak_y, peak_x)
+
+
+def test_the_image_scores_take_the_share_the_pile_chose_and_say_so():
+    images = plant(texture(24, 64, seed=3), 5, 20, 30, 10, 10)
+    chosen = detect(config(max_side=64, seed=0), pile(images))
+    shared = chosen.metrics["top_share"]
+    assert shared["used"] in AUTO_SHARES and shared["chosen_from"] == list(AUTO_SHARES)
+    assert list(shared["reach"]) == [str(share) for share in AUTO_SHARES]
+    smoothed = smooth(torch.from_numpy(chosen.maps), config().sigma)
+    np.testing.assert_allclose(image_scores(smoothed, sigma=0, top_share=shared["used"]), chosen.table["score"],
+                               rtol=1e-5)  # the maps (scaled by peers) read at the chosen share: the table's scores
+    assert chosen.metrics["peers"]["used"]
+    given = detect(config(max_side=64, seed=0, top_share=0.02), pile(images)).metrics["top_share"]
+    assert given == {"used": 0.02, "why": "--top-share 0.02"}
+    small = detect(config(max_side=64, seed=0), pile(images[:12])).metrics["top_share"]
+    assert small == {"used": 0.01, "why": "12 images: fewer than 20, too few to choose the share from; 0.01 taken"}
 
 
 def test_a_pile_of_one_image_needs_the_self_method():

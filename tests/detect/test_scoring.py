@@ -1,4 +1,5 @@
-"""From anomaly maps to image scores and peaks (steelnb/detect/scoring.py)."""
+"""From anomaly maps to image scores, the share they take chosen from the pile, and peaks
+(steelnb/detect/scoring.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from steelnb.detect.scoring import image_scores, peaks, smooth
+from steelnb.detect.scoring import AUTO_SHARES, chosen_share, image_scores, peaks, reach, smooth
 
 
 def test_no_smoothing_returns_the_maps():
@@ -46,6 +47,27 @@ def test_the_image_score_is_the_mean_of_the_top_share_of_cells():
     assert image_scores(maps, sigma=0, top_share=0.05).tolist() == [np.mean([95, 96, 97, 98, 99])]
     assert image_scores(maps, sigma=0, top_share=1.0).tolist() == [49.5]
     assert image_scores(maps, sigma=0, top_share=1e-6).tolist() == [99.0]  # one cell at least
+
+
+def noisy_pile(side: int, seed: int) -> torch.Tensor:
+    """Maps of 100 images, 20 x 20 cells of noise about 1; the first 10 hold a defect of side x side cells."""
+    rng = np.random.default_rng(seed)
+    maps = torch.from_numpy(np.abs(rng.normal(1.0, 0.1, (100, 20, 20))).astype(np.float32))
+    maps[:10, 2:2 + side, 3:3 + side] += 0.4
+    return maps
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("side, share", [(1, 0.0025), (6, 0.08)])  # 1 of 400 cells; 36 of 400
+def test_the_pile_chooses_a_share_as_large_as_its_defects(side, share, seed):
+    maps = noisy_pile(side, seed)
+    candidates = {s: image_scores(maps, sigma=0, top_share=s) for s in AUTO_SHARES}
+    assert chosen_share(candidates) == share
+
+
+def test_the_reach_of_a_pile_of_equal_scores_is_nil_and_a_tie_takes_the_smaller_share():
+    assert reach(np.full(50, 2.0)) == 0.0
+    assert chosen_share({0.04: np.full(50, 2.0), 0.01: np.full(50, 3.0)}) == 0.01
 
 
 def test_a_small_hot_spot_outscores_a_map_that_is_a_little_warmer_everywhere():

@@ -1,0 +1,114 @@
+"""The image score at several scales (issue 19, sixth round): the mean of the top 1 % of a map's cells, or of
+another share, or the geometric mean over several shares, leaving each pile out.
+
+    python benchmarks/detect_aggregation.py --cache .cache/lab --out results/detect/aggregation.csv --seeds 0,1,2
+    python benchmarks/detect_aggregation.py --cache .cache/lab --piles tile --seeds 0,1,2 \
+        --out results/detect/aggregation_tile.csv --with results/detect/aggregation.csv
+
+Reads the detection lab's cache (`detect_lab.py` fills it). For each pile, features (the default's and
+`--whiten 0.95`'s) and seed of the clean bank, the package's default runs on the cached features as in
+`detect_peers.py`; its final maps (cells auto, sigma 1) are then scored by each aggregation in AGGREGATIONS and by
+`auto`, the package's `--top-share 0` (the share chosen from the pile by how far its top tenth reaches:
+scoring.py), each with every peers setting in PEERS. Why: at top 1 %, KSDD's defects (long thin cracks in 32 x 12
+cells) and DAGM's (compact smudges in 32 x 32) want opposite shares; a mean over several shares is the hedge that
+MuSc's several aggregation sizes suggest, a share chosen from the pile the alternative. `tile` (the magnetic-tile
+set, a third real pile: benchmarks/magnetic_tile.py fetches and writes it; the lab's cache then needs its features,
+`detect_lab.py --piles tile`) is chosen over as well when its table is given. Rows: pile, features, seed,
+aggregation, k, weight, AUROC, AP and the `auto` decision. The lab's rule (`detect_lab.choose`) then picks on the
+AUROC averaged over the seeds, leaving each pile out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import platform
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pandas as pd
+import torch
+from detect_lab import CHOOSE_ON, choose
+from detect_peers import default_scores
+from lab_piles import FETCHED
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from steelnb.detect.decision import label_free_threshold
+from steelnb.detect.peers import peer_scores
+from steelnb.detect.scoring import AUTO_SHARES, chosen_share, image_scores, smooth
+from steelnb.metrics import defect_scores_metrics
+
+AGGREGATIONS = {"top 1%": (0.01,), "top 2%": (0.02,), "top 4%": (0.04,), "gm 0.5%, 4%": (0.005, 0.04),
+                "gm 1%, 4%": (0.01, 0.04), "gm 0.25%, 8%": (0.0025, 0.08), "gm 0.5-2%": (0.005, 0.01, 0.02),
+                "gm 0.25-4%": (0.0025, 0.005, 0.01, 0.02, 0.04), "gm 0.25-8%": (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)}
+PEERS = ((0, 0.0), (10, 0.25), (40, 0.25), (40, 0.5))  # (k, weight); 0: no peers
+
+
+def aggregated(tops: dict[float, np.ndarray], looks: np.ndarray, k: int, weight: float) -> dict[str, np.ndarray]:
+    """Image scores of every aggregation (`tops`: share -> the top-share means), then peers (k 0: none); `auto`:
+    the package's `--top-share 0`, the share of AUTO_SHARES whose peered scores reach farthest (scoring.py)."""
+    peered = (lambda scores: peer_scores(scores, looks, k, weight)) if k else (lambda scores: scores)
+    found = {label: peered(np.exp(np.mean([np.log(tops[share]) for share in shares], axis=0)))
+             for label, shares in AGGREGATIONS.items()}
+    candidates = {share: peered(tops[share]) for share in AUTO_SHARES}
+    found["auto"] = candidates[chosen_share(candidates)]
+    return found
+
+
+def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
+    rows = []
+    for whiten, seed in itertools.product((False, True), seeds):
+        _, maps, looks, truth = default_scores(name, cache, whiten, seed)
+        smoothed = smooth(torch.from_numpy(maps).float(), 1.0)
+        tops = {share: image_scores(smoothed, sigma=0, top_share=share)
+                for share in {*AUTO_SHARES, *itertools.chain(*AGGREGATIONS.values())}}
+        for k, weight in PEERS:
+            for label, scores in aggregated(tops, looks, k, weight).items():
+                threshold = label_free_threshold(scores, "auto", 3.0)
+                decided = defect_scores_metrics(truth, scores, threshold)
+                rows.append({"pile": name, "features": "whiten 0.95" if whiten else "default", "seed": seed,
+                             "aggregation": label, "k": k, "weight": weight, "auroc": roc_auc_score(truth, scores),
+                             "ap": average_precision_score(truth, scores), "acc": decided["acc"],
+                             "mdr": decided["mdr"], "fdr": decided["fdr"],
+                             "flagged": int((scores > threshold).sum())})
+        print(name, "whitened" if whiten else "default", seed, flush=True)
+    return rows
+
+
+def settings(table: pd.DataFrame) -> pd.DataFrame:
+    """The table averaged over seeds, one row per pile and setting (`setting`: features | aggregation | peers)."""
+    peers = np.where(table["k"] > 0, "peers " + table["k"].astype(str) + ", weight " + table["weight"].astype(str),
+                     "no peers")
+    named = table.assign(setting=table["features"] + " | " + table["aggregation"] + " | " + peers)
+    return named.groupby(["pile", "setting"], as_index=False)[["auroc", "ap", "acc", "mdr", "fdr", "flagged"]].mean()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", default=".cache/lab")
+    parser.add_argument("--piles", default=",".join(CHOOSE_ON))
+    parser.add_argument("--seeds", default="0", help="seeds of the clean bank, comma-separated")
+    parser.add_argument("--out", default="results/detect/aggregation.csv")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--with", dest="earlier", default="", help="tables of earlier runs of this benchmark (other "
+                        "piles, e.g. a fetched one), comma-separated: chosen over together with this run's")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    table = pd.DataFrame([row for name in args.piles.split(",") for row in pile_rows(name, Path(args.cache), seeds)])
+    table["machine"] = f"{platform.machine()} {args.threads} threads"
+    table.to_csv(args.out, index=False, float_format="%.4g")
+    mean = settings(pd.concat([table, *(pd.read_csv(path) for path in args.earlier.split(",") if path)]))
+    piles = (*CHOOSE_ON, *FETCHED)
+    wide = mean.pivot(index="setting", columns="pile", values="auroc")
+    wide["worst"] = wide[[p for p in piles if p in wide]].min(axis=1)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_colwidth", 80)
+    print(wide.sort_values("worst", ascending=False).round(4).head(20).to_string())
+    print(choose(mean, piles).to_string())
+
+
+if __name__ == "__main__":
+    main()
