@@ -81,11 +81,11 @@ def reach(scores: np.ndarray, top: float = REACH_TOP) -> float:
 
 def chosen_share(candidates: dict[float, np.ndarray]) -> float:
     """The share whose image scores (`candidates`: share -> the pile's scores) reach farthest (`reach`); the
-    smallest such share on a tie.
+    smallest such share on a tie; a share whose reach is not a finite number only where every share's is not.
 
     >>> bulk = np.linspace(1.0, 1.1, 90)
     >>> chosen_share({0.01: np.r_[bulk, np.full(10, 1.2)], 0.04: np.r_[bulk, np.full(10, 3.0)]})
     0.04
     """
     reaches = {share: reach(scores) for share, scores in sorted(candidates.items())}
-    return max(reaches, key=reaches.get)
+    return max(reaches, key=lambda share: reaches[share] if np.isfinite(reaches[share]) else -np.inf)

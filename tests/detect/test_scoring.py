@@ -65,9 +65,11 @@ def test_the_pile_chooses_a_share_as_large_as_its_defects(side, share, seed):
     assert chosen_share(candidates) == share
 
 
-def test_the_reach_of_a_pile_of_equal_scores_is_nil_and_a_tie_takes_the_smaller_share():
+def test_the_reach_of_a_pile_of_equal_scores_is_nil_a_tie_takes_the_smaller_share_and_nan_never_wins():
     assert reach(np.full(50, 2.0)) == 0.0
     assert chosen_share({0.04: np.full(50, 2.0), 0.01: np.full(50, 3.0)}) == 0.01
+    spoilt = np.r_[np.full(49, 2.0), np.nan]
+    assert chosen_share({0.01: spoilt, 0.04: np.r_[np.linspace(1, 2, 45), np.full(5, 9.0)]}) == 0.04
 
 
 def test_a_small_hot_spot_outscores_a_map_that_is_a_little_warmer_everywhere():
