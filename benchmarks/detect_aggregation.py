@@ -36,7 +36,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from steelnb.detect.decision import label_free_threshold
 from steelnb.detect.peers import peer_scores
-from steelnb.detect.scoring import AUTO_SHARES, chosen_share, image_scores, smooth
+from steelnb.detect.scoring import AUTO_SHARES, chosen_share, distinct_shares, image_scores, smooth
 from steelnb.metrics import defect_scores_metrics
 
 AGGREGATIONS = {"top 1%": (0.01,), "top 2%": (0.02,), "top 4%": (0.04,), "gm 0.5%, 4%": (0.005, 0.04),
@@ -45,14 +45,16 @@ AGGREGATIONS = {"top 1%": (0.01,), "top 2%": (0.02,), "top 4%": (0.04,), "gm 0.5
 PEERS = ((0, 0.0), (10, 0.25), (40, 0.25), (40, 0.5))  # (k, weight); 0: no peers
 
 
-def aggregated(tops: dict[float, np.ndarray], looks: np.ndarray, k: int, weight: float) -> dict[str, np.ndarray]:
-    """Image scores of every aggregation (`tops`: share -> the top-share means), then peers (k 0: none); `auto`:
-    the package's `--top-share 0`, the share of AUTO_SHARES whose peered scores reach farthest (scoring.py)."""
+def aggregated(tops: dict[float, np.ndarray], looks: np.ndarray, k: int, weight: float, cells: int
+               ) -> dict[str, np.ndarray]:
+    """Image scores of every aggregation (`tops`: share -> the top-share means of maps of `cells` cells), then peers
+    (k 0: none); `auto`: the package's `--top-share 0`, the share of AUTO_SHARES whose peered scores reach farthest
+    (scoring.py)."""
     peered = (lambda scores: peer_scores(scores, looks, k, weight)) if k else (lambda scores: scores)
     found = {label: peered(np.exp(np.mean([np.log(tops[share]) for share in shares], axis=0)))
              for label, shares in AGGREGATIONS.items()}
-    candidates = {share: peered(tops[share]) for share in AUTO_SHARES}
-    found["auto"] = candidates[chosen_share(candidates)]
+    candidates = {share: peered(tops[share]) for share in distinct_shares(cells)}
+    found["auto"] = candidates[chosen_share(candidates)[0]]
     return found
 
 
@@ -64,7 +66,7 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
         tops = {share: image_scores(smoothed, sigma=0, top_share=share)
                 for share in {*AUTO_SHARES, *itertools.chain(*AGGREGATIONS.values())}}
         for k, weight in PEERS:
-            for label, scores in aggregated(tops, looks, k, weight).items():
+            for label, scores in aggregated(tops, looks, k, weight, maps[0].size).items():
                 threshold = label_free_threshold(scores, "auto", 3.0)
                 decided = defect_scores_metrics(truth, scores, threshold)
                 rows.append({"pile": name, "features": "whiten 0.95" if whiten else "default", "seed": seed,

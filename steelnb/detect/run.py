@@ -58,7 +58,7 @@ from .position import MIN_PILE, cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
 from .rescore import CleanBank, KeptFeatures, clean_images
 from .scorers import make_scorer
-from .scoring import AUTO_SHARES, RANKING_SHARE, chosen_share, image_scores, peaks, reach, smooth
+from .scoring import RANKING_SHARE, chosen_share, distinct_shares, image_scores, peaks, smooth
 from .whiten import fit_whitening
 
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
@@ -159,13 +159,14 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
 
 def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mine: np.ndarray, config: DetectConfig
                   ) -> tuple[np.ndarray, np.ndarray, Tensor, dict[str, Any], dict[str, Any]]:
-    """The image scores: each image's top share of smoothed cells, the share given or chosen from the pile among
-    AUTO_SHARES (scoring.py), each against its peers' (peers.py) where `config.peers` asks for it and the pile holds
-    enough images; each image's maps scaled as its score was by its peers (the top share's mean scales with them:
-    every map's image score stays its image's score, and one threshold reads both; the peaks stay where they
-    were); what metrics.json says of the share and of the peers."""
-    why_given = _no_share_choice(len(maps), config)
-    shares = (config.top_share or RANKING_SHARE,) if why_given else AUTO_SHARES
+    """The image scores: each image's top share of smoothed cells, at the share given or at each of AUTO_SHARES
+    (those that take distinct cells: scoring.py), set against its peers' (peers.py) where `config.peers` asks for
+    it and the pile holds enough images, then the share chosen whose scores reach farthest; each image's maps scaled
+    as its score was by its peers (the top share's mean scales with them: every map's image score stays its image's
+    score, and one threshold reads both; the peaks stay where they were); what metrics.json says of the share and of
+    the peers."""
+    why_given = _no_share_choice(smoothed, config)
+    shares = (config.top_share or RANKING_SHARE,) if why_given else distinct_shares(maps[0].size)
     candidates = {share: image_scores(smoothed, sigma=0, top_share=share) for share in shares}
     why = _no_peers(candidates, config)
     looks = None if why else features.pile_looks(mine)
@@ -173,9 +174,9 @@ def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mi
         why = "every image looks the same"
     peered = candidates if why else {share: peer_scores(scores, looks, config.peers, config.peer_weight)
                                      for share, scores in candidates.items()}
-    share = chosen_share(peered)
+    share, reaches = chosen_share(peered)
     shared = {"used": share, "why": why_given} if why_given else \
-        {"used": share, "chosen_from": list(shares), "reach": {str(s): round(reach(v), 3) for s, v in peered.items()}}
+        {"used": share, "chosen_from": list(shares), "reach": {str(s): round(r, 3) for s, r in reaches.items()}}
     if why:
         return peered[share], maps, smoothed, shared, {"used": False, "why": why}
     scale = np.divide(peered[share], candidates[share], out=np.ones_like(peered[share]), where=candidates[share] > 0)
@@ -184,12 +185,15 @@ def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mi
             {"used": True, "k": config.peers, "weight": config.peer_weight})
 
 
-def _no_share_choice(n: int, config: DetectConfig) -> str | None:
+def _no_share_choice(smoothed: Tensor, config: DetectConfig) -> str | None:
     """Why the image score's share is not chosen from the pile (scoring.py), or None when it is."""
     if config.top_share:
         return f"--top-share {config.top_share:g}"
-    if n < MIN_PILE:
-        return f"{n} images: fewer than {MIN_PILE}, too few to choose the share from; {RANKING_SHARE:g} taken"
+    if len(smoothed) < MIN_PILE:
+        return (f"{len(smoothed)} images: fewer than {MIN_PILE}, too few to choose the share from; "
+                f"{RANKING_SHARE:g} taken")
+    if not torch.isfinite(smoothed).all():
+        return f"some map values are not finite numbers: no share's reach can be read; {RANKING_SHARE:g} taken"
     return None
 
 

@@ -79,13 +79,27 @@ def reach(scores: np.ndarray, top: float = REACH_TOP) -> float:
     return float((np.sort(logs)[-count:].mean() - median) / max(spread, NOISE_SPREAD))
 
 
-def chosen_share(candidates: dict[float, np.ndarray]) -> float:
-    """The share whose image scores (`candidates`: share -> the pile's scores) reach farthest (`reach`); the
-    smallest such share on a tie; a share whose reach is not a finite number only where every share's is not.
+def distinct_shares(cells: int, shares: tuple[float, ...] = AUTO_SHARES) -> tuple[float, ...]:
+    """The `shares` whose top of a map of `cells` cells holds a different number of cells (`image_scores` takes at
+    least one, rounded), the smallest share of each count: on a small grid several shares take the same cells.
+
+    >>> distinct_shares(64)  # 8 x 8 cells: 1, 1, 1, 1, 3 and 5
+    (0.0025, 0.04, 0.08)
+    """
+    counts = {}
+    for share in sorted(shares):
+        counts.setdefault(max(1, round(share * cells)), share)
+    return tuple(counts.values())
+
+
+def chosen_share(candidates: dict[float, np.ndarray]) -> tuple[float, dict[float, float]]:
+    """The share whose image scores (`candidates`: share -> the pile's scores) reach farthest (`reach`), the
+    smallest such share on a tie (a reach that is not a finite number wins only where every one is not); and each
+    share's reach.
 
     >>> bulk = np.linspace(1.0, 1.1, 90)
-    >>> chosen_share({0.01: np.r_[bulk, np.full(10, 1.2)], 0.04: np.r_[bulk, np.full(10, 3.0)]})
+    >>> chosen_share({0.01: np.r_[bulk, np.full(10, 1.2)], 0.04: np.r_[bulk, np.full(10, 3.0)]})[0]
     0.04
     """
     reaches = {share: reach(scores) for share, scores in sorted(candidates.items())}
-    return max(reaches, key=lambda share: reaches[share] if np.isfinite(reaches[share]) else -np.inf)
+    return max(reaches, key=lambda share: reaches[share] if np.isfinite(reaches[share]) else -np.inf), reaches

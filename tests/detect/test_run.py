@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from steelnb.detect import DetectConfig, DetectError, detect
-from steelnb.detect.scoring import AUTO_SHARES, image_scores, smooth
+from steelnb.detect.run import _no_share_choice
+from steelnb.detect.scoring import image_scores, smooth
 from steelnb.validation import ConfigError
 from tests.detect.conftest import FAST, pile, plant, texture
 
@@ -51,19 +52,27 @@ def test_the_shipped_settings_find_a_planted_defect_at_its_place(target, top, le
 
 
 def test_the_image_scores_take_the_share_the_pile_chose_and_say_so():
-    images = plant(texture(24, 64, seed=3), 5, 20, 30, 10, 10)
-    chosen = detect(config(max_side=64, seed=0), pile(images))
+    images = plant(texture(24, SIZE, seed=3), 5, 40, 60, SIDE, 10)
+    chosen = detect(config(seed=0), pile(images))
     shared = chosen.metrics["top_share"]
-    assert shared["used"] in AUTO_SHARES and shared["chosen_from"] == list(AUTO_SHARES)
-    assert list(shared["reach"]) == [str(share) for share in AUTO_SHARES]
+    assert shared["chosen_from"] == [0.0025, 0.01, 0.02, 0.04, 0.08]  # of 16 x 16 cells: 0.5 % is 0.25 %'s one cell
+    assert list(shared["reach"]) == [str(share) for share in shared["chosen_from"]]
+    assert shared["used"] == max(shared["chosen_from"], key=lambda share: shared["reach"][str(share)])
     smoothed = smooth(torch.from_numpy(chosen.maps), config().sigma)
     np.testing.assert_allclose(image_scores(smoothed, sigma=0, top_share=shared["used"]), chosen.table["score"],
                                rtol=1e-5)  # the maps (scaled by peers) read at the chosen share: the table's scores
     assert chosen.metrics["peers"]["used"]
-    given = detect(config(max_side=64, seed=0, top_share=0.02), pile(images)).metrics["top_share"]
+    given = detect(config(seed=0, top_share=0.02), pile(images)).metrics["top_share"]
     assert given == {"used": 0.02, "why": "--top-share 0.02"}
-    small = detect(config(max_side=64, seed=0), pile(images[:12])).metrics["top_share"]
+    small = detect(config(seed=0), pile(images[:12])).metrics["top_share"]
     assert small == {"used": 0.01, "why": "12 images: fewer than 20, too few to choose the share from; 0.01 taken"}
+
+
+def test_maps_that_are_not_finite_keep_one_share():
+    maps = torch.ones(24, 4, 4)
+    assert _no_share_choice(maps, config()) is None
+    maps[3, 0, 0] = float("nan")
+    assert _no_share_choice(maps, config()).startswith("some map values are not finite numbers")
 
 
 def test_a_pile_of_one_image_needs_the_self_method():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from steelnb.detect.scoring import AUTO_SHARES, chosen_share, image_scores, peaks, reach, smooth
+from steelnb.detect.scoring import AUTO_SHARES, chosen_share, distinct_shares, image_scores, peaks, reach, smooth
 
 
 def test_no_smoothing_returns_the_maps():
@@ -62,14 +62,21 @@ def noisy_pile(side: int, seed: int) -> torch.Tensor:
 def test_the_pile_chooses_a_share_as_large_as_its_defects(side, share, seed):
     maps = noisy_pile(side, seed)
     candidates = {s: image_scores(maps, sigma=0, top_share=s) for s in AUTO_SHARES}
-    assert chosen_share(candidates) == share
+    assert chosen_share(candidates)[0] == share
 
 
 def test_the_reach_of_a_pile_of_equal_scores_is_nil_a_tie_takes_the_smaller_share_and_nan_never_wins():
     assert reach(np.full(50, 2.0)) == 0.0
-    assert chosen_share({0.04: np.full(50, 2.0), 0.01: np.full(50, 3.0)}) == 0.01
+    assert chosen_share({0.04: np.full(50, 2.0), 0.01: np.full(50, 3.0)})[0] == 0.01
     spoilt = np.r_[np.full(49, 2.0), np.nan]
-    assert chosen_share({0.01: spoilt, 0.04: np.r_[np.linspace(1, 2, 45), np.full(5, 9.0)]}) == 0.04
+    share, reaches = chosen_share({0.01: spoilt, 0.04: np.r_[np.linspace(1, 2, 45), np.full(5, 9.0)]})
+    assert share == 0.04 and np.isnan(reaches[0.01])
+
+
+def test_shares_that_take_the_same_cells_are_one_candidate():
+    assert distinct_shares(400) == AUTO_SHARES  # 20 x 20: 1, 2, 4, 8, 16, 32 cells
+    assert distinct_shares(256) == (0.0025, 0.01, 0.02, 0.04, 0.08)  # 0.25 % and 0.5 % of 256: one cell each
+    assert distinct_shares(4) == (0.0025,)
 
 
 def test_a_small_hot_spot_outscores_a_map_that_is_a_little_warmer_everywhere():
