@@ -20,17 +20,14 @@ AUROC averaged over the seeds, leaving each pile out.
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import platform
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pandas as pd
 import torch
-from detect_lab import CHOOSE_ON, choose
-from detect_peers import default_scores
+from detect_lab import CHOOSE_ON
+from detect_peers import default_scores, parser_for, seeded_table, show
 from lab_piles import FETCHED
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -87,29 +84,13 @@ def settings(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", default=".cache/lab")
-    parser.add_argument("--piles", default=",".join(CHOOSE_ON))
-    parser.add_argument("--seeds", default="0", help="seeds of the clean bank, comma-separated")
-    parser.add_argument("--out", default="results/detect/aggregation.csv")
-    parser.add_argument("--threads", type=int, default=1)
+    parser = parser_for(__doc__, "results/detect/aggregation.csv")
     parser.add_argument("--with", dest="earlier", default="", help="tables of earlier runs of this benchmark (other "
                         "piles, e.g. a fetched one), comma-separated: chosen over together with this run's")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    faiss.omp_set_num_threads(args.threads)
-    seeds = [int(seed) for seed in args.seeds.split(",")]
-    table = pd.DataFrame([row for name in args.piles.split(",") for row in pile_rows(name, Path(args.cache), seeds)])
-    table["machine"] = f"{platform.machine()} {args.threads} threads"
-    table.to_csv(args.out, index=False, float_format="%.4g")
-    mean = settings(pd.concat([table, *(pd.read_csv(path) for path in args.earlier.split(",") if path)]))
-    piles = (*CHOOSE_ON, *FETCHED)
-    wide = mean.pivot(index="setting", columns="pile", values="auroc")
-    wide["worst"] = wide[[p for p in piles if p in wide]].min(axis=1)
-    pd.set_option("display.width", 250)
-    pd.set_option("display.max_colwidth", 80)
-    print(wide.sort_values("worst", ascending=False).round(4).head(20).to_string())
-    print(choose(mean, piles).to_string())
+    table = seeded_table(args, pile_rows)
+    show(settings(pd.concat([table, *(pd.read_csv(path) for path in args.earlier.split(",") if path)])),
+         (*CHOOSE_ON, *FETCHED))
 
 
 if __name__ == "__main__":
