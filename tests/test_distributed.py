@@ -216,8 +216,12 @@ def test_detect_on_two_processes_scores_as_one(tmp_path, method):
     assert succeeded(done)
     one, two = (pd.read_csv(tmp_path / name / "scores.csv").sort_values("path") for name in ("one", "two"))
     assert len(one) == len(two) == 600 and one.path.tolist() == two.path.tolist()
-    np.testing.assert_allclose(one.score, two.score, rtol=1e-3, atol=1e-5)  # equal here; other batch sizes may round
-    assert (one["rank"].to_numpy() == two["rank"].to_numpy()).all()
+    np.testing.assert_allclose(one.score, two.score, rtol=1e-3, atol=1e-5)
+    # The bank's searches run through BLAS (scorers/bank.py), whose sums round by the shape of each search, and each
+    # process searches its own shard: the scores agree to about 1e-4 (the squared distances cancel), and images
+    # whose scores tie to that rounding may swap places. Two processes' ranking still sorts one's scores, up to it.
+    in_twos_order = one.score.to_numpy()[np.argsort(two["rank"].to_numpy())]
+    assert (np.diff(in_twos_order) <= 1e-3 * in_twos_order[1:]).all()
     metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("one", "two")]
     assert metrics[1]["run"]["processes"] == 2 and metrics[0]["label_free"]["flagged"] == \
         metrics[1]["label_free"]["flagged"]

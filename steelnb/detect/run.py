@@ -179,10 +179,20 @@ def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mi
         {"used": share, "chosen_from": list(shares), "reach": {str(s): round(r, 3) for s, r in reaches.items()}}
     if why:
         return peered[share], maps, smoothed, shared, {"used": False, "why": why}
-    scale = np.divide(peered[share], candidates[share], out=np.ones_like(peered[share]), where=candidates[share] > 0)
-    scaled = scale.astype(np.float32)[:, None, None]
+    scaled = _map_scale(peered[share], candidates[share])
     return (peered[share], maps * scaled, smoothed * torch.from_numpy(scaled), shared,
             {"used": True, "k": config.peers, "weight": config.peer_weight})
+
+
+def _map_scale(peered: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(N, 1, 1) float32 factors that take each image's score to its peered score (1 where the score is 0), at most
+    float32's largest: a score of almost nothing among busy peers must not make its map infinite.
+
+    >>> _map_scale(np.array([2.0, 1e-9, 0.0]), np.array([1.0, 1e-300, 0.0])).ravel().tolist()[::2]
+    [2.0, 1.0]
+    """
+    scale = np.divide(peered, scores, out=np.ones_like(peered), where=scores > 0)
+    return np.minimum(scale, np.finfo(np.float32).max).astype(np.float32)[:, None, None]
 
 
 def _no_share_choice(smoothed: Tensor, config: DetectConfig) -> str | None:
