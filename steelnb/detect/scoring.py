@@ -86,7 +86,7 @@ def distinct_shares(cells: int, shares: tuple[float, ...] = AUTO_SHARES) -> tupl
     >>> distinct_shares(64)  # 8 x 8 cells: 1, 1, 1, 1, 3 and 5
     (0.0025, 0.04, 0.08)
     """
-    counts = {}
+    counts: dict[int, float] = {}  # cells taken -> the smallest share that takes them
     for share in sorted(shares):
         counts.setdefault(max(1, round(share * cells)), share)
     return tuple(counts.values())
