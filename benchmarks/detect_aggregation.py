@@ -32,7 +32,7 @@ from lab_piles import FETCHED
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from steelnb.detect.decision import label_free_threshold
-from steelnb.detect.peers import peer_scores
+from steelnb.detect.peers import against_peers, peers_of
 from steelnb.detect.scoring import AUTO_SHARES, chosen_share, distinct_shares, image_scores, smooth
 from steelnb.metrics import defect_scores_metrics
 
@@ -47,7 +47,8 @@ def aggregated(tops: dict[float, np.ndarray], looks: np.ndarray, k: int, weight:
     """Image scores of every aggregation (`tops`: share -> the top-share means of maps of `cells` cells), then peers
     (k 0: none); `auto`: the package's `--top-share 0`, the share of AUTO_SHARES whose peered scores reach farthest
     (scoring.py)."""
-    peered = (lambda scores: peer_scores(scores, looks, k, weight)) if k else (lambda scores: scores)
+    peers = peers_of(looks, k) if k else None  # one search for every aggregation's scores
+    peered = (lambda scores: against_peers(scores, peers, weight)) if k else (lambda scores: scores)
     found = {label: peered(np.exp(np.mean([np.log(tops[share]) for share in shares], axis=0)))
              for label, shares in AGGREGATIONS.items()}
     candidates = {share: peered(tops[share]) for share in distinct_shares(cells)}

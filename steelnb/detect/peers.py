@@ -48,10 +48,17 @@ def peers_of(looks: np.ndarray, k: int) -> np.ndarray:
 
 
 def peer_scores(scores: np.ndarray, looks: np.ndarray, k: int, weight: float) -> np.ndarray:
-    """Each of the positive `scores` (N,) divided by the `weight`-th power of the median score of its `k` peers
-    (`peers_of`), rescaled by the pile's median peer score so that the scores keep their magnitude."""
+    """Each of the positive `scores` (N,) against the scores of its `k` peers by their looks (`peers_of`,
+    `against_peers`)."""
+    return against_peers(scores, peers_of(looks, k), weight)
+
+
+def against_peers(scores: np.ndarray, peers: np.ndarray, weight: float) -> np.ndarray:
+    """Each of the positive `scores` (N,) divided by the `weight`-th power of the median score of its peers (N, k
+    indices, `peers_of`), rescaled by the pile's median peer score so that the scores keep their magnitude: one
+    search for peers serves several sets of scores of the same images."""
     if not np.isfinite(scores).all():
         raise ValueError("peers need finite image scores: one would spoil the median of every image it is a peer of")
     logs = np.log(np.maximum(scores, np.finfo(np.float64).tiny))
-    typical = np.median(logs[peers_of(looks, k)], axis=1)
+    typical = np.median(logs[peers], axis=1)
     return np.exp(logs - weight * (typical - np.median(typical)))

@@ -52,7 +52,7 @@ from .decision import label_free_threshold
 from .errors import DetectError
 from .fusion import log_maps
 from .overlay import write_overlays
-from .peers import alike, peer_scores
+from .peers import against_peers, alike, peers_of
 from .pile import load_pile
 from .position import MIN_PILE, cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
@@ -172,7 +172,8 @@ def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mi
     looks = None if why else features.pile_looks(mine)
     if looks is not None and alike(looks):
         why = "every image looks the same"
-    peered = candidates if why else {share: peer_scores(scores, looks, config.peers, config.peer_weight)
+    peers = None if why else peers_of(looks, config.peers)  # one search for every share's scores
+    peered = candidates if why else {share: against_peers(scores, peers, config.peer_weight)
                                      for share, scores in candidates.items()}
     share, reaches = chosen_share(peered)
     shared = {"used": share, "why": why_given} if why_given else \

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from steelnb.detect import DetectConfig, detect, run
-from steelnb.detect.peers import alike, peer_scores, peers_of
+from steelnb.detect.peers import against_peers, alike, peer_scores, peers_of
 from steelnb.detect.scoring import image_scores, smooth
 from tests.detect.conftest import FAST, pile, plant, texture
 
@@ -74,11 +74,16 @@ def config(**settings) -> DetectConfig:  # one share given: peers are applied to
 def test_detect_scores_each_image_against_its_peers_by_its_mean_feature(marked, monkeypatch):
     seen = {}
 
-    def spy(scores, looks, k, weight):
-        seen.update(scores=scores.copy(), looks=looks, k=k, weight=weight)
-        return peer_scores(scores, looks, k, weight)
+    def spy_peers(looks, k):
+        seen.update(looks=looks, k=k)
+        return peers_of(looks, k)
 
-    monkeypatch.setattr(run, "peer_scores", spy)
+    def spy_scores(scores, peers, weight):
+        seen.update(scores=scores.copy(), weight=weight)
+        return against_peers(scores, peers, weight)
+
+    monkeypatch.setattr(run, "peers_of", spy_peers)
+    monkeypatch.setattr(run, "against_peers", spy_scores)
     without = detect(config(peers=0), pile(marked))
     found = detect(config(peers=5, peer_weight=0.5), pile(marked))
     np.testing.assert_allclose(seen["scores"], without.table["score"], rtol=1e-5)  # the same maps beneath
@@ -100,3 +105,10 @@ def test_a_pile_too_small_for_its_peers_keeps_its_scores(marked):
     assert not many["used"] and many["why"].startswith("24 images: fewer than 31")
     same = detect(config(peers=5), pile(np.repeat(marked[:1], 24, axis=0))).metrics["peers"]
     assert same == {"used": False, "why": "every image looks the same"}
+
+
+def test_one_search_for_peers_serves_every_share(marked, monkeypatch):
+    searched = []
+    monkeypatch.setattr(run, "peers_of", lambda looks, k: searched.append(k) or peers_of(looks, k))
+    found = detect(config(peers=5, top_share=0.0), pile(marked))  # the share chosen from the pile
+    assert len(found.metrics["top_share"]["chosen_from"]) > 1 and searched == [5]
