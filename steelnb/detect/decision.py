@@ -60,7 +60,8 @@ AUTO_MIN = 100  # ... on a pile of at least this many images (below it the estim
 NULL_MIN = 20  # images before the empirical null's estimate is worth a warning
 
 
-def _logs(scores: np.ndarray) -> np.ndarray:
+def log_scores(scores: np.ndarray) -> np.ndarray:
+    """The natural log of `scores` as float64, a score of 0 (or below) read as the smallest positive float."""
     scores = np.asarray(scores, np.float64)
     return np.log(np.maximum(scores, np.finfo(np.float64).tiny))
 
@@ -69,7 +70,7 @@ def _threshold(log_threshold: float, scores: np.ndarray) -> float:
     """exp(`log_threshold`), raised to the largest score whose log lies at or below it: exp(log(s)) may round
     below s, and a score on the threshold must not be called defective."""
     scores = np.asarray(scores, np.float64)
-    below = scores[_logs(scores) <= log_threshold]
+    below = scores[log_scores(scores) <= log_threshold]
     threshold = float(np.exp(log_threshold))
     return max(threshold, float(below.max())) if below.size else threshold
 
@@ -82,7 +83,7 @@ def mad_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     >>> int((identical > mad_threshold(identical)).sum())
     0
     """
-    median, spread = robust_spread(_logs(scores))
+    median, spread = robust_spread(log_scores(scores))
     return _threshold(median + cutoff * max(spread, NOISE_SPREAD), scores)
 
 
@@ -99,7 +100,7 @@ def robust_spread(values: np.ndarray) -> tuple[float, float]:
 
 def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> float:
     """Where a two-component mixture of the log scores switches to its upper component; `mad` when it cannot."""
-    logs = _logs(scores)
+    logs = log_scores(scores)
     if len(np.unique(logs)) < 4:
         return mad_threshold(scores, cutoff)
     mixture = GaussianMixture(2, random_state=seed).fit(logs[:, None])
@@ -113,7 +114,7 @@ def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> flo
 
 def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
     """The middle of the widest gap between consecutive log scores above the median."""
-    logs = np.sort(_logs(scores))
+    logs = np.sort(log_scores(scores))
     upper = logs[len(logs) // 2:]
     if len(upper) < 2 or upper[-1] == upper[0]:
         return mad_threshold(scores, cutoff)
@@ -145,7 +146,7 @@ def null_fit(scores: np.ndarray) -> NullFit:
     >>> abs(fit.centre) < 0.05, round(fit.spread, 2), round(fit.defective_share, 1)
     (True, 0.1, 0.1)
     """
-    logs = _logs(scores)
+    logs = log_scores(scores)
     if len(np.unique(logs)) < 3:
         return NullFit(float(np.median(logs)), 0.0, 1.0)
     grid = np.linspace(*np.quantile(logs, [0.1, 0.9]), 256)
@@ -165,7 +166,7 @@ def null_threshold(scores: np.ndarray, cutoff: float = 3.0, fit: NullFit | None 
     fit = null_fit(scores) if fit is None else fit
     if fit.spread == 0:
         return mad_threshold(scores, cutoff)
-    logs = np.sort(_logs(scores))
+    logs = np.sort(log_scores(scores))
     candidates = np.unique(np.maximum(logs, fit.centre + cutoff * fit.spread))  # each flags the scores above it
     tail = stats.norm.sf(candidates, fit.centre, fit.spread)
     above = len(logs) - np.searchsorted(logs, candidates, side="right")

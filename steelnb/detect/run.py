@@ -120,7 +120,12 @@ def _smoothed(raw: np.ndarray, config: DetectConfig) -> tuple[np.ndarray, Tensor
 def _scored(raw: np.ndarray, config: DetectConfig) -> np.ndarray:
     """Image scores of the scorer's raw maps at the given share (RANKING_SHARE where the pile chooses it): what a
     pass before the last ranks the pile by."""
-    return image_scores(_smoothed(raw, config)[1], sigma=0, top_share=config.top_share or RANKING_SHARE)
+    return image_scores(_smoothed(raw, config)[1], sigma=0, top_share=_fixed_share(config))
+
+
+def _fixed_share(config: DetectConfig) -> float:
+    """The share given (`--top-share`), or RANKING_SHARE where the pile chooses it."""
+    return config.top_share or RANKING_SHARE
 
 
 def _no_rescore(config: DetectConfig, n: int) -> str | None:
@@ -166,7 +171,7 @@ def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mi
     score, and one threshold reads both; the peaks stay where they were); what metrics.json says of the share and of
     the peers."""
     why_given = _no_share_choice(smoothed, config)
-    shares = (config.top_share or RANKING_SHARE,) if why_given else distinct_shares(maps[0].size)
+    shares = (_fixed_share(config),) if why_given else distinct_shares(maps[0].size)
     candidates = {share: image_scores(smoothed, sigma=0, top_share=share) for share in shares}
     why = _no_peers(candidates, config)
     looks = None if why else features.pile_looks(mine)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .decision import NOISE_SPREAD, robust_spread
+from .decision import NOISE_SPREAD, log_scores, robust_spread
 
 AUTO_SHARES = (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)  # the shares `--top-share 0` chooses from
 REACH_TOP = 0.1  # ... by how far this top share of the pile's image scores lies above the rest (`reach`)
@@ -73,7 +73,7 @@ def reach(scores: np.ndarray, top: float = REACH_TOP) -> float:
     >>> round(reach(np.r_[np.linspace(1.0, 1.1, 90), np.full(10, 3.0)]), 1)
     26.5
     """
-    logs = np.log(np.maximum(np.asarray(scores, np.float64), np.finfo(np.float64).tiny))
+    logs = log_scores(scores)
     median, spread = robust_spread(logs)
     count = max(1, int(top * len(logs)))
     return float((np.sort(logs)[-count:].mean() - median) / max(spread, NOISE_SPREAD))
