@@ -1,0 +1,34 @@
+"""The detection lab's leave-one-pile-out choice (benchmarks/detect_lab.py: `choose`)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+detect_lab = pytest.importorskip("detect_lab")
+
+
+def table(aurocs: dict[str, dict[str, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"pile": pile, "setting": setting, "auroc": auroc}
+                         for setting, row in aurocs.items() for pile, auroc in row.items()])
+
+
+def test_a_pile_pasted_from_dagm_leaves_the_choice_with_it():
+    # "small" wins on DAGM and on the pair pasted from it; KSDD alone prefers "large"
+    aurocs = table({"small": {"ksdd": 0.94, "dagm": 0.97, "edge": 0.97, "inside": 0.97},
+                    "large": {"ksdd": 0.95, "dagm": 0.92, "edge": 0.92, "inside": 0.92}})
+    chosen = detect_lab.choose(aurocs, ("ksdd", "dagm", "edge", "inside")).set_index("pile")
+    assert chosen.at["dagm", "chosen_without_it"] == "large"  # edge and inside do not speak for DAGM
+    assert chosen.at["edge", "chosen_without_it"] == "large"
+    assert chosen.at["ksdd", "chosen_without_it"] == "small"
+    assert chosen.at["all", "chosen_without_it"] == "small" and np.isnan(chosen.at["all", "auroc"])
+
+
+def test_regret_is_not_ruled_by_the_hardest_pile():
+    # "a" is 0.01 better on the hard pile; "b" is 0.04 better on the easy one
+    aurocs = table({"a": {"hard": 0.86, "easy": 0.92}, "b": {"hard": 0.85, "easy": 0.96}})
+    assert detect_lab.choose(aurocs, ("hard", "easy")).iloc[-1]["chosen_without_it"] == "a"
+    assert detect_lab.choose(aurocs, ("hard", "easy"), rule="regret").iloc[-1]["chosen_without_it"] == "b"
