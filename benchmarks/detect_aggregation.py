@@ -14,8 +14,11 @@ cells) and DAGM's (compact smudges in 32 x 32) want opposite shares; a mean over
 MuSc's several aggregation sizes suggest, a share chosen from the pile the alternative. `tile` (the magnetic-tile
 set, a third real pile: benchmarks/magnetic_tile.py fetches and writes it; the lab's cache then needs its features,
 `detect_lab.py --piles tile`) is chosen over as well when its table is given. Rows: pile, features, seed,
-aggregation, k, weight, AUROC, AP and the `auto` decision. The lab's rule (`detect_lab.choose`) then picks on the
-AUROC averaged over the seeds, leaving each pile out.
+aggregation, k, weight, AUROC, AP, the `auto` decision, the share `auto` chose (its rows only) and the images
+flagged when the pile's defect-free part alone is scored and decided so (its maps from the whole pile's passes;
+every flag a false one). The lab's rules
+(`detect_lab.choose`: worst case and regret) then pick on the AUROC averaged over the seeds, leaving each pile (and
+the piles pasted from it) out.
 """
 
 from __future__ import annotations
@@ -36,24 +39,26 @@ from steelnb.detect.peers import against_peers, peers_of
 from steelnb.detect.scoring import AUTO_SHARES, chosen_share, distinct_shares, image_scores, smooth
 from steelnb.metrics import defect_scores_metrics
 
-AGGREGATIONS = {"top 1%": (0.01,), "top 2%": (0.02,), "top 4%": (0.04,), "gm 0.5%, 4%": (0.005, 0.04),
-                "gm 1%, 4%": (0.01, 0.04), "gm 0.25%, 8%": (0.0025, 0.08), "gm 0.5-2%": (0.005, 0.01, 0.02),
+AGGREGATIONS = {"top 0.25%": (0.0025,), "top 1%": (0.01,), "top 2%": (0.02,), "top 4%": (0.04,),
+                "gm 0.5%, 4%": (0.005, 0.04), "gm 1%, 4%": (0.01, 0.04), "gm 0.25%, 8%": (0.0025, 0.08),
+                "gm 0.5-2%": (0.005, 0.01, 0.02),
                 "gm 0.25-4%": (0.0025, 0.005, 0.01, 0.02, 0.04), "gm 0.25-8%": (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)}
 PEERS = ((0, 0.0), (10, 0.25), (40, 0.25), (40, 0.5))  # (k, weight); 0: no peers
 
 
 def aggregated(tops: dict[float, np.ndarray], looks: np.ndarray, k: int, weight: float, cells: int
-               ) -> dict[str, np.ndarray]:
+               ) -> tuple[dict[str, np.ndarray], float]:
     """Image scores of every aggregation (`tops`: share -> the top-share means of maps of `cells` cells), then peers
     (k 0: none); `auto`: the package's `--top-share 0`, the share of AUTO_SHARES whose peered scores reach farthest
-    (scoring.py)."""
+    (scoring.py); and the share `auto` chose."""
     peers = peers_of(looks, k) if k else None  # one search for every aggregation's scores
     peered = (lambda scores: against_peers(scores, peers, weight)) if k else (lambda scores: scores)
     found = {label: peered(np.exp(np.mean([np.log(tops[share]) for share in shares], axis=0)))
              for label, shares in AGGREGATIONS.items()}
     candidates = {share: peered(tops[share]) for share in distinct_shares(cells)}
-    found["auto"] = candidates[chosen_share(candidates)[0]]
-    return found
+    share = chosen_share(candidates)[0]
+    found["auto"] = candidates[share]
+    return found, share
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
@@ -63,17 +68,28 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
         smoothed = smooth(torch.from_numpy(maps).float(), 1.0)
         tops = {share: image_scores(smoothed, sigma=0, top_share=share)
                 for share in {*AUTO_SHARES, *itertools.chain(*AGGREGATIONS.values())}}
+        clean = truth == 0  # the same scoring on the defect-free images alone: every flag there is a false one
         for k, weight in PEERS:
-            for label, scores in aggregated(tops, looks, k, weight, maps[0].size).items():
+            found, share = aggregated(tops, looks, k, weight, maps[0].size)
+            found_clean, _ = aggregated({s: top[clean] for s, top in tops.items()}, looks[clean], k, weight,
+                                        maps[0].size)
+            for label, scores in found.items():
                 threshold = label_free_threshold(scores, "auto", 3.0)
                 decided = defect_scores_metrics(truth, scores, threshold)
                 rows.append({"pile": name, "features": "whiten 0.95" if whiten else "default", "seed": seed,
                              "aggregation": label, "k": k, "weight": weight, "auroc": roc_auc_score(truth, scores),
                              "ap": average_precision_score(truth, scores), "acc": decided["acc"],
                              "mdr": decided["mdr"], "fdr": decided["fdr"],
-                             "flagged": int((scores > threshold).sum())})
+                             "flagged": int((scores > threshold).sum()),
+                             "share": share if label == "auto" else np.nan,
+                             "flagged_defect_free": flagged(found_clean[label])})
         print(name, "whitened" if whiten else "default", seed, flush=True)
     return rows
+
+
+def flagged(scores: np.ndarray) -> int:
+    """How many of `scores` the default decision (`auto`, 3) flags."""
+    return int((scores > label_free_threshold(scores, "auto", 3.0)).sum())
 
 
 def settings(table: pd.DataFrame) -> pd.DataFrame:
@@ -81,7 +97,8 @@ def settings(table: pd.DataFrame) -> pd.DataFrame:
     peers = np.where(table["k"] > 0, "peers " + table["k"].astype(str) + ", weight " + table["weight"].astype(str),
                      "no peers")
     named = table.assign(setting=table["features"] + " | " + table["aggregation"] + " | " + peers)
-    return named.groupby(["pile", "setting"], as_index=False)[["auroc", "ap", "acc", "mdr", "fdr", "flagged"]].mean()
+    columns = ["auroc", "ap", "acc", "mdr", "fdr", "flagged", "flagged_defect_free"]
+    return named.groupby(["pile", "setting"], as_index=False)[[c for c in columns if c in named]].mean()
 
 
 def main() -> None:
