@@ -6,8 +6,9 @@ Features are extracted once per pile (offline EfficientNet-Lite2, strides 8, 16 
 `steelnb.patches` does; cached under .cache/lab/) and every setting reuses them. A setting is a feature set,
 a scorer, its options and an aggregation; rows hold image AUROC, AP and seconds of scoring per image. The table
 then picks the default leave-one-pile-out (`choose`): the setting with the best worst-case AUROC over the other
-piles is the one reported on each pile; the piles pasted from DAGM's images (`edge`, `inside`) leave with it. The
-Severstal sample (37 images, 65 % defective) is a smoke test only.
+piles is the one reported on each pile; the piles pasted from DAGM's images (`edge`, `inside`) leave with it. A second
+rule, regret (the smallest largest shortfall from each pile's own best), is there to compare (results/detect/
+aggregation.md, seventh round). The Severstal sample (37 images, 65 % defective) is a smoke test only.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from steelnb.views import to_model_input
 
 CHOOSE_ON = ("synthetic", "ksdd", "dagm", "edge", "inside")  # severstal: smoke test only
 FAMILIES = {"edge": "dagm", "inside": "dagm"}  # pasted from DAGM class 1's images and defects (lab_piles.py)
+RULES = ("worst", "regret")  # how `choose` picks: the best worst case, or the smallest largest shortfall
 DECISIONS = (("mad", 3.0), ("null", 3.0), ("null", 2.0))  # label-free rules scored on every row
 
 
@@ -200,19 +202,28 @@ def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = 
     >>> choose(table, ("ksdd", "dagm", "edge"))[["pile", "chosen_without_it", "auroc"]].values.tolist()
     [['ksdd', 'b', 0.94], ['dagm', 'a', 0.92], ['edge', 'a', 0.92], ['all', 'b', nan]]
     """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     wide = table.pivot(index="setting", columns="pile", values="auroc")
     present = [p for p in piles if p in wide]
     shortfall = wide[present].max() - wide[present]
-    score = {"worst": lambda over: -wide[over].min(axis=1), "regret": lambda over: shortfall[over].max(axis=1)}[rule]
     rows = []
     for pile in present:
-        others = [p for p in present if family(p) != family(pile)]
-        chosen = score(others).idxmin()
+        chosen = _chosen(wide, shortfall, [p for p in present if family(p) != family(pile)], rule)
         rows.append({"pile": pile, "chosen_without_it": chosen, "auroc": wide.at[chosen, pile],
                      "in_sample_best": wide[pile].idxmax(), "in_sample_auroc": wide[pile].max()})
-    rows.append({"pile": "all", "chosen_without_it": score(present).idxmin(), "auroc": np.nan, "in_sample_best": "",
-                 "in_sample_auroc": np.nan})
+    rows.append({"pile": "all", "chosen_without_it": _chosen(wide, shortfall, present, rule), "auroc": np.nan,
+                 "in_sample_best": "", "in_sample_auroc": np.nan})
     return pd.DataFrame(rows)
+
+
+def _chosen(wide: pd.DataFrame, shortfall: pd.DataFrame, over: list[str], rule: str) -> str:
+    """The setting `rule` picks over the piles `over`, among the settings scored on every one of them."""
+    scored = wide[over].notna().all(axis=1)
+    if not over or not scored.any():
+        raise ValueError(f"no setting is scored on every pile chosen on ({', '.join(over) or 'none'})")
+    score = -wide[over].min(axis=1) if rule == "worst" else shortfall[over].max(axis=1)
+    return str(score[scored].idxmin())
 
 
 def family(pile: str) -> str:

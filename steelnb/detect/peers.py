@@ -24,6 +24,8 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from .decision import log_scores
+
 ALIKE = 1e-6  # looks whose spread about the pile's mean is under this share of their size: every image alike
 
 
@@ -59,6 +61,6 @@ def against_peers(scores: np.ndarray, peers: np.ndarray, weight: float) -> np.nd
     search for peers serves several sets of scores of the same images."""
     if not np.isfinite(scores).all():
         raise ValueError("peers need finite image scores: one would spoil the median of every image it is a peer of")
-    logs = np.log(np.maximum(scores, np.finfo(np.float64).tiny))
+    logs = log_scores(scores)
     typical = np.median(logs[peers], axis=1)
     return np.exp(logs - weight * (typical - np.median(typical)))
