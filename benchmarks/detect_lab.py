@@ -192,7 +192,8 @@ def _row(pile: str, setting: str, truth: np.ndarray, scores: np.ndarray, seconds
 
 def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = "worst") -> pd.DataFrame:
     """Leave one pile out: for each pile P, the setting that `rule` picks over the piles outside P's family
-    (FAMILIES: a pile built from another's images leaves with it), its AUROC on P, and P's in-sample best.
+    (FAMILIES: a pile built from another's images leaves with it; none where no other pile is left), its AUROC on
+    P, and P's in-sample best; then the setting chosen over every pile.
 
     `worst`: the best worst-case AUROC; `regret`: the smallest largest shortfall from each pile's own best (a
     rule that a hard pile's low AUROC does not rule).
@@ -209,8 +210,9 @@ def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = 
     shortfall = wide[present].max() - wide[present]
     rows = []
     for pile in present:
-        chosen = _chosen(wide, shortfall, [p for p in present if family(p) != family(pile)], rule)
-        rows.append({"pile": pile, "chosen_without_it": chosen, "auroc": wide.at[chosen, pile],
+        others = [p for p in present if family(p) != family(pile)]
+        chosen = _chosen(wide, shortfall, others, rule) if others else ""  # "": no other pile to choose on
+        rows.append({"pile": pile, "chosen_without_it": chosen, "auroc": wide.at[chosen, pile] if chosen else np.nan,
                      "in_sample_best": wide[pile].idxmax(), "in_sample_auroc": wide[pile].max()})
     rows.append({"pile": "all", "chosen_without_it": _chosen(wide, shortfall, present, rule), "auroc": np.nan,
                  "in_sample_best": "", "in_sample_auroc": np.nan})

@@ -41,12 +41,14 @@ def test_a_setting_not_scored_on_every_pile_is_not_chosen():
         assert detect_lab.choose(aurocs, ("ksdd", "dagm"), rule).iloc[-1]["chosen_without_it"] == "everywhere"
 
 
-def test_nothing_left_to_choose_on_is_a_clear_error():
-    aurocs = table({"a": {"dagm": 0.9, "edge": 0.9}})
+def test_a_pile_alone_gets_no_choice_and_no_common_setting_is_a_clear_error():
+    alone = detect_lab.choose(table({"a": {"dagm": 0.9, "edge": 0.9}}), ("dagm", "edge")).set_index("pile")
+    assert alone.at["dagm", "chosen_without_it"] == "" and np.isnan(alone.at["dagm", "auroc"])
+    assert alone.at["all", "chosen_without_it"] == "a"
     with pytest.raises(ValueError, match="no setting is scored"):
-        detect_lab.choose(aurocs, ("dagm", "edge"))
+        detect_lab.choose(table({"a": {"dagm": 0.9}, "b": {"ksdd": 0.9}}), ("dagm", "ksdd"))
     with pytest.raises(ValueError, match="rule must be one of"):
-        detect_lab.choose(aurocs, ("dagm",), rule="best")
+        detect_lab.choose(table({"a": {"dagm": 0.9}}), ("dagm",), rule="best")
 
 
 def test_the_docstring_examples_hold():
