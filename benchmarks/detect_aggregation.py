@@ -16,9 +16,8 @@ set, a third real pile: benchmarks/magnetic_tile.py fetches and writes it; the l
 `detect_lab.py --piles tile`) is chosen over as well when its table is given. Rows: pile, features, seed,
 aggregation, k, weight, AUROC, AP, the `auto` decision, the share `auto` chose (its rows only) and the images
 flagged when the pile's defect-free part alone is scored and decided so (its maps from the whole pile's passes;
-every flag a false one). The lab's rules
-(`detect_lab.choose`: worst case and regret) then pick on the AUROC averaged over the seeds, leaving each pile (and
-the piles pasted from it) out.
+every flag a false one). The lab's rules (`detect_lab.choose`: worst case and regret) then pick on the AUROC averaged
+over the seeds, leaving each pile (and the piles pasted from it) out.
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = 
     `worst`: the best worst-case AUROC; `regret`: the smallest largest shortfall from each pile's own best (a
     rule that a hard pile's low AUROC does not rule).
 
-    >>> table = pd.DataFrame({"pile": ["ksdd", "ksdd", "dagm", "dagm", "edge", "edge"], "setting": list("abab" "ab"),
+    >>> table = pd.DataFrame({"pile": ["ksdd", "ksdd", "dagm", "dagm", "edge", "edge"], "setting": list("ababab"),
     ...                       "auroc": [0.95, 0.94, 0.92, 0.97, 0.92, 0.97]})
     >>> choose(table, ("ksdd", "dagm", "edge"))[["pile", "chosen_without_it", "auroc"]].values.tolist()
     [['ksdd', 'b', 0.94], ['dagm', 'a', 0.92], ['edge', 'a', 0.92], ['all', 'b', nan]]
