@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 from detect_lab import CHOOSE_ON
-from detect_peers import default_scores, parser_for, seeded_table, show
+from detect_peers import default_scores, parser_for, seeded_table, settings, show
 from lab_piles import FETCHED
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -91,22 +91,14 @@ def flagged(scores: np.ndarray) -> int:
     return int((scores > label_free_threshold(scores, "auto", 3.0)).sum())
 
 
-def settings(table: pd.DataFrame) -> pd.DataFrame:
-    """The table averaged over seeds, one row per pile and setting (`setting`: features | aggregation | peers)."""
-    peers = np.where(table["k"] > 0, "peers " + table["k"].astype(str) + ", weight " + table["weight"].astype(str),
-                     "no peers")
-    named = table.assign(setting=table["features"] + " | " + table["aggregation"] + " | " + peers)
-    columns = ["auroc", "ap", "acc", "mdr", "fdr", "flagged", "flagged_defect_free"]
-    return named.groupby(["pile", "setting"], as_index=False)[[c for c in columns if c in named]].mean()
-
-
 def main() -> None:
     parser = parser_for(__doc__, "results/detect/aggregation.csv")
     parser.add_argument("--with", dest="earlier", default="", help="tables of earlier runs of this benchmark (other "
                         "piles, e.g. a fetched one), comma-separated: chosen over together with this run's")
     args = parser.parse_args()
     table = seeded_table(args, pile_rows)
-    show(settings(pd.concat([table, *(pd.read_csv(path) for path in args.earlier.split(",") if path)])),
+    show(settings(pd.concat([table, *(pd.read_csv(path) for path in args.earlier.split(",") if path)]),
+                  ("features", "aggregation")),
          (*CHOOSE_ON, *FETCHED))
 
 

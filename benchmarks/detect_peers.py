@@ -16,6 +16,7 @@ out.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import platform
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from steelnb.detect.scorers import SelfSimilarity
 from steelnb.detect.whiten import fit_whitening
 from steelnb.metrics import defect_scores_metrics
 
+AVERAGED = ("auroc", "ap", "acc", "mdr", "fdr", "flagged", "flagged_defect_free")  # the columns `settings` averages
 GRID = [(0, 0.0), *itertools.product((5, 10, 20, 40, 80), (0.25, 0.5, 0.75, 1.0))]  # (k, weight); 0: no peers
 
 
@@ -42,16 +44,23 @@ def default_scores(name: str, cache: Path, whiten: bool, seed: int
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The default's image scores of pile `name` (whitened first where asked), its normalised maps (before
     smoothing), its looks and its truth."""
-    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
-    features = levels[16].float()
-    if whiten:
-        features = fit_whitening(lambda index: features[index], np.arange(len(truth)), len(truth), 0.95, 0.0,
-                                 seed=0)(features)
-        raw = SelfSimilarity(2).maps(features, np.arange(len(truth))).numpy()
-    else:
-        raw = torch.load(cache / f"{name}_maps.pt", weights_only=False)["maps"][DEFAULT_MAPS].float().numpy()
+    levels, truth, features, raw = first_pass(name, cache, whiten)
     scores, maps = rescored_maps(features.numpy(), raw, 0.7, 2, 40_000, seed)
     return scores, maps, levels[16].float().mean((1, 2)).numpy(), truth
+
+
+@functools.lru_cache(maxsize=1)  # the seeds of one pile and features in turn share it
+def first_pass(name: str, cache: Path, whiten: bool) -> tuple[dict, np.ndarray, torch.Tensor, np.ndarray]:
+    """Pile `name`'s cached levels, truth, stride-16 features (whitened where asked) and the first pass's maps
+    (`self`, radius 2: cached, or scored again on the whitened features): the same for every seed of the bank."""
+    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
+    features = levels[16].float()
+    if not whiten:
+        return levels, truth, features, torch.load(cache / f"{name}_maps.pt", weights_only=False)["maps"][
+            DEFAULT_MAPS].float().numpy()
+    features = fit_whitening(lambda index: features[index], np.arange(len(truth)), len(truth), 0.95, 0.0,
+                             seed=0)(features)
+    return levels, truth, features, SelfSimilarity(2).maps(features, np.arange(len(truth))).numpy()
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
@@ -70,11 +79,12 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     return rows
 
 
-def settings(table: pd.DataFrame) -> pd.DataFrame:
-    """The table averaged over seeds, one row per pile and setting (`setting`: features | peers)."""
-    named = table.assign(setting=table["features"] + " | " + np.where(
-        table["k"] > 0, "peers " + table["k"].astype(str) + ", weight " + table["weight"].astype(str), "no peers"))
-    return named.groupby(["pile", "setting"], as_index=False)[["auroc", "ap", "acc", "mdr", "fdr", "flagged"]].mean()
+def settings(table: pd.DataFrame, named_by: tuple[str, ...] = ("features",)) -> pd.DataFrame:
+    """The table averaged over seeds, one row per pile and setting (`setting`: the `named_by` columns | peers)."""
+    peers = pd.Series(np.where(table["k"] > 0, "peers " + table["k"].astype(str) + ", weight "
+                               + table["weight"].astype(str), "no peers"), index=table.index)
+    named = table.assign(setting=table[list(named_by)].agg(" | ".join, axis=1) + " | " + peers)
+    return named.groupby(["pile", "setting"], as_index=False)[[c for c in AVERAGED if c in named]].mean()
 
 
 def parser_for(doc: str, out: str) -> argparse.ArgumentParser:
