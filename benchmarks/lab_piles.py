@@ -21,9 +21,10 @@ from steelnb.data import Fit, ImageSet, load_dataset
 from steelnb.data.masks import defect_masks
 
 PILES = ("synthetic", "ksdd", "dagm", "severstal", "edge", "inside")
-# Piles fetched from public repositories and re-created by a script (never committed): the magnetic-tile set
-# (benchmarks/magnetic_tile.py writes it here).
-FETCHED = {"tile": Path(__file__).resolve().parents[1] / ".cache" / "piles" / "magnetic_tile"}
+# Piles re-created by a script (never committed): the magnetic-tile set, fetched (benchmarks/magnetic_tile.py writes
+# it here), and the Severstal sample's strips cut into tiles (benchmarks/severstal_tiles.py).
+_BUILT = Path(__file__).resolve().parents[1] / ".cache" / "piles"
+FETCHED = {"tile": _BUILT / "magnetic_tile", "strips": _BUILT / "severstal_tiles"}
 MAX_SIDE = {"synthetic": 256}  # as `make run` reads it; every other pile at the default 512
 PASTED = 60
 
