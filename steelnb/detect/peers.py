@@ -11,7 +11,7 @@ back by the same power of the pile's median peer score, so that the scores keep 
 among an image's peers, so the median stays normal; `weight` below 1 keeps most of the image's own scale. Each
 image's map is scaled as its score was (run.py), so one threshold reads scores and maps alike; its peak stays
 where it was. The lab chose `k` and `weight` leaving each pile out (benchmarks/detect_peers.py,
-results/detect/peers.md).
+results/detect/peers.md; `k` 40 since a fourth real pile joined the choice: results/detect/aggregation.md).
 
 >>> looks = np.repeat(np.eye(2), 4, axis=0)  # two kinds of image, four of each
 >>> scores = np.array([1.0, 1.0, 1.0, 3.0, 4.0, 4.0, 4.0, 4.0])  # image 3 is odd among its kind; kind 2 is busy
