@@ -4,6 +4,9 @@ another share, or the geometric mean over several shares, leaving each pile out.
     python benchmarks/detect_aggregation.py --cache .cache/lab --out results/detect/aggregation.csv --seeds 0,1,2
     python benchmarks/detect_aggregation.py --cache .cache/lab --piles tile --seeds 0,1,2 \
         --out results/detect/aggregation_tile.csv --with results/detect/aggregation.csv
+    python benchmarks/detect_aggregation.py --cache .cache/lab --piles strips --seeds 0,1,2 \
+        --out results/detect/aggregation_strips.csv \
+        --with results/detect/aggregation.csv,results/detect/aggregation_tile.csv
 
 Reads the detection lab's cache (`detect_lab.py` fills it). For each pile, features (the default's and
 `--whiten 0.95`'s) and seed of the clean bank, the package's default runs on the cached features as in
@@ -11,9 +14,10 @@ Reads the detection lab's cache (`detect_lab.py` fills it). For each pile, featu
 `auto`, the package's `--top-share 0` (the share chosen from the pile by how far its top tenth reaches:
 scoring.py), each with every peers setting in PEERS. Why: at top 1 %, KSDD's defects (long thin cracks in 32 x 12
 cells) and DAGM's (compact smudges in 32 x 32) want opposite shares; a mean over several shares is the hedge that
-MuSc's several aggregation sizes suggest, a share chosen from the pile the alternative. `tile` (the magnetic-tile
-set, a third real pile: benchmarks/magnetic_tile.py fetches and writes it; the lab's cache then needs its features,
-`detect_lab.py --piles tile`) is chosen over as well when its table is given. Rows: pile, features, seed,
+MuSc's several aggregation sizes suggest, a share chosen from the pile the alternative. The piles a script builds
+(lab_piles.BUILT: `tile`, the magnetic-tile set, benchmarks/magnetic_tile.py; `strips`, the Severstal sample cut
+into tiles, benchmarks/severstal_tiles.py; the lab's cache then needs their features, `detect_lab.py --piles
+tile,strips`) are chosen over as well when their tables are given (`--with`). Rows: pile, features, seed,
 aggregation, k, weight, AUROC, AP, the `auto` decision, the share `auto` chose (its rows only) and the images
 flagged when the pile's defect-free part alone is scored and decided so (its maps from the whole pile's passes;
 every flag a false one). The lab's rules (`detect_lab.choose`: worst case and regret) then pick on the AUROC averaged
@@ -30,7 +34,7 @@ import pandas as pd
 import torch
 from detect_lab import CHOOSE_ON
 from detect_peers import default_scores, parser_for, seeded_table, settings, show
-from lab_piles import FETCHED
+from lab_piles import BUILT
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from steelnb.detect.decision import label_free_threshold
@@ -99,7 +103,7 @@ def main() -> None:
     table = seeded_table(args, pile_rows)
     show(settings(pd.concat([table, *(pd.read_csv(path) for path in args.earlier.split(",") if path)]),
                   ("features", "aggregation")),
-         (*CHOOSE_ON, *FETCHED))
+         (*CHOOSE_ON, *BUILT))
 
 
 if __name__ == "__main__":

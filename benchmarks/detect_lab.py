@@ -246,7 +246,7 @@ def main() -> None:
     table = run(args.piles.split(","), args.data_root, Path(args.cache))
     table["machine"] = f"{platform.machine()} {torch.get_num_threads()} threads"
     table.to_csv(args.out, index=False, float_format="%.4g")
-    if not set(CHOOSE_ON) & set(table.pile):  # e.g. a fetched pile alone: its features cached, nothing to choose on
+    if not set(CHOOSE_ON) & set(table.pile):  # e.g. a built pile alone: its features cached, nothing to choose on
         return
     choice = choose(table)
     choice.to_csv(Path(args.out).with_name(Path(args.out).name.split(".")[0] + "_choice.csv"), index=False)

@@ -23,8 +23,8 @@ from steelnb.data.masks import defect_masks
 PILES = ("synthetic", "ksdd", "dagm", "severstal", "edge", "inside")
 # Piles re-created by a script (never committed): the magnetic-tile set, fetched (benchmarks/magnetic_tile.py writes
 # it here), and the Severstal sample's strips cut into tiles (benchmarks/severstal_tiles.py).
-_BUILT = Path(__file__).resolve().parents[1] / ".cache" / "piles"
-FETCHED = {"tile": _BUILT / "magnetic_tile", "strips": _BUILT / "severstal_tiles"}
+_FOLDER = Path(__file__).resolve().parents[1] / ".cache" / "piles"
+BUILT = {"tile": _FOLDER / "magnetic_tile", "strips": _FOLDER / "severstal_tiles"}
 MAX_SIDE = {"synthetic": 256}  # as `make run` reads it; every other pile at the default 512
 PASTED = 60
 
@@ -33,8 +33,8 @@ def load_pile(name: str, data_root: str, max_side: int = 512) -> ImageSet:
     """Pile `name` at the detect default reading (the pile's own aspect, longer side <= max_side)."""
     if name in ("edge", "inside"):
         return pasted_pile(data_root, name == "edge", max_side)
-    if name in FETCHED:
-        return load_dataset(str(FETCHED[name]), None, Fit(max_side, 32))
+    if name in BUILT:
+        return load_dataset(str(BUILT[name]), None, Fit(max_side, 32))
     side = MAX_SIDE.get(name, max_side)
     return load_dataset(name, data_root if name != "synthetic" else None, Fit(side, 32))
 

@@ -4,11 +4,11 @@ touch it.
 
     python benchmarks/severstal_tiles.py --data-root ../shared/datasets --out .cache/piles/severstal_tiles
 
-Writes `good/` and `defective/` (lossless PNG, grey). From the 37 strips: 163 defect-free tiles and 59 defective
-(27 % of the pile), defects of every size from a few pixels (class 1's pits) to most of a tile (class 3). The
-competition's labels are known to miss defects, so a few `good/` tiles may hold one. Why: the sample's strips are
-65 % defective (the minority assumption fails: a smoke test only); its tiles make a pile where defects are a
-minority, with defects of another steel and another camera than KSDD's and DAGM's.
+Writes `good/` and `defective/` (lossless PNG, grey) into a new or empty folder. From the 37 strips: 163 defect-free
+tiles and 59 defective (27 % of the pile), defects of every size from a few pixels (class 1's pits) to most of a
+tile (class 3). The competition's labels are known to miss defects, so a few `good/` tiles may hold one. Why: the
+sample's strips are 65 % defective (the minority assumption fails: a smoke test only); its tiles make a pile where
+defects are a minority, with defects of another steel and another camera than KSDD's and DAGM's.
 
 >>> runs_mask("3 2 300 1", (4, 2)).astype(int).tolist()  # pixels counted down each column from 1
 [[0, 0], [0, 0], [1, 0], [1, 0]]
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+SHAPE = (256, 1600)  # every Severstal strip, height x width
 TILE = 256
 MARGIN = 32  # (1600 - 6 x 256) / 2 columns left out on each side
 
@@ -32,23 +33,28 @@ def runs_mask(encoded: str, shape: tuple[int, int]) -> np.ndarray:
     each column); runs past the image end are cut."""
     height, width = shape
     flat = np.zeros(height * width, bool)
-    numbers = [int(value) for value in str(encoded).split()]
+    numbers = [int(value) for value in encoded.split()]
     for start, length in zip(numbers[0::2], numbers[1::2], strict=True):
         flat[start - 1:start - 1 + length] = True
     return flat.reshape(width, height).T
 
 
 def build(root: Path, out: Path) -> dict[str, int]:
-    """The pile under `out` (good/, defective/) from the Severstal sample at `root`; tiles per folder."""
+    """The pile under `out` (good/, defective/; a new or empty folder: a rerun never mixes two cuts) from the
+    Severstal sample at `root`; tiles per folder."""
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"{out} is not empty: remove it, or give another --out")
     rows = pd.read_csv(root / "train.csv")
     counts = {"good": 0, "defective": 0}
     for path in sorted((root / "train_images").glob("*.jpg")):
         with Image.open(path) as opened:
             image = np.asarray(opened.convert("L"))
+        if image.shape != SHAPE:
+            raise SystemExit(f"{path}: {image.shape[1]} x {image.shape[0]} px, not a Severstal strip's 1600 x 256")
         mask = np.zeros(image.shape, bool)
         for encoded in rows.loc[rows.ImageId == path.name, "EncodedPixels"].dropna():
             mask |= runs_mask(encoded, image.shape)
-        for tile in range((image.shape[1] - 2 * MARGIN) // TILE):
+        for tile in range((SHAPE[1] - 2 * MARGIN) // TILE):
             columns = slice(MARGIN + tile * TILE, MARGIN + (tile + 1) * TILE)
             folder = "defective" if mask[:, columns].any() else "good"
             (out / folder).mkdir(parents=True, exist_ok=True)

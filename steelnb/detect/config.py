@@ -72,7 +72,8 @@ class DetectConfig:
     peers: Annotated[int, AtLeast(0), Help("image score against those of the K images that look most like it (by "
                                            "their mean patch feature): divided by a power of their median, "
                                            "times the same power of the pile's median (peers.py; 0: off; "
-                                           "a pile of K images or fewer keeps its scores)")] = 40
+                                           "a pile of fewer than 20 or than K + 1 images keeps its "
+                                           "scores)")] = 40
     peer_weight: Annotated[float, AtLeast(0), AtMost(1), Help("peers: that power (1: the score over its peers' "
                                                               "median)")] = 0.25
     rule: Annotated[str, OneOf(RULES), Help("the label-free decision (decision.py): mad robust z, gmm two-Gaussian "

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -31,6 +32,17 @@ def test_a_tile_is_defective_where_the_runs_fall(tmp_path):
         np.testing.assert_array_equal(np.asarray(tile), marked[:, 800:1056])
     with Image.open(out / "good" / "bbb_0.png") as tile:
         np.testing.assert_array_equal(np.asarray(tile), clean[:, 32:288])
+    with pytest.raises(SystemExit, match="not empty"):  # a second cut never mixes with the first
+        severstal_tiles.build(root, out)
+
+
+def test_an_image_that_is_not_a_strip_is_refused(tmp_path):
+    root = tmp_path / "severstal"
+    (root / "train_images").mkdir(parents=True)
+    Image.new("L", (800, 256)).save(root / "train_images" / "aaa.jpg")
+    (root / "train.csv").write_text("ImageId,ClassId,EncodedPixels\n")
+    with pytest.raises(SystemExit, match="not a Severstal strip"):
+        severstal_tiles.build(root, tmp_path / "tiles")
 
 
 def test_the_docstring_examples_hold():
