@@ -1,0 +1,87 @@
+"""The self-similarity radius, fixed or read from the pile (issue 19, ninth round), end to end, leaving each pile out.
+
+    python benchmarks/detect_radius.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
+        --seeds 0,1,2 --out results/detect/radius.csv
+
+Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features). For each pile and radius of RADII,
+`self` maps the pile's unwhitened features (`--self-radius R`), then the package's default runs on them as in
+`detect_peers.py` (two clean-then-rescore rounds at 0.7 with a 40,000-patch bank of each seed, cells auto, sigma 1),
+then peers 40 / 0.25 and the share chosen from the pile (`auto`, scoring.py). Why: a defect wider than the radius
+finds its like in its own surroundings: the Severstal tiles' large defects rank best at radius 6 in the lab's first
+pass, KSDD's cracks at 1, DAGM's smudges at 2 (lab_strips.csv.gz, lab.csv.gz). `auto` reads the radius from the
+pile as `auto` reads the share: of RADII, the one whose first-pass image scores (cells auto, sigma 1, top 1 %) reach
+farthest (scoring.reach; the smallest on a tie). Rows: pile, seed, radius (R or `auto`), the radius used, the first
+pass's AUROC and reach, AUROC, AP, the `auto` decision (ACC, MDR, FDR, flagged) and the share chosen. The lab's rules
+(`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from detect_lab import CHOOSE_ON
+from detect_peers import parser_for, seeded_table, settings, show
+from detect_rescore import pipeline, rescored_maps
+from lab_piles import BUILT
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from steelnb.detect.decision import label_free_threshold
+from steelnb.detect.peers import against_peers, peers_of
+from steelnb.detect.scorers import SelfSimilarity
+from steelnb.detect.scoring import chosen_share, distinct_shares, image_scores, reach, smooth
+from steelnb.metrics import defect_scores_metrics
+
+RADII = (1, 2, 6)
+PEERS = (40, 0.25)  # the default's (k, weight)
+
+
+def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
+    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
+    features = levels[16].float()
+    peers = peers_of(features.mean((1, 2)).numpy(), PEERS[0])
+    first = {radius: SelfSimilarity(radius).maps(features, np.arange(len(truth))).numpy() for radius in RADII}
+    first_scores = {radius: pipeline(maps)[0] for radius, maps in first.items()}
+    first_reach = {radius: reach(scores) for radius, scores in first_scores.items()}
+    read = max(RADII, key=lambda radius: (first_reach[radius], -radius))  # the smallest on a tie
+    rows = []
+    for seed in seeds:
+        for radius in RADII:
+            found = final_scores(features, first[radius], peers, seed)
+            for label in (str(radius), "auto") if radius == read else (str(radius),):
+                rows.append({"pile": name, "seed": seed, "radius": label, "radius_used": radius, "k": PEERS[0],
+                             "weight": PEERS[1], "first_auroc": roc_auc_score(truth, first_scores[radius]),
+                             "first_reach": first_reach[radius], **measures(truth, *found)})
+        print(name, seed, {row["radius"]: round(row["auroc"], 4) for row in rows if row["seed"] == seed}, flush=True)
+    return rows
+
+
+def final_scores(features: torch.Tensor, first: np.ndarray, peers: np.ndarray, seed: int
+                 ) -> tuple[np.ndarray, float]:
+    """The default's image scores after the second pass on `first` (the first pass's raw maps), peers and the
+    share chosen from the pile; and that share."""
+    _, maps = rescored_maps(features.numpy(), first, 0.7, 2, 40_000, seed)
+    smoothed = smooth(torch.from_numpy(maps).float(), 1.0)
+    candidates = {share: against_peers(image_scores(smoothed, sigma=0, top_share=share), peers, PEERS[1])
+                  for share in distinct_shares(maps[0].size)}
+    share = chosen_share(candidates)[0]
+    return candidates[share], share
+
+
+def measures(truth: np.ndarray, scores: np.ndarray, share: float) -> dict:
+    threshold = label_free_threshold(scores, "auto", 3.0)
+    decided = defect_scores_metrics(truth, scores, threshold)
+    return {"auroc": roc_auc_score(truth, scores), "ap": average_precision_score(truth, scores),
+            "acc": decided["acc"], "mdr": decided["mdr"], "fdr": decided["fdr"],
+            "flagged": int((scores > threshold).sum()), "share": share}
+
+
+def main() -> None:
+    args = parser_for(__doc__, "results/detect/radius.csv").parse_args()
+    table = seeded_table(args, pile_rows)
+    show(settings(table.assign(radius="radius " + table["radius"].astype(str)), ("radius",)), (*CHOOSE_ON, *BUILT))
+
+
+if __name__ == "__main__":
+    main()
