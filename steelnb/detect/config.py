@@ -53,7 +53,9 @@ class DetectConfig:
     bank_share: Annotated[Share, Help("bank: share of each reference image's patches kept")] = 0.03
     denoise: Annotated[float, AtLeast(0), Below(1), Help("bank: share of bank patches dropped as outliers "
                                                          "(SoftPatch)")] = 0.0
-    self_radius: Annotated[int, AtLeast(1), Help("self: cells around a patch that it may not match")] = 2
+    self_radius: Annotated[int, AtLeast(0), Help("self: cells around a patch that it may not match (0: chosen "
+                                                 "from the pile among 1, 2 and 6 by how far its top ranks above "
+                                                 "its bulk, run.py; --method self only)")] = 2
     rescore: Annotated[float, AtLeast(0), Below(1), Help("self: a second pass in which the patches of this share "
                                                          "of the pile that the first ranks most normal join every "
                                                          "image's references (0: one pass)")] = 0.7
@@ -98,6 +100,9 @@ class DetectConfig:
 
     def __post_init__(self) -> None:
         validation.check(self)
+        if self.self_radius == 0 and self.method != "self":
+            raise validation.ConfigError(f"--self-radius 0 (chosen from the pile) needs --method self, not "
+                                         f"{self.method}", "self_radius")
         if self.tile % max(self.stride_list):
             raise validation.ConfigError(f"--tile {self.tile} must be a multiple of the coarsest stride, "
                                          f"{max(self.stride_list)} (--strides {self.strides})", "tile")

@@ -3,7 +3,8 @@
     pile (any named set or image folder, read at its own aspect)
       -> patch features (`steelnb.patches`, tiled when large, levels balanced on a sample of the pile)
       -> `self`, where asked (`--whiten`): whitened in the pile's units, fitted on every image (`whiten.py`)
-      -> a scorer's maps (`scorers/`; `fused`: two maps joined on one scale, `fusion.py`)
+      -> a scorer's maps (`scorers/`; `fused`: two maps joined on one scale, `fusion.py`; `self` at
+         `--self-radius 0`: the radius of SELF_RADII whose maps rank the pile's top farthest above its bulk)
       -> `self`: a second pass, the nearer of each patch's own-image and clean-bank distances (`rescore.py`)
       -> each cell against the pile at that place (`position.py`)
       -> image scores and peaks (`scoring.py`), each score against its look-alikes' (`peers.py`)
@@ -31,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -57,13 +59,14 @@ from .pile import load_pile
 from .position import MIN_PILE, cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
 from .rescore import CleanBank, KeptFeatures, clean_images
-from .scorers import make_scorer
-from .scoring import RANKING_SHARE, chosen_share, distinct_shares, image_scores, peaks, smooth
+from .scorers import SelfSimilarity, make_scorer
+from .scoring import RANKING_SHARE, chosen_share, distinct_shares, image_scores, peaks, reach, smooth
 from .whiten import fit_whitening
 
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
 BALANCE_SAMPLE = 16  # images of the pile that balance the feature levels
 MAX_LOG = 80.0  # a joined or cell-normalised log map is capped here before exp (float32 holds exp(88))
+SELF_RADII = (1, 2, 6)  # the radii `--self-radius 0` chooses from (benchmarks/detect_radius.py)
 
 
 def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
@@ -87,7 +90,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
     prepared = time.perf_counter()
-    raw = _score_maps(mine, features if unwhitened else features.again, scorer, config.batch_size)
+    raw, radius = _first_pass(mine, features if unwhitened else features.again, scorer, config)
     rescored = {"used": False, "why": why_not} if why_not else None
     if rescored is None:
         raw, rescored = _rescore(raw, features, mine, config)
@@ -100,7 +103,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
                "total_s": time.perf_counter() - started}
     seconds["s_per_image"] = (seconds["prepare_s"] + seconds["score_s"]) / len(data)
     metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
-               "grid": list(maps.shape[1:]), "method": config.method, "cells": config.cells,
+               "grid": list(maps.shape[1:]), "method": config.method, "self_radius": radius, "cells": config.cells,
                "cells_used": cells_used, "position_reliability": reliability, "rescore": rescored,
                "top_share": shared, "peers": peered,
                "level_scales": list(extractor.scales or ()), "whitening": whitening,
@@ -108,6 +111,26 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
                        **{k: round(v, 3) for k, v in seconds.items()}},
                **_decision_metrics(data, table, threshold, config)}
     return Detection(table, maps, metrics, threshold)
+
+
+def _first_pass(mine: np.ndarray, features: Callable[[np.ndarray], Tensor], scorer, config: DetectConfig
+                ) -> tuple[np.ndarray, dict | None]:
+    """The scorer's raw maps and, for `self`, the radius used: at `--self-radius 0` the one of SELF_RADII whose
+    image scores (as a pass before the last ranks the pile) reach farthest (scoring.reach; the smallest on a tie), a
+    radius that a defect's size does not outgrow, with each radius's reach."""
+    if config.method != "self":
+        return _score_maps(mine, features, scorer, config.batch_size), None
+    if config.self_radius:
+        return (_score_maps(mine, features, scorer, config.batch_size),
+                {"used": config.self_radius, "why": f"--self-radius {config.self_radius}"})
+    each = [SelfSimilarity(radius) for radius in SELF_RADII]  # every radius from the same batch of features
+    stacked = SimpleNamespace(maps=lambda batch, index: torch.stack([own.maps(batch, index) for own in each], 1))
+    every = _score_maps(mine, features, stacked, config.batch_size)
+    raws = {radius: np.ascontiguousarray(every[:, i]) for i, radius in enumerate(SELF_RADII)}
+    reaches = {radius: reach(_scored(raw, config)) for radius, raw in raws.items()}
+    used = max(SELF_RADII, key=lambda radius: (reaches[radius], -radius))
+    return raws[used], {"used": used, "chosen_from": list(SELF_RADII),
+                        "reach": {str(radius): round(value, 3) for radius, value in reaches.items()}}
 
 
 def _smoothed(raw: np.ndarray, config: DetectConfig) -> tuple[np.ndarray, Tensor, str, float | None]:

@@ -159,3 +159,21 @@ def test_metrics_say_which_cell_normalisation_the_pile_got():
     one_pass = detect(config(rescore=0), pile(framed)).metrics  # one pass: the same maps whatever the cells
     asked = detect(config(cells="none", rescore=0), pile(framed)).metrics
     assert asked["cells_used"] == "none" and asked["position_reliability"] == one_pass["position_reliability"]
+
+
+def test_the_radius_read_from_the_pile_is_the_one_that_reaches_farthest_and_scores_as_given():
+    images = plant(texture(12, 256, seed=4), 2, 60, 90, 72, 255)  # a defect of 9 x 9 cells at stride 8
+    read = detect(config(max_side=256, self_radius=0, seed=0), pile(images))
+    radius = read.metrics["self_radius"]
+    assert radius["chosen_from"] == [1, 2, 6] and list(radius["reach"]) == ["1", "2", "6"]
+    assert radius["used"] == max(radius["chosen_from"], key=lambda r: (radius["reach"][str(r)], -r))
+    assert radius["used"] == 6  # under radius 1 or 2 the wide defect finds its like in its own surroundings
+    given = detect(config(max_side=256, self_radius=radius["used"], seed=0), pile(images))
+    assert given.metrics["self_radius"] == {"used": radius["used"], "why": f"--self-radius {radius['used']}"}
+    np.testing.assert_allclose(read.table["score"], given.table["score"], rtol=1e-6)
+    assert detect(config(method="mutual"), pile(images[:4, :128, :128])).metrics["self_radius"] is None
+
+
+def test_a_radius_read_from_the_pile_is_for_self_alone():
+    with pytest.raises(ConfigError, match=r"--self-radius 0 \(chosen from the pile\) needs --method self"):
+        config(method="fused", self_radius=0)
