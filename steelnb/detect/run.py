@@ -123,9 +123,8 @@ def _first_pass(mine: np.ndarray, features: Callable[[np.ndarray], Tensor], scor
     if config.self_radius:
         return (_score_maps(mine, features, scorer, config.batch_size),
                 {"used": config.self_radius, "why": f"--self-radius {config.self_radius}"})
-    each = [SelfSimilarity(radius) for radius in SELF_RADII]  # every radius from the same batch of features
-    stacked = SimpleNamespace(maps=lambda batch, index: torch.stack([own.maps(batch, index) for own in each], 1))
-    every = _score_maps(mine, features, stacked, config.batch_size)
+    every_radius = SimpleNamespace(maps=lambda batch, index: SelfSimilarity().maps_at(batch, SELF_RADII))
+    every = _score_maps(mine, features, every_radius, config.batch_size)  # one distance matrix for every radius
     raws = {radius: np.ascontiguousarray(every[:, i]) for i, radius in enumerate(SELF_RADII)}
     reaches = {radius: reach(_scored(raw, config)) for radius, raw in raws.items()}
     used = max(SELF_RADII, key=lambda radius: (reaches[radius], -radius))

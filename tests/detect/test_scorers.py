@@ -140,6 +140,15 @@ def test_self_similarity_works_on_grids_smaller_than_its_radius():
     assert maps.tolist() == [[[1.0, 1.0], [4.0, 4.0]]]
 
 
+def test_self_similarity_at_several_radii_is_each_radius_alone():
+    features = torch.randn(3, 9, 7, 5)
+    together = SelfSimilarity().maps_at(features, (1, 2, 3))
+    for i, radius in enumerate((1, 2, 3)):  # each radius's mask grows on the last's: the same as one radius alone
+        torch.testing.assert_close(together[:, i], SelfSimilarity(radius).maps(features, np.arange(3)))
+    with pytest.raises(ValueError, match="radii must ascend"):
+        SelfSimilarity().maps_at(features, (2, 1))
+
+
 def test_make_scorer_builds_the_method_named_with_its_options():
     bank = make_scorer(DetectConfig(method="bank", bank_images=10, bank_share=0.5, denoise=0.1, seed=3))
     assert isinstance(bank, PileBank) and (bank.images, bank.share, bank.denoise, bank.seed) == (10, 0.5, 0.1, 3)
