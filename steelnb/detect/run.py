@@ -115,20 +115,19 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
 
 def _first_pass(mine: np.ndarray, features: Callable[[np.ndarray], Tensor], scorer, config: DetectConfig
                 ) -> tuple[np.ndarray, dict | None]:
-    """The scorer's raw maps and, for `self`, the radius used: at `--self-radius 0` the one of SELF_RADII whose
-    image scores (as a pass before the last ranks the pile) reach farthest (scoring.reach; the smallest on a tie), a
-    radius that a defect's size does not outgrow, with each radius's reach."""
-    if config.method != "self":
+    """The scorer's raw maps and, for `self` and `fused`, the radius used: at `--self-radius 0` (`self`) the one of
+    SELF_RADII whose image scores (as a pass before the last ranks the pile) reach farthest (scoring.reach; the
+    smallest on a tie), a radius that a defect's size does not outgrow, with each radius's reach."""
+    if config.method not in ("self", "fused"):
         return _score_maps(mine, features, scorer, config.batch_size), None
     if config.self_radius:
         return (_score_maps(mine, features, scorer, config.batch_size),
                 {"used": config.self_radius, "why": f"--self-radius {config.self_radius}"})
     every_radius = SimpleNamespace(maps=lambda batch, index: SelfSimilarity().maps_at(batch, SELF_RADII))
     every = _score_maps(mine, features, every_radius, config.batch_size)  # one distance matrix for every radius
-    raws = {radius: np.ascontiguousarray(every[:, i]) for i, radius in enumerate(SELF_RADII)}
-    reaches = {radius: reach(_scored(raw, config)) for radius, raw in raws.items()}
+    reaches = {radius: reach(_scored(np.ascontiguousarray(every[:, i]), config)) for i, radius in enumerate(SELF_RADII)}
     used = max(SELF_RADII, key=lambda radius: (reaches[radius], -radius))
-    return raws[used], {"used": used, "chosen_from": list(SELF_RADII),
+    return np.ascontiguousarray(every[:, SELF_RADII.index(used)]), {"used": used, "chosen_from": list(SELF_RADII),
                         "reach": {str(radius): round(value, 3) for radius, value in reaches.items()}}
 
 

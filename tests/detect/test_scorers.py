@@ -147,6 +147,11 @@ def test_self_similarity_at_several_radii_is_each_radius_alone():
         torch.testing.assert_close(together[:, i], SelfSimilarity(radius).maps(features, np.arange(3)))
     with pytest.raises(ValueError, match="radii must ascend"):
         SelfSimilarity().maps_at(features, (2, 1))
+    small = torch.randn(2, 5, 5, 3)  # radius 6 shrinks to 2 here, and says so
+    with pytest.warns(SteelnbWarning, match=r"too small for --self-radius 6 \(used 2\)"):
+        shrunk = SelfSimilarity().maps_at(small, (1, 2, 6))
+    torch.testing.assert_close(shrunk[:, 2], shrunk[:, 1])
+    torch.testing.assert_close(shrunk[:, 0], SelfSimilarity(1).maps(small, np.arange(2)))
 
 
 def test_make_scorer_builds_the_method_named_with_its_options():

@@ -62,5 +62,5 @@ def _fitted(radius: int, h: int, w: int) -> int:
     fitted = min(radius, (max(h, w) - 1) // 2)
     if fitted < radius:
         warnings.warn(f"self: the {h} x {w} grid is too small for --self-radius {radius} (used {fitted}); "
-                      "read the images larger (--max-side) or take finer --strides", SteelnbWarning, stacklevel=3)
+                      "read the images larger (--max-side) or take finer --strides", SteelnbWarning, stacklevel=4)
     return fitted
