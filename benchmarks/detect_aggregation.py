@@ -33,14 +33,12 @@ import numpy as np
 import pandas as pd
 import torch
 from detect_lab import CHOOSE_ON
-from detect_peers import default_scores, parser_for, seeded_table, settings, show
+from detect_peers import default_scores, measured, parser_for, seeded_table, settings, show
 from lab_piles import BUILT
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from steelnb.detect.decision import label_free_threshold
 from steelnb.detect.peers import against_peers, peers_of
 from steelnb.detect.scoring import AUTO_SHARES, chosen_share, distinct_shares, image_scores, smooth
-from steelnb.metrics import defect_scores_metrics
 
 AGGREGATIONS = {"top 0.25%": (0.0025,), "top 1%": (0.01,), "top 2%": (0.02,), "top 4%": (0.04,),
                 "gm 0.5%, 4%": (0.005, 0.04), "gm 1%, 4%": (0.01, 0.04), "gm 0.25%, 8%": (0.0025, 0.08),
@@ -68,26 +66,27 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     rows = []
     for whiten, seed in itertools.product((False, True), seeds):
         _, maps, looks, truth = default_scores(name, cache, whiten, seed)
-        smoothed = smooth(torch.from_numpy(maps).float(), 1.0)
-        tops = {share: image_scores(smoothed, sigma=0, top_share=share)
-                for share in {*AUTO_SHARES, *itertools.chain(*AGGREGATIONS.values())}}
+        tops = tops_of(maps)
         clean = truth == 0  # the same scoring on the defect-free images alone: every flag there is a false one
         for k, weight in PEERS:
             found, share = aggregated(tops, looks, k, weight, maps[0].size)
             found_clean, _ = aggregated({s: top[clean] for s, top in tops.items()}, looks[clean], k, weight,
                                         maps[0].size)
             for label, scores in found.items():
-                threshold = label_free_threshold(scores, "auto", 3.0)
-                decided = defect_scores_metrics(truth, scores, threshold)
                 rows.append({"pile": name, "features": "whiten 0.95" if whiten else "default", "seed": seed,
-                             "aggregation": label, "k": k, "weight": weight, "auroc": roc_auc_score(truth, scores),
-                             "ap": average_precision_score(truth, scores), "acc": decided["acc"],
-                             "mdr": decided["mdr"], "fdr": decided["fdr"],
-                             "flagged": int((scores > threshold).sum()),
+                             "aggregation": label, "k": k, "weight": weight, **measured(truth, scores),
                              "share": share if label == "auto" else np.nan,
                              "flagged_defect_free": flagged(found_clean[label])})
         print(name, "whitened" if whiten else "default", seed, flush=True)
     return rows
+
+
+def tops_of(maps: np.ndarray) -> dict[float, np.ndarray]:
+    """The mean of each share's top cells (every share `auto` or an aggregation reads) of the normalised `maps`,
+    smoothed by sigma 1 as the default smooths them."""
+    smoothed = smooth(torch.from_numpy(maps).float(), 1.0)
+    return {share: image_scores(smoothed, sigma=0, top_share=share)
+            for share in {*AUTO_SHARES, *itertools.chain(*AGGREGATIONS.values())}}
 
 
 def flagged(scores: np.ndarray) -> int:

@@ -21,17 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from detect_aggregation import aggregated, tops_of
 from detect_lab import CHOOSE_ON
-from detect_peers import parser_for, seeded_table, settings, show
+from detect_peers import measured, parser_for, seeded_table, settings, show
 from detect_rescore import pipeline, rescored_maps
 from lab_piles import BUILT
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
-from steelnb.detect.decision import label_free_threshold
-from steelnb.detect.peers import against_peers, peers_of
 from steelnb.detect.scorers import SelfSimilarity
-from steelnb.detect.scoring import chosen_share, distinct_shares, image_scores, reach, smooth
-from steelnb.metrics import defect_scores_metrics
+from steelnb.detect.scoring import reach
 
 RADII = (1, 2, 6)
 PEERS = (40, 0.25)  # the default's (k, weight)
@@ -40,7 +38,7 @@ PEERS = (40, 0.25)  # the default's (k, weight)
 def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
     features = levels[16].float()
-    peers = peers_of(features.mean((1, 2)).numpy(), PEERS[0])
+    looks = features.mean((1, 2)).numpy()
     first = {radius: SelfSimilarity(radius).maps(features, np.arange(len(truth))).numpy() for radius in RADII}
     first_scores = {radius: pipeline(maps)[0] for radius, maps in first.items()}
     first_reach = {radius: reach(scores) for radius, scores in first_scores.items()}
@@ -48,33 +46,22 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     rows = []
     for seed in seeds:
         for radius in RADII:
-            found = final_scores(features, first[radius], peers, seed)
+            scores, share = final_scores(features, first[radius], looks, seed)
             for label in (str(radius), "auto") if radius == read else (str(radius),):
                 rows.append({"pile": name, "seed": seed, "radius": label, "radius_used": radius, "k": PEERS[0],
                              "weight": PEERS[1], "first_auroc": roc_auc_score(truth, first_scores[radius]),
-                             "first_reach": first_reach[radius], **measures(truth, *found)})
+                             "first_reach": first_reach[radius], **measured(truth, scores), "share": share})
         print(name, seed, {row["radius"]: round(row["auroc"], 4) for row in rows if row["seed"] == seed}, flush=True)
     return rows
 
 
-def final_scores(features: torch.Tensor, first: np.ndarray, peers: np.ndarray, seed: int
+def final_scores(features: torch.Tensor, first: np.ndarray, looks: np.ndarray, seed: int
                  ) -> tuple[np.ndarray, float]:
     """The default's image scores after the second pass on `first` (the first pass's raw maps), peers and the
-    share chosen from the pile; and that share."""
+    share chosen from the pile (`detect_aggregation.aggregated`'s `auto`); and that share."""
     _, maps = rescored_maps(features.numpy(), first, 0.7, 2, 40_000, seed)
-    smoothed = smooth(torch.from_numpy(maps).float(), 1.0)
-    candidates = {share: against_peers(image_scores(smoothed, sigma=0, top_share=share), peers, PEERS[1])
-                  for share in distinct_shares(maps[0].size)}
-    share = chosen_share(candidates)[0]
-    return candidates[share], share
-
-
-def measures(truth: np.ndarray, scores: np.ndarray, share: float) -> dict:
-    threshold = label_free_threshold(scores, "auto", 3.0)
-    decided = defect_scores_metrics(truth, scores, threshold)
-    return {"auroc": roc_auc_score(truth, scores), "ap": average_precision_score(truth, scores),
-            "acc": decided["acc"], "mdr": decided["mdr"], "fdr": decided["fdr"],
-            "flagged": int((scores > threshold).sum()), "share": share}
+    found, share = aggregated(tops_of(maps), looks, *PEERS, maps[0].size)
+    return found["auto"], share
 
 
 def main() -> None:
