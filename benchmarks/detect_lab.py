@@ -190,13 +190,15 @@ def _row(pile: str, setting: str, truth: np.ndarray, scores: np.ndarray, seconds
     return row
 
 
-def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = "worst") -> pd.DataFrame:
+def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = "worst", value: str = "auroc"
+           ) -> pd.DataFrame:
     """Leave one pile out: for each pile P, the setting that `rule` picks over the piles outside P's family
-    (FAMILIES: a pile built from another's images leaves with it; none where no other pile is left), its AUROC on
-    P, and P's in-sample best; then the setting chosen over every pile.
+    (`family`: a pile built from another's images leaves with it; none where no other pile is left), its `value`
+    (AUROC, or any column where higher is better) on P, and P's in-sample best; then the setting chosen over every
+    pile. The result names the value `auroc` and `in_sample_auroc` whatever column it is.
 
-    `worst`: the best worst-case AUROC; `regret`: the smallest largest shortfall from each pile's own best (a
-    rule that a hard pile's low AUROC does not rule).
+    `worst`: the best worst-case value; `regret`: the smallest largest shortfall from each pile's own best (a
+    rule that a hard pile's low value does not rule).
 
     >>> table = pd.DataFrame({"pile": ["ksdd", "ksdd", "dagm", "dagm", "edge", "edge"], "setting": list("ababab"),
     ...                       "auroc": [0.95, 0.94, 0.92, 0.97, 0.92, 0.97]})
@@ -205,7 +207,7 @@ def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = 
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    wide = table.pivot(index="setting", columns="pile", values="auroc")
+    wide = table.pivot(index="setting", columns="pile", values=value)
     present = [p for p in piles if p in wide]
     shortfall = wide[present].max() - wide[present]
     rows = []
@@ -229,8 +231,10 @@ def _chosen(wide: pd.DataFrame, shortfall: pd.DataFrame, over: list[str], rule: 
 
 
 def family(pile: str) -> str:
-    """The pile whose images `pile` is built from (itself where none): they leave a choice together."""
-    return FAMILIES.get(pile, pile)
+    """The pile whose images `pile` is built from (itself where none; a pile's defect-free part, `<pile>-clean`,
+    is built from the pile): they leave a choice together."""
+    base = pile.removesuffix("-clean")
+    return FAMILIES.get(base, base)
 
 
 def main() -> None:

@@ -53,3 +53,16 @@ def test_a_pile_alone_gets_no_choice_and_no_common_setting_is_a_clear_error():
 
 def test_the_docstring_examples_hold():
     assert doctest.testmod(detect_lab).failed == 0
+
+
+def test_a_pile_s_defect_free_part_leaves_with_it_and_any_column_can_choose():
+    # "flag" gains on DAGM and costs its own clean part; KSDD prefers "quiet"
+    gains = pd.DataFrame([{"pile": pile, "setting": setting, "gain": gain} for setting, row in {
+        "quiet": {"ksdd": 0.05, "dagm": 0.01, "dagm-clean": -0.01},
+        "flag": {"ksdd": 0.04, "dagm": 0.06, "dagm-clean": -0.03}}.items() for pile, gain in row.items()])
+    assert detect_lab.family("dagm-clean") == "dagm" and detect_lab.family("edge-clean") == "dagm"
+    chosen = detect_lab.choose(gains, ("ksdd", "dagm", "dagm-clean"), value="gain").set_index("pile")
+    assert chosen.at["dagm", "chosen_without_it"] == "quiet"  # its clean part does not speak for it
+    assert chosen.at["ksdd", "chosen_without_it"] == "quiet" and chosen.at["ksdd", "auroc"] == 0.05
+    with pytest.raises(KeyError):
+        detect_lab.choose(gains, ("ksdd",))  # no AUROC column
