@@ -195,7 +195,7 @@ def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = 
     """Leave one pile out: for each pile P, the setting that `rule` picks over the piles outside P's family
     (`family`: a pile built from another's images leaves with it; none where no other pile is left), its `value`
     (AUROC, or any column where higher is better) on P, and P's in-sample best; then the setting chosen over every
-    pile. The result names the value `auroc` and `in_sample_auroc` whatever column it is.
+    pile (columns `value` and `in_sample_<value>`).
 
     `worst`: the best worst-case value; `regret`: the smallest largest shortfall from each pile's own best (a
     rule that a hard pile's low value does not rule).
@@ -214,10 +214,10 @@ def choose(table: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON, rule: str = 
     for pile in present:
         others = [p for p in present if family(p) != family(pile)]
         chosen = _chosen(wide, shortfall, others, rule) if others else ""  # "": no other pile to choose on
-        rows.append({"pile": pile, "chosen_without_it": chosen, "auroc": wide.at[chosen, pile] if chosen else np.nan,
-                     "in_sample_best": wide[pile].idxmax(), "in_sample_auroc": wide[pile].max()})
-    rows.append({"pile": "all", "chosen_without_it": _chosen(wide, shortfall, present, rule), "auroc": np.nan,
-                 "in_sample_best": "", "in_sample_auroc": np.nan})
+        rows.append({"pile": pile, "chosen_without_it": chosen, value: wide.at[chosen, pile] if chosen else np.nan,
+                     "in_sample_best": wide[pile].idxmax(), f"in_sample_{value}": wide[pile].max()})
+    rows.append({"pile": "all", "chosen_without_it": _chosen(wide, shortfall, present, rule), value: np.nan,
+                 "in_sample_best": "", f"in_sample_{value}": np.nan})
     return pd.DataFrame(rows)
 
 

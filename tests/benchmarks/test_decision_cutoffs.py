@@ -9,7 +9,7 @@ import numpy as np
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import decision_cutoffs  # benchmarks/ is not a package: its folder on the path
 
-from steelnb.detect.decision import label_free_threshold
+from steelnb.detect.decision import label_free_threshold, null_fit
 
 
 def piles() -> dict[str, np.ndarray]:
@@ -40,7 +40,17 @@ def test_rows_measure_every_setting():
     rows = decision_cutoffs.rows_of("light", 0, scores, truth)
     assert [row["setting"] for row in rows] == decision_cutoffs.SETTINGS
     for row in rows:
-        assert row["gain"] == row["acc"] - 0.88 and 0 <= row["flagged"] <= 1000
+        flags = scores > decision_cutoffs.threshold(scores, row["setting"])
+        assert row["flagged"] == flags.sum()
+        assert row["mdr"] == np.sum(~flags & (truth == 1)) / 1000 and row["fdr"] == np.sum(flags & (truth == 0)) / 1000
+        assert row["gain"] == row["acc"] - 0.88
+
+
+def test_estimate_flags_as_many_as_the_null_estimates():
+    scores = piles()["heavy"]
+    estimated = round(null_fit(scores).defective_share * len(scores))
+    assert 300 < estimated < 500  # 400 of the 1000 are defective
+    assert (scores > decision_cutoffs.threshold(scores, "estimate")).sum() == estimated
 
 
 def test_the_docstring_examples_hold():
