@@ -38,7 +38,7 @@ from lab_piles import BUILT
 
 from steelnb.detect.decision import label_free_threshold
 from steelnb.detect.peers import against_peers, peers_of
-from steelnb.detect.scoring import AUTO_SHARES, chosen_share, distinct_shares, image_scores, smooth
+from steelnb.detect.scoring import AUTO_SHARES, distinct_shares, farthest_reaching, image_scores, smooth
 
 AGGREGATIONS = {"top 0.25%": (0.0025,), "top 1%": (0.01,), "top 2%": (0.02,), "top 4%": (0.04,),
                 "gm 0.5%, 4%": (0.005, 0.04), "gm 1%, 4%": (0.01, 0.04), "gm 0.25%, 8%": (0.0025, 0.08),
@@ -57,7 +57,7 @@ def aggregated(tops: dict[float, np.ndarray], looks: np.ndarray, k: int, weight:
     found = {label: peered(np.exp(np.mean([np.log(tops[share]) for share in shares], axis=0)))
              for label, shares in AGGREGATIONS.items()}
     candidates = {share: peered(tops[share]) for share in distinct_shares(cells)}
-    share = chosen_share(candidates)[0]
+    share = farthest_reaching(candidates)[0]
     found["auto"] = candidates[share]
     return found, share
 

@@ -10,9 +10,10 @@ then peers 40 / 0.25 and the share chosen from the pile (`auto`, scoring.py). Wh
 finds its like in its own surroundings: the Severstal tiles' large defects rank best at radius 6 in the lab's first
 pass, KSDD's cracks at 1, DAGM's smudges at 2 (lab_strips.csv.gz, lab.csv.gz). `auto` reads the radius from the
 pile as `auto` reads the share: of RADII, the one whose first-pass image scores (cells auto, sigma 1, top 1 %) reach
-farthest (scoring.reach; the smallest on a tie). Rows: pile, seed, radius (R or `auto`), the radius used, the first
-pass's AUROC and reach, AUROC, AP, the `auto` decision (ACC, MDR, FDR, flagged) and the share chosen. The lab's rules
-(`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out.
+farthest (scoring.farthest_reaching: the smallest on a tie). Rows: pile, seed, radius (R or `auto`), the radius
+used, the first pass's AUROC and reach, AUROC, AP, the `auto` decision (ACC, MDR, FDR, flagged) and the share
+chosen. The lab's rules (`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and
+its family) out.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from lab_piles import BUILT
 from sklearn.metrics import roc_auc_score
 
 from steelnb.detect.scorers import SelfSimilarity
-from steelnb.detect.scoring import reach
+from steelnb.detect.scoring import farthest_reaching
 
 RADII = (1, 2, 6)
 PEERS = (40, 0.25)  # the default's (k, weight)
@@ -39,10 +40,10 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
     features = levels[16].float()
     looks = features.mean((1, 2)).numpy()
-    first = {radius: SelfSimilarity(radius).maps(features, np.arange(len(truth))).numpy() for radius in RADII}
+    every = SelfSimilarity().maps_at(features, RADII).numpy()  # one distance matrix a chunk for every radius
+    first = {radius: np.ascontiguousarray(every[:, i]) for i, radius in enumerate(RADII)}
     first_scores = {radius: pipeline(maps)[0] for radius, maps in first.items()}
-    first_reach = {radius: reach(scores) for radius, scores in first_scores.items()}
-    read = max(RADII, key=lambda radius: (first_reach[radius], -radius))  # the smallest on a tie
+    read, first_reach = farthest_reaching(first_scores)  # the package's choice (run._first_pass)
     rows = []
     for seed in seeds:
         for radius in RADII:

@@ -60,7 +60,7 @@ from .position import MIN_PILE, cell_normalised, cells_for_pile
 from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
 from .rescore import CleanBank, KeptFeatures, clean_images
 from .scorers import SelfSimilarity, make_scorer
-from .scoring import RANKING_SHARE, chosen_share, distinct_shares, image_scores, peaks, reach, smooth
+from .scoring import RANKING_SHARE, distinct_shares, farthest_reaching, image_scores, peaks, smooth
 from .whiten import fit_whitening
 
 OVERLAP = 128  # pixels neighbouring tiles share (at most half a tile, for tiles under 256 pixels)
@@ -116,8 +116,9 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
 def _first_pass(mine: np.ndarray, features: Callable[[np.ndarray], Tensor], scorer, config: DetectConfig
                 ) -> tuple[np.ndarray, dict | None]:
     """The scorer's raw maps and, for `self` and `fused`, the radius used: at `--self-radius 0` (`self`) the one of
-    SELF_RADII whose image scores (as a pass before the last ranks the pile) reach farthest (scoring.reach; the
-    smallest on a tie), a radius that a defect's size does not outgrow, with each radius's reach."""
+    SELF_RADII whose image scores (as a pass before the last ranks the pile) reach farthest
+    (scoring.farthest_reaching: the smallest on a tie), a radius that a defect's size does not outgrow, with each
+    radius's reach."""
     if config.method not in ("self", "fused"):
         return _score_maps(mine, features, scorer, config.batch_size), None
     if config.self_radius:
@@ -125,8 +126,8 @@ def _first_pass(mine: np.ndarray, features: Callable[[np.ndarray], Tensor], scor
                 {"used": config.self_radius, "why": f"--self-radius {config.self_radius}"})
     every_radius = SimpleNamespace(maps=lambda batch, index: SelfSimilarity().maps_at(batch, SELF_RADII))
     every = _score_maps(mine, features, every_radius, config.batch_size)  # one distance matrix for every radius
-    reaches = {radius: reach(_scored(np.ascontiguousarray(every[:, i]), config)) for i, radius in enumerate(SELF_RADII)}
-    used = max(SELF_RADII, key=lambda radius: (reaches[radius], -radius))
+    used, reaches = farthest_reaching({radius: _scored(np.ascontiguousarray(every[:, i]), config)
+                                       for i, radius in enumerate(SELF_RADII)})
     return np.ascontiguousarray(every[:, SELF_RADII.index(used)]), {"used": used, "chosen_from": list(SELF_RADII),
                         "reach": {str(radius): round(value, 3) for radius, value in reaches.items()}}
 
@@ -201,7 +202,7 @@ def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mi
     peers = None if why else peers_of(looks, config.peers)  # one search for every share's scores
     peered = candidates if why else {share: against_peers(scores, peers, config.peer_weight)
                                      for share, scores in candidates.items()}
-    share, reaches = chosen_share(peered)
+    share, reaches = farthest_reaching(peered)
     shared = {"used": share, "why": why_given} if why_given else \
         {"used": share, "chosen_from": list(shares), "reach": {str(s): round(r, 3) for s, r in reaches.items()}}
     if why:

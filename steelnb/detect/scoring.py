@@ -8,7 +8,8 @@ Which share suits a pile follows its defects' size in cells: KSDD's long thin cr
 DAGM's compact smudges in 32 x 32 a quarter of a percent (benchmarks/detect_aggregation.py,
 results/detect/aggregation.md). `--top-share 0` (the default) chooses it from the pile: of AUTO_SHARES, the share
 whose image scores set the pile's top tenth farthest above its bulk (`reach`: their mean robust z of the log
-score), defects being a minority of the pile that a fitting share lifts clear of it (`chosen_share`).
+score), defects being a minority of the pile that a fitting share lifts clear of it (`farthest_reaching`, which
+also reads the `self` radius at `--self-radius 0`: run.py).
 
 >>> import torch
 >>> maps = torch.zeros(2, 8, 8); maps[1, 2, 5] = 4.0
@@ -92,14 +93,14 @@ def distinct_shares(cells: int, shares: tuple[float, ...] = AUTO_SHARES) -> tupl
     return tuple(counts.values())
 
 
-def chosen_share(candidates: dict[float, np.ndarray]) -> tuple[float, dict[float, float]]:
-    """The share whose image scores (`candidates`: share -> the pile's scores) reach farthest (`reach`), the
-    smallest such share on a tie (a reach that is not a finite number wins only where every one is not); and each
-    share's reach.
+def farthest_reaching(candidates: dict[float, np.ndarray]) -> tuple[float, dict[float, float]]:
+    """The candidate (a share, a radius) whose image scores (`candidates`: candidate -> the pile's scores) reach
+    farthest (`reach`), the smallest such candidate on a tie (a reach that is not a finite number wins only where
+    every one is not); and each candidate's reach.
 
     >>> bulk = np.linspace(1.0, 1.1, 90)
-    >>> chosen_share({0.01: np.r_[bulk, np.full(10, 1.2)], 0.04: np.r_[bulk, np.full(10, 3.0)]})[0]
+    >>> farthest_reaching({0.01: np.r_[bulk, np.full(10, 1.2)], 0.04: np.r_[bulk, np.full(10, 3.0)]})[0]
     0.04
     """
-    reaches = {share: reach(scores) for share, scores in sorted(candidates.items())}
-    return max(reaches, key=lambda share: reaches[share] if np.isfinite(reaches[share]) else -np.inf), reaches
+    reaches = {key: reach(scores) for key, scores in sorted(candidates.items())}
+    return max(reaches, key=lambda key: reaches[key] if np.isfinite(reaches[key]) else -np.inf), reaches

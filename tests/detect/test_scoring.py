@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from steelnb.detect.scoring import AUTO_SHARES, chosen_share, distinct_shares, image_scores, peaks, reach, smooth
+from steelnb.detect.scoring import AUTO_SHARES, distinct_shares, farthest_reaching, image_scores, peaks, reach, smooth
 
 
 def test_no_smoothing_returns_the_maps():
@@ -62,14 +62,14 @@ def noisy_pile(side: int, seed: int) -> torch.Tensor:
 def test_the_pile_chooses_a_share_as_large_as_its_defects(side, share, seed):
     maps = noisy_pile(side, seed)
     candidates = {s: image_scores(maps, sigma=0, top_share=s) for s in AUTO_SHARES}
-    assert chosen_share(candidates)[0] == share
+    assert farthest_reaching(candidates)[0] == share
 
 
 def test_the_reach_of_a_pile_of_equal_scores_is_nil_a_tie_takes_the_smaller_share_and_nan_never_wins():
     assert reach(np.full(50, 2.0)) == 0.0
-    assert chosen_share({0.04: np.full(50, 2.0), 0.01: np.full(50, 3.0)})[0] == 0.01
+    assert farthest_reaching({0.04: np.full(50, 2.0), 0.01: np.full(50, 3.0)})[0] == 0.01
     spoilt = np.r_[np.full(49, 2.0), np.nan]
-    share, reaches = chosen_share({0.01: spoilt, 0.04: np.r_[np.linspace(1, 2, 45), np.full(5, 9.0)]})
+    share, reaches = farthest_reaching({0.01: spoilt, 0.04: np.r_[np.linspace(1, 2, 45), np.full(5, 9.0)]})
     assert share == 0.04 and np.isnan(reaches[0.01])
 
 
