@@ -29,9 +29,14 @@ train: $(STAMP)
 	STEELNB_OVERWRITE_HINT=OVERWRITE=1 $(VENV)/bin/steelnb train --profile $(PROFILE) --dataset $(DATASET) $(if $(DATA),--data-root $(DATA)) \
 		--out-dir $(TRAIN_OUT) $(if $(OVERWRITE),--overwrite)
 
+# Every temporary folder of the tests (pytest's, the docstring examples', the notebooks' kernels) goes under one private
+# folder, removed when all pass and named when some fail: repeated runs must not fill the disk (a run writes GBs).
 test: $(STAMP)
 	$(VENV)/bin/ruff check steelnb tests benchmarks
-	$(VENV)/bin/python -m pytest -q --nbval-lax --doctest-modules steelnb tests notebooks
+	scratch=$$(mktemp -d -t steelnb-test-XXXXXX) || exit 1; \
+	TMPDIR=$$scratch $(VENV)/bin/python -m pytest -q --nbval-lax --doctest-modules steelnb tests notebooks; status=$$?; \
+	if [ $$status -eq 0 ]; then rm -rf $$scratch; else echo "the failed tests' folders are kept in $$scratch"; fi; \
+	exit $$status
 
 reproduce: $(STAMP)
 	./reproduce.sh --profile $(PROFILE) $(if $(DATA),--data-root $(DATA))

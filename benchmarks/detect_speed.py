@@ -63,11 +63,10 @@ def main() -> None:
     faiss.omp_set_num_threads(args.threads)  # the second pass's bank search: faiss has its own OpenMP
     pile = synthetic.load(image_size=args.side, n_images=args.images, defect_rate=0.1, seed=0)
     changed = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
-    config = DetectConfig.from_dict({"device": "cpu", "overlays": 0, "out_dir": tempfile.mkdtemp(), **changed})
-    rows = []
-    for repeat in range(args.repeats):
-        bare, full = bare_forward_s(config, pile.images), detect_s(config, pile)
-        rows.append((bare, full))
+    with tempfile.TemporaryDirectory() as out:
+        config = DetectConfig.from_dict({"device": "cpu", "overlays": 0, "out_dir": out, **changed})
+        rows = [(bare_forward_s(config, pile.images), detect_s(config, pile)) for _ in range(args.repeats)]
+    for repeat, (bare, full) in enumerate(rows):
         print(f"repeat {repeat}: bare forward {bare / len(pile):.3f} s an image, detect {full / len(pile):.3f} s an "
               f"image, ratio {full / bare:.2f}", flush=True)
     ratio = statistics.median(full / bare for bare, full in rows)

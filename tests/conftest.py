@@ -65,15 +65,14 @@ def interrupt_training(monkeypatch):
 
 
 @pytest.fixture
-def immutable():
-    """chattr +i on paths (undone at the end), or skip where that cannot be made."""
-    made = []
+def immutable(tmp_path: Path):
+    """chattr +i on paths under tmp_path, or skip where that cannot be made. Undone at the end over all of tmp_path:
+    the code under test may have moved a marked file (a run's discard folder), and pytest cannot delete it after."""
 
     def make(path: Path) -> None:
+        assert path.is_relative_to(tmp_path), f"{path} is outside the test's folder"
         if not shutil.which("chattr") or subprocess.run(["chattr", "+i", path], capture_output=True).returncode:
             pytest.skip("chattr +i is not available here")
-        made.append(path)
 
     yield make
-    for path in made:
-        subprocess.run(["chattr", "-i", path], check=False)
+    subprocess.run(["chattr", "-R", "-i", tmp_path], capture_output=True, check=False)
