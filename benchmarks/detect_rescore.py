@@ -125,11 +125,19 @@ def rescored(features: np.ndarray, default: np.ndarray, share: float, rounds: in
 def rescored_maps(features: np.ndarray, default: np.ndarray, share: float, rounds: int, memory: int,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """`rescored`'s image scores and the (N, h, w) normalised maps they were taken from (before smoothing)."""
-    scores, normalised = pipeline(default)
+    scores, joined = rescored_raw(features, default, share, rounds, memory, seed)
+    return scores, pipeline(joined)[1]
+
+
+def rescored_raw(features: np.ndarray, default: np.ndarray, share: float, rounds: int, memory: int,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`rescored`'s image scores and the (N, h, w) raw maps of the last join (before the pile's normalisation)."""
+    scores, joined = pipeline(default)[0], default
     for _ in range(rounds):
         references = np.sort(np.argsort(scores)[:int(share * len(scores))])
-        scores, normalised = pipeline(np.minimum(default, bank_maps(features, references, memory, seed)))
-    return scores, normalised
+        joined = np.minimum(default, bank_maps(features, references, memory, seed))
+        scores = pipeline(joined)[0]
+    return scores, joined
 
 
 DECISIONS = (("mad", 2.0), ("mad", 2.5), ("mad", 3.0), ("mad", 3.5), ("mad", 4.0), ("null", 3.0), ("null", 4.0))

@@ -49,9 +49,9 @@ INSIDE = {
         "config": {"position"}, "errors": set(), "scoring": {"decision"}, "decision": set(),
         "fusion": {"decision"}, "position": {"decision"}, "record": {"config", "decision"},
         "pile": {"config", "errors"}, "overlay": {"record", "scoring"},
-        "rescore": {"scorers"}, "whiten": set(), "peers": {"decision"},
-        "run": {"config", "decision", "errors", "fusion", "overlay", "peers", "pile", "position", "record", "rescore",
-                "scorers", "scoring", "whiten"},
+        "rescore": {"scorers"}, "whiten": set(), "peers": {"decision"}, "discriminator": set(),
+        "run": {"config", "decision", "discriminator", "errors", "fusion", "overlay", "peers", "pile", "position",
+                "record", "rescore", "scorers", "scoring", "whiten"},
         "decide": {"config", "decision", "errors", "overlay", "pile", "record"},
     },
     "cli": {

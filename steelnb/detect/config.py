@@ -63,6 +63,12 @@ class DetectConfig:
                                                      "pass's bank")] = 40_000
     rescore_rounds: Annotated[int, AtLeast(1), Help("self: second passes, each taking its clean images from the "
                                                     "one before")] = 2
+    discriminator: Annotated[float, AtLeast(0), Help("self: a patch discriminator trained on the 70 % of the pile "
+                                                     "that the last pass ranks most normal joins the maps with "
+                                                     "this weight against the scorer's 1 (discriminator.py; 0: "
+                                                     "off; 0.5 for a textured pile such as DAGM)")] = 0.0
+    discriminator_noise: Annotated[float, Above(0), Help("self: the discriminator's Gaussian noise, in units of the "
+                                                         "clean patches' spread per feature channel")] = 1.0
     references: Annotated[int, AtLeast(1), Help("mutual: other images each image is scored against")] = 24
     mutual_band: Annotated[Share, Help("mutual: mean of the lowest share of per-image distances")] = 0.3
     window: Annotated[float, AtLeast(0), AtMost(1), Help("mutual: a patch meets reference patches within this share "

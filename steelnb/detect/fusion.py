@@ -24,16 +24,23 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     return (np.asarray(values, np.float64) - median) / (spread or 1.0)
 
 
-def log_maps(maps: Tensor) -> Tensor:
-    """(N, h, w) log maps of one scorer's (N, h, w) maps, or the fused z of several scorers' (N, S, h, w).
+def log_maps(maps: Tensor, weights: tuple[float, ...] | None = None) -> Tensor:
+    """(N, h, w) log maps of one scorer's (N, h, w) maps, or the fused z of several scorers' (N, S, h, w): their
+    mean, or their mean weighted by `weights` (one a scorer).
 
     >>> maps = torch.ones(4, 2, 3, 3); maps[0, :, 1, 1] = 10.0  # both scorers see image 0's centre
     >>> fused = log_maps(maps); fused.shape, bool(fused[0, 1, 1] > fused[1:].max())
     (torch.Size([4, 3, 3]), True)
+    >>> bool(torch.equal(log_maps(maps, (0.5, 0.5)), fused))
+    True
     """
     logs = maps.float().clamp(min=1e-6).log()
     if logs.ndim == 3:
         return logs
     scales = [torch.from_numpy(robust_z(logs[:, s].flatten().numpy()).astype(np.float32)).view(logs[:, s].shape)
               for s in range(logs.shape[1])]
-    return torch.stack(scales).mean(0)
+    if weights is None:
+        return torch.stack(scales).mean(0)
+    if len(weights) != len(scales):
+        raise ValueError(f"{len(weights)} weights for {len(scales)} scorers")
+    return sum(w * scale for w, scale in zip(weights, scales, strict=True)) / sum(weights)

@@ -51,6 +51,7 @@ from ..patches import PatchFeatures
 from ..progress import progress
 from .config import DetectConfig
 from .decision import label_free_threshold
+from .discriminator import CLEAN_SHARE, STEPS, discriminator_maps
 from .errors import DetectError
 from .fusion import log_maps
 from .overlay import write_overlays
@@ -84,8 +85,9 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     if config.balance_levels:
         extractor.balance_levels(data.images[_sample(len(data), config.seed)])
     mine, why_not, unwhitened = distributed.shard(len(data)), _no_rescore(config, len(data)), _no_whitening(config)
+    undiscriminated = _no_discriminator(config, len(data))
     features = KeptFeatures(lambda index: extractor(data.images[index]), len(mine),
-                            enabled=why_not is None or unwhitened is None)
+                            enabled=why_not is None or unwhitened is None or undiscriminated is None)
     whitening = f"off ({unwhitened})" if unwhitened else _whitened(features, mine, len(data), config)
     scorer = make_scorer(config)
     scorer.prepare(data.images, extractor)
@@ -94,7 +96,11 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     rescored = {"used": False, "why": why_not} if why_not else None
     if rescored is None:
         raw, rescored = _rescore(raw, features, mine, config)
-    maps, smoothed, cells_used, reliability = _smoothed(raw, config)
+    discriminated = {"used": False, "why": undiscriminated} if undiscriminated else None
+    if discriminated is None:
+        raw, discriminated = _discriminated(raw, features, mine, config)
+    maps, smoothed, cells_used, reliability = _smoothed(raw, config, (1.0, config.discriminator)
+                                                        if discriminated["used"] else None)
     scores, maps, smoothed, shared, peered = _image_scores(maps, smoothed, features, mine, config)
     scored = time.perf_counter()
     threshold = label_free_threshold(scores, config.rule, config.cutoff)
@@ -105,6 +111,7 @@ def detect(config: DetectConfig, data: ImageSet | None = None) -> Detection:
     metrics = {"pile": data.name, "n_images": len(data), "image_shape": list(data.images.shape[1:]),
                "grid": list(maps.shape[1:]), "method": config.method, "self_radius": radius, "cells": config.cells,
                "cells_used": cells_used, "position_reliability": reliability, "rescore": rescored,
+               "discriminator": discriminated,
                "top_share": shared, "peers": peered,
                "level_scales": list(extractor.scales or ()), "whitening": whitening,
                "run": {**run_info(extractor.backbone, device, seconds["total_s"]),
@@ -132,10 +139,11 @@ def _first_pass(mine: np.ndarray, features: Callable[[np.ndarray], Tensor], scor
                         "reach": {str(radius): round(value, 3) for radius, value in reaches.items()}}
 
 
-def _smoothed(raw: np.ndarray, config: DetectConfig) -> tuple[np.ndarray, Tensor, str, float | None]:
-    """The scorer's raw maps with each cell against the pile (`_pile_maps`), their smoothed copy, the cells used
-    and the pile's position reliability."""
-    maps, cells_used, reliability = _pile_maps(raw, config.cells)
+def _smoothed(raw: np.ndarray, config: DetectConfig, weights: tuple[float, ...] | None = None
+              ) -> tuple[np.ndarray, Tensor, str, float | None]:
+    """The scorer's raw maps with each cell against the pile (`_pile_maps`: several joined at `weights`, where
+    given), their smoothed copy, the cells used and the pile's position reliability."""
+    maps, cells_used, reliability = _pile_maps(raw, config.cells, weights)
     return maps, smooth(torch.from_numpy(maps).float(), config.sigma), cells_used, reliability
 
 
@@ -152,14 +160,22 @@ def _fixed_share(config: DetectConfig) -> float:
 
 def _no_rescore(config: DetectConfig, n: int) -> str | None:
     """Why the second pass (rescore.py) does not run on this pile, or None when it does."""
-    if config.rescore == 0:
-        return "--rescore 0"
+    why = _no_clean_images("rescore", config.rescore, config, n, "the second pass joins self's own-image references "
+                           "only")
+    if why is None and int(config.rescore * n) < 2:
+        return f"{n} images: fewer than 2 clean images to lend their patches (--rescore {config.rescore})"
+    return why
+
+
+def _no_clean_images(flag: str, value: float, config: DetectConfig, n: int, self_only: str) -> str | None:
+    """Why a step that learns from the pile's most normal images (`--flag value`) does not run: off, a scorer
+    other than self (`self_only` says why), or a pile too small; None when it runs."""
+    if value == 0:
+        return f"--{flag} 0"
     if config.method != "self":
-        return f"--method {config.method}: the second pass joins self's own-image references only"
+        return f"--method {config.method}: {self_only}"
     if n < MIN_PILE:
         return f"{n} images: fewer than {MIN_PILE}, too few for the most normal of them to stand for the pile"
-    if int(config.rescore * n) < 2:
-        return f"{n} images: fewer than 2 clean images to lend their patches (--rescore {config.rescore})"
     return None
 
 
@@ -182,6 +198,25 @@ def _rescore(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
                     "clean_images_new_each_round": changed, "bank_patches": bank.size,
                     "searched_in_full_after_the_first": None if searched is None else round(searched, 4),
                     "features": features.record()}
+
+
+def _no_discriminator(config: DetectConfig, n: int) -> str | None:
+    """Why the discriminator (discriminator.py) does not join the maps, or None when it does."""
+    return _no_clean_images("discriminator", config.discriminator, config, n, "the discriminator joins self's maps "
+                            "only")
+
+
+def _discriminated(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
+                   config: DetectConfig) -> tuple[np.ndarray, dict]:
+    """The scorer's (N, h, w) raw maps and the discriminator's, (N, 2, h, w), the discriminator trained on the
+    CLEAN_SHARE of the pile that `raw` ranks most normal; what metrics.json says of it."""
+    started = time.perf_counter()
+    clean = clean_images(_scored(raw, config), CLEAN_SHARE)
+    found = discriminator_maps(features.again, clean, len(raw), mine, config.discriminator_noise, STEPS,
+                               config.seed, config.batch_size)
+    return np.stack([raw, found], 1), {"used": True, "weight": config.discriminator,
+                                       "noise": config.discriminator_noise, "steps": STEPS,
+                                       "clean_images": len(clean), "seconds": round(time.perf_counter() - started, 3)}
 
 
 def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mine: np.ndarray, config: DetectConfig
@@ -274,11 +309,13 @@ def _sample(n: int, seed: int, size: int = BALANCE_SAMPLE) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, min(size, n), replace=False))
 
 
-def _pile_maps(maps: np.ndarray, cells: str) -> tuple[np.ndarray, str, float | None]:
+def _pile_maps(maps: np.ndarray, cells: str, weights: tuple[float, ...] | None = None
+               ) -> tuple[np.ndarray, str, float | None]:
     """The pile's (N, h, w) maps from the scorer's (N, h, w), or its (N, S, h, w) joined on one scale (the fused z,
-    back to a positive scale by exp after its cells are normalised), each cell against the pile at that place where
-    `cells` (or the pile, for auto) says so (position.py); the normalisation used and the pile's reliability."""
-    joined = torch.from_numpy(maps) if maps.ndim == 3 else log_maps(torch.from_numpy(maps))
+    weighted by `weights` where given, back to a positive scale by exp after its cells are normalised), each cell
+    against the pile at that place where `cells` (or the pile, for auto) says so (position.py); the normalisation
+    used and the pile's reliability."""
+    joined = torch.from_numpy(maps) if maps.ndim == 3 else log_maps(torch.from_numpy(maps), weights)
     used, reliability = cells_for_pile(joined, cells)
     normalised = cell_normalised(joined, used)
     if maps.ndim == 3:

@@ -1,0 +1,79 @@
+"""A patch discriminator trained on the pile's clean images, fused into the default's maps (issue 19, eleventh round).
+
+    python benchmarks/detect_discriminator.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
+        --seeds 0,1,2 --out results/detect/discriminator.csv --threads 2
+
+Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features). For each pile and seed the
+package's default runs on the cached features (`self` radius 2, two clean-then-rescore rounds at 0.7 with a
+40,000-patch bank, cells auto, sigma 1, peers 40 / 0.25, the share chosen from the pile); then
+`steelnb.detect.discriminator.discriminator_maps` trains on the 70 % of the pile that the last join ranks most
+normal (cross-fitted halves, 300 steps, Gaussian noise NOISES in the clean patches' units), and its maps join the
+default's raw maps as a weighted robust z of their logs (`run._pile_maps`, weight WEIGHTS against the default's 1)
+before the default's normalisation, smoothing, share and peers. Rows: pile, seed, noise, weight (0: the default
+alone), AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took. The lab's
+rules (`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from detect_aggregation import aggregated, tops_of
+from detect_lab import CHOOSE_ON
+from detect_peers import measured, parser_for, seeded_table, settings, show
+from detect_radius import PEERS
+from detect_rescore import pipeline, rescored_raw
+from lab_piles import BUILT
+
+from steelnb.detect.discriminator import discriminator_maps
+from steelnb.detect.rescore import clean_images
+from steelnb.detect.run import _pile_maps
+from steelnb.detect.scorers import SelfSimilarity
+
+NOISES = (0.3, 1.0)
+WEIGHTS = (0.25, 0.5, 1.0)
+STEPS = 300
+
+
+def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
+    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
+    features = levels[16].float()
+    looks, n = features.mean((1, 2)).numpy(), len(truth)
+    first = SelfSimilarity(2).maps(features, np.arange(n)).numpy()
+    rows = []
+    for seed in seeds:
+        scores, joined = rescored_raw(features.numpy(), first, 0.7, 2, 40_000, seed)
+        rows.append({"pile": name, "seed": seed, "noise": 0.0, "weight": 0.0,
+                     **measured(truth, final_scores(pipeline(joined)[1], looks)), "seconds": 0.0})
+        for noise in NOISES:
+            started = time.perf_counter()
+            found = discriminator_maps(lambda index: features[index], clean_images(scores, 0.7), n, np.arange(n),
+                                       noise, STEPS, seed)
+            seconds = time.perf_counter() - started
+            for weight in WEIGHTS:
+                fused = _pile_maps(np.stack([joined, found], 1), "auto", (1.0, weight))[0]
+                rows.append({"pile": name, "seed": seed, "noise": noise, "weight": weight,
+                             **measured(truth, final_scores(fused, looks)), "seconds": seconds})
+        print(name, seed, {(row["noise"], row["weight"]): round(row["auroc"], 4) for row in rows
+                           if row["seed"] == seed}, flush=True)
+    return rows
+
+
+def final_scores(maps: np.ndarray, looks: np.ndarray) -> np.ndarray:
+    """The default's image scores of the pile's normalised `maps`: smoothed, peers, the share chosen (`auto`)."""
+    return aggregated(tops_of(maps), looks, *PEERS, maps[0].size)[0]["auto"]
+
+
+def main() -> None:
+    args = parser_for(__doc__, "results/detect/discriminator.csv").parse_args()
+    table = seeded_table(args, pile_rows)
+    named = table.assign(discriminator=np.where(table["weight"] > 0, "noise " + table["noise"].astype(str)
+                                                + ", weight " + table["weight"].astype(str), "off"))
+    show(settings(named.assign(k=0, weight=0.0), ("discriminator",)), (*CHOOSE_ON, *BUILT))
+
+
+if __name__ == "__main__":
+    main()

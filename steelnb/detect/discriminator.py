@@ -1,0 +1,127 @@
+"""A patch discriminator trained on the pile's own clean images: a second opinion beside the scorer's maps.
+
+After SimpleNet (Liu et al., 2023), trained on the pile instead of a clean training set: a linear adaptor (the
+identity at first) and a two-layer perceptron learn to tell the patch features of the images that the last pass
+ranks most normal from the same features with Gaussian noise added, the features in units of each channel's
+spread over those patches; a patch scores by how far the perceptron puts it on the noise side (softplus, so the
+maps stay positive for the log of the fusion). The clean images are split in two halves and each image is scored
+by the discriminator of the half it is not in, so no image is scored by a model that saw it (as the clean bank's
+halves, rescore.py). A Euclidean nearest-neighbour distance is ruled by the directions in which the pile's patches
+vary most; the discriminator also learns where they hardly vary, where a smooth smudge on a woven texture differs
+(results/detect/discriminator.md).
+
+Every draw is seeded: the halves and the training by `seed`, each clean image's patch sample by its index, and the
+training runs on one CPU thread (300 steps amplify the rounding of a matrix product split over threads: a package
+run's scores moved by 2 % at the median, up to 43 %, between 1 and 2 threads), so a pile gives the same maps, to
+0.1 % of a score, on any number of processes and threads (the samples are gathered; every process trains the same two
+models, its own shard scored; what is left is the rounding of the features each process extracts).
+
+>>> import torch
+>>> features = torch.randn(8, 4, 4, 6, generator=torch.Generator().manual_seed(0)) * 0.1
+>>> features[7, 1, 1] += 3.0  # image 7 holds one odd patch
+>>> maps = discriminator_maps(lambda index: features[index], np.arange(7), 8, np.arange(8), noise=0.3, steps=60)
+>>> maps.shape, int(maps[7].argmax()) == 5
+((8, 4, 4), True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import distributed
+
+CLEAN_SHARE = 0.7  # of the pile, the images it trains on: those the last pass ranks most normal (as the rescore's)
+STEPS = 300  # training steps of each half's model (benchmarks/detect_discriminator.py)
+PATCHES = 200_000  # clean patches sampled for the two halves' training, at most
+BATCH = 4096  # clean patches (and as many noisy ones) a training step
+HIDDEN = 256  # the perceptron's hidden units
+RATES = (1e-4, 2e-4)  # Adam's learning rates: the adaptor's, the perceptron's (SimpleNet's)
+
+
+def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarray, n: int, mine: np.ndarray,
+                       noise: float, steps: int, seed: int = 0, batch_size: int = 8) -> np.ndarray:
+    """(n, h, w) float32 maps of every image of the pile (this process's shard `mine`, features by image index,
+    gathered): each patch's score under the discriminator trained on the half of the `clean` images that its image
+    is not in, for `steps` steps at Gaussian `noise` (in units of the clean patches' spread per channel)."""
+    if len(clean) < 2:
+        raise ValueError(f"the discriminator needs at least 2 clean images, got {len(clean)}")
+    half = _halves(n, clean, seed)
+    patches, owners = _sampled(clean, max(1, PATCHES // len(clean)), features, mine, seed, batch_size)
+    wide = patches.double()  # float64 sums: the same rounding on any number of threads
+    mean, spread = wide.mean(0).float(), wide.std(0).float().clamp(min=1e-6)
+    models = [_trained((patches[half[owners] == side] - mean) / spread, noise, steps, seed + side)
+              for side in (0, 1)]
+    maps = []
+    with torch.no_grad():
+        for start in range(0, len(mine), batch_size):
+            index = mine[start:start + batch_size]
+            grids = (features(index).float().cpu() - mean) / spread
+            scored = torch.stack([models[1 - half[i]](grid) for i, grid in zip(index, grids, strict=True)])
+            maps.append(nn.functional.softplus(scored).numpy().astype(np.float32))
+    return distributed.gather(np.concatenate(maps) if maps else np.empty((0,), np.float32))
+
+
+def _halves(n: int, clean: np.ndarray, seed: int) -> np.ndarray:
+    """Each image's half (0 or 1): the clean images split evenly, the others at random, seeded."""
+    rng = np.random.default_rng([seed, 1])
+    half = rng.integers(0, 2, n)
+    half[clean] = rng.permutation(len(clean)) % 2
+    return half
+
+
+def _sampled(clean: np.ndarray, per_image: int, features: Callable[[np.ndarray], Tensor], mine: np.ndarray,
+             seed: int, batch_size: int) -> tuple[Tensor, np.ndarray]:
+    """(M, D) float32 patches, `per_image` of each clean image (its draw seeded by its index), gathered from every
+    process; and the image each came from."""
+    owned = np.intersect1d(clean, mine)
+    sampled, owners = [], []
+    for start in range(0, len(owned), batch_size):
+        index = owned[start:start + batch_size]
+        for image, grid in zip(index, features(index), strict=True):
+            flat = grid.reshape(-1, grid.shape[-1]).float().cpu().numpy()
+            sampled.append(flat[np.random.default_rng([seed, int(image)]).permutation(len(flat))[:per_image]])
+            owners.append(np.full(len(sampled[-1]), image, np.int64))
+    patches = distributed.gather(np.concatenate(sampled) if sampled else np.empty((0, 0), np.float32))
+    return torch.from_numpy(patches), distributed.gather(np.concatenate(owners) if owners else np.empty(0, np.int64))
+
+
+def _trained(patches: Tensor, noise: float, steps: int, seed: int) -> Callable[[Tensor], Tensor]:
+    """The score of a (..., D) grid of standardised features after `steps` steps of telling `patches` from
+    themselves plus `noise` (SimpleNet's truncated L1: clean above 0.5, noisy below -0.5)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the global generator left as it was
+        torch.manual_seed(seed)
+        adaptor = nn.Linear(patches.shape[1], patches.shape[1])
+        perceptron = nn.Sequential(nn.Linear(patches.shape[1], HIDDEN), nn.BatchNorm1d(HIDDEN), nn.LeakyReLU(0.2),
+                                   nn.Linear(HIDDEN, 1))
+    with torch.no_grad():
+        adaptor.weight.copy_(torch.eye(patches.shape[1]))
+        adaptor.bias.zero_()
+    optimiser = torch.optim.Adam([{"params": adaptor.parameters(), "lr": RATES[0]},
+                                  {"params": perceptron.parameters(), "lr": RATES[1]}], weight_decay=1e-5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(steps):
+            _step(adaptor, perceptron, optimiser, patches, noise, generator)
+    finally:
+        torch.set_num_threads(threads)
+    adaptor.eval()
+    perceptron.eval()
+    return lambda grid: -perceptron(adaptor(grid.reshape(-1, grid.shape[-1]))).view(grid.shape[:-1])
+
+
+def _step(adaptor: nn.Module, perceptron: nn.Module, optimiser: torch.optim.Optimizer, patches: Tensor, noise: float,
+          generator: torch.Generator) -> None:
+    """One step of SimpleNet's truncated L1 on BATCH clean patches and as many noisy ones."""
+    true = adaptor(patches[torch.randint(len(patches), (BATCH,), generator=generator)])
+    noisy = true + noise * torch.randn(true.shape, generator=generator)
+    out = perceptron(torch.cat([true, noisy])).squeeze(1)
+    loss = (0.5 - out[:BATCH]).clamp(min=0).mean() + (0.5 + out[BATCH:]).clamp(min=0).mean()
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()

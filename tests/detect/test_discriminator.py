@@ -1,0 +1,98 @@
+"""The patch discriminator (`detect/discriminator.py`): a patch unlike the clean images' scores highest, each image
+is scored by the model of the half it is not in, the maps are seeded, and metrics.json says whether and why the
+discriminator joined the maps; its maps join the scorer's at their weight (`fusion.log_maps`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from steelnb.detect import DetectConfig, detect, discriminator
+from steelnb.detect.discriminator import discriminator_maps
+from steelnb.detect.fusion import log_maps
+from tests.detect.conftest import FAST, pile, plant, texture
+
+SIZE = 128
+
+
+def busy_features(n: int = 24, seed: int = 0) -> torch.Tensor:
+    """(n, 6, 6, 8) features: two channels vary widely (a busy texture), six hardly (a smooth surface)."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(n, 6, 6, 8, generator=generator) * 0.05
+    features[..., :2] *= 20
+    return features
+
+
+def test_a_shift_where_the_clean_patches_hardly_vary_outranks_the_busy_texture():
+    features = busy_features()
+    features[20, 2, 3, 3] += 0.6  # 12 spreads of a quiet channel, less than one of the busy ones
+    maps = discriminator_maps(lambda index: features[index], np.arange(16), 24, np.arange(24), noise=0.3, steps=200)
+    assert np.unravel_index(maps.argmax(), maps.shape) == (20, 2, 3)
+
+
+def test_the_same_seed_gives_the_same_maps_and_another_seed_others():
+    features = busy_features()
+
+    def maps(seed: int) -> np.ndarray:
+        return discriminator_maps(lambda index: features[index], np.arange(16), 24, np.arange(24), noise=0.3,
+                                  steps=20, seed=seed)
+
+    np.testing.assert_array_equal(maps(0), maps(0))
+    assert not np.allclose(maps(0), maps(1))
+
+
+def test_each_image_is_scored_by_the_model_of_the_half_it_is_not_in(monkeypatch):
+    trained_on = []
+
+    def constant(patches, noise, steps, seed):  # a model that answers the seed it was trained with: seed + side
+        trained_on.append(len(patches))
+        return lambda grid: torch.full(grid.shape[:-1], float(seed))
+
+    monkeypatch.setattr(discriminator, "_trained", constant)
+    clean = np.arange(2, 22)
+    maps = discriminator_maps(lambda index: busy_features()[index], clean, 24, np.arange(24), noise=0.3, steps=1,
+                              seed=5)
+    half = discriminator._halves(24, clean, 5)
+    side_of_model = np.log(np.expm1(maps[:, 0, 0])) - 5  # the maps are softplus(score)
+    np.testing.assert_allclose(side_of_model, 1 - half, atol=1e-5)
+    assert trained_on == [10 * 36, 10 * 36]  # the clean images split evenly, every patch of each sampled
+
+
+def test_too_few_clean_images_are_refused():
+    with pytest.raises(ValueError, match="at least 2 clean images"):
+        discriminator_maps(lambda index: busy_features()[index], np.array([3]), 24, np.arange(24), 0.3, 1)
+
+
+def test_a_weight_sets_how_far_a_scorer_that_alone_sees_a_defect_lifts_it():
+    maps = torch.ones(6, 2, 3, 3) + 0.1 * torch.rand(6, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    maps[0, 1, 1, 1] = 10.0  # only the second scorer sees image 0's centre
+    lifted = [float(log_maps(maps, (1.0, weight))[0, 1, 1]) for weight in (0.25, 0.5, 1.0)]
+    assert lifted == sorted(lifted) and lifted[0] > 0
+    with pytest.raises(ValueError, match="3 weights for 2 scorers"):
+        log_maps(maps, (1.0, 1.0, 1.0))
+
+
+@pytest.fixture(scope="module")
+def smudged() -> np.ndarray:
+    """24 textures, a faint smooth square in image 5."""
+    return plant(texture(24, SIZE, seed=3), 5, 40, 70, 24, 140)
+
+
+def config(**settings) -> DetectConfig:
+    return DetectConfig(**{**FAST, "max_side": SIZE, "seed": 0, "top_share": 0.01, **settings})
+
+
+def test_metrics_say_whether_and_why_the_discriminator_joined_the_maps(smudged):
+    joined = detect(config(discriminator=0.5), pile(smudged))
+    record = joined.metrics["discriminator"]
+    assert {k: record[k] for k in ("used", "weight", "noise", "steps", "clean_images")} == \
+        {"used": True, "weight": 0.5, "noise": 1.0, "steps": discriminator.STEPS, "clean_images": 16}
+    alone = detect(config(), pile(smudged))
+    assert alone.metrics["discriminator"] == {"used": False, "why": "--discriminator 0"}
+    assert not np.allclose(joined.table["score"], alone.table["score"])
+    small = detect(config(discriminator=0.5), pile(smudged[:12])).metrics["discriminator"]
+    assert not small["used"] and "fewer than 20" in small["why"]
+    fused = [detect(config(method="fused", references=4, discriminator=weight), pile(smudged)) for weight in (0.5, 0)]
+    assert fused[0].metrics["discriminator"]["why"].startswith("--method fused")
+    np.testing.assert_array_equal(fused[0].table["score"], fused[1].table["score"])  # self and mutual's weights kept
