@@ -5,16 +5,18 @@ identity at first) and a two-layer perceptron learn to tell the patch features o
 ranks most normal from the same features with Gaussian noise added, the features in units of each channel's
 spread over those patches; a patch scores by how far the perceptron puts it on the noise side (softplus, so the
 maps stay positive for the log of the fusion). The clean images are split in two halves and each image is scored
-by the discriminator of the half it is not in, so no image is scored by a model that saw it (as the clean bank's
-halves, rescore.py). A Euclidean nearest-neighbour distance is ruled by the directions in which the pile's patches
-vary most; the discriminator also learns where they hardly vary, where a smooth smudge on a woven texture differs
+by the discriminator of the half it is not in, so no image is scored by a model trained on its patches (as the
+clean bank's halves, rescore.py; the per-channel mean and spread that standardise the features are both halves').
+A Euclidean nearest-neighbour distance is ruled by the directions in which the pile's patches vary most; the
+discriminator also learns where they hardly vary, where a smooth smudge on a woven texture differs
 (results/detect/discriminator.md).
 
 Every draw is seeded: the halves and the training by `seed`, each clean image's patch sample by its index, and the
 training runs on one CPU thread (300 steps amplify the rounding of a matrix product split over threads: a package
-run's scores moved by 2 % at the median, up to 43 %, between 1 and 2 threads), so a pile gives the same maps, to
-0.1 % of a score, on any number of processes and threads (the samples are gathered; every process trains the same two
-models, its own shard scored; what is left is the rounding of the features each process extracts).
+run's scores moved by 2 % at the median, up to 43 %, between 1 and 2 threads; 0.004 % and 0.08 % on one thread), so a
+pile gives nearly the same maps on any number of processes and threads (the samples are gathered; every process
+trains the same two models, its own shard scored; what is left is the rounding of the features each process
+extracts, which training amplifies: the two-process test allows 0.5 % of a score).
 
 >>> import torch
 >>> features = torch.randn(8, 4, 4, 6, generator=torch.Generator().manual_seed(0)) * 0.1

@@ -83,16 +83,16 @@ def config(**settings) -> DetectConfig:
     return DetectConfig(**{**FAST, "max_side": SIZE, "seed": 0, "top_share": 0.01, **settings})
 
 
-def test_metrics_say_whether_and_why_the_discriminator_joined_the_maps(smudged):
+def test_the_discriminator_lifts_a_smudge_and_metrics_say_whether_and_why_it_joined(smudged):
     joined = detect(config(discriminator=0.5), pile(smudged))
     record = joined.metrics["discriminator"]
     assert {k: record[k] for k in ("used", "weight", "noise", "steps", "clean_images")} == \
         {"used": True, "weight": 0.5, "noise": 1.0, "steps": discriminator.STEPS, "clean_images": 16}
     alone = detect(config(), pile(smudged))
     assert alone.metrics["discriminator"] == {"used": False, "why": "--discriminator 0"}
-    assert not np.allclose(joined.table["score"], alone.table["score"])
+    assert joined.table.at[5, "rank"] < alone.table.at[5, "rank"]  # the smooth smudge on the texture rises (2nd, 7th)
     small = detect(config(discriminator=0.5), pile(smudged[:12])).metrics["discriminator"]
     assert not small["used"] and "fewer than 20" in small["why"]
     fused = [detect(config(method="fused", references=4, discriminator=weight), pile(smudged)) for weight in (0.5, 0)]
     assert fused[0].metrics["discriminator"]["why"].startswith("--method fused")
-    np.testing.assert_array_equal(fused[0].table["score"], fused[1].table["score"])  # self and mutual's weights kept
+    np.testing.assert_array_equal(fused[0].table["score"], fused[1].table["score"])  # the flag changes nothing there
