@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import distributed
+from .rescore import sampled_patches, split_halves
 
 CLEAN_SHARE = 0.7  # of the pile, the images it trains on: those the last pass ranks most normal (as the rescore's)
 STEPS = 300  # training steps of each half's model (benchmarks/detect_discriminator.py)
@@ -51,8 +52,10 @@ def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarr
     is not in, for `steps` steps at Gaussian `noise` (in units of the clean patches' spread per channel)."""
     if len(clean) < 2:
         raise ValueError(f"the discriminator needs at least 2 clean images, got {len(clean)}")
-    half = _halves(n, clean, seed)
-    patches, owners = _sampled(clean, max(1, PATCHES // len(clean)), features, mine, seed, batch_size)
+    half = split_halves(n, clean, np.random.default_rng([seed, 1]))
+    sampled, owners = sampled_patches(clean, max(1, PATCHES // len(clean)), features, mine, seed, batch_size,
+                                      np.float32, "discriminator")
+    patches = torch.from_numpy(sampled)
     wide = patches.double()  # float64 sums: the same rounding on any number of threads
     mean, spread = wide.mean(0).float(), wide.std(0).float().clamp(min=1e-6)
     models = [_trained((patches[half[owners] == side] - mean) / spread, noise, steps, seed + side)
@@ -65,30 +68,6 @@ def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarr
             scored = torch.stack([models[1 - half[i]](grid) for i, grid in zip(index, grids, strict=True)])
             maps.append(nn.functional.softplus(scored).numpy().astype(np.float32))
     return distributed.gather(np.concatenate(maps) if maps else np.empty((0,), np.float32))
-
-
-def _halves(n: int, clean: np.ndarray, seed: int) -> np.ndarray:
-    """Each image's half (0 or 1): the clean images split evenly, the others at random, seeded."""
-    rng = np.random.default_rng([seed, 1])
-    half = rng.integers(0, 2, n)
-    half[clean] = rng.permutation(len(clean)) % 2
-    return half
-
-
-def _sampled(clean: np.ndarray, per_image: int, features: Callable[[np.ndarray], Tensor], mine: np.ndarray,
-             seed: int, batch_size: int) -> tuple[Tensor, np.ndarray]:
-    """(M, D) float32 patches, `per_image` of each clean image (its draw seeded by its index), gathered from every
-    process; and the image each came from."""
-    owned = np.intersect1d(clean, mine)
-    sampled, owners = [], []
-    for start in range(0, len(owned), batch_size):
-        index = owned[start:start + batch_size]
-        for image, grid in zip(index, features(index), strict=True):
-            flat = grid.reshape(-1, grid.shape[-1]).float().cpu().numpy()
-            sampled.append(flat[np.random.default_rng([seed, int(image)]).permutation(len(flat))[:per_image]])
-            owners.append(np.full(len(sampled[-1]), image, np.int64))
-    patches = distributed.gather(np.concatenate(sampled) if sampled else np.empty((0, 0), np.float32))
-    return torch.from_numpy(patches), distributed.gather(np.concatenate(owners) if owners else np.empty(0, np.int64))
 
 
 def _trained(patches: Tensor, noise: float, steps: int, seed: int) -> Callable[[Tensor], Tensor]:

@@ -92,7 +92,8 @@ class CleanBank:
         if len(self.left):  # a later round: as many arrived as left
             self.half[np.random.default_rng([self.seed, self.rounds]).permutation(arrived)] = self.half[self.left]
         self.moved = {int(image) for image in arrived[self.half[arrived] != before[arrived]]}
-        patches, owners = self._sampled(arrived, max(1, self.patches // len(clean)), features, mine)
+        patches, owners = sampled_patches(arrived, max(1, self.patches // len(clean)), features, mine, self.seed,
+                                          self.batch_size)
         self._rebuild(patches, owners)
         self.clean, self.rounds = clean, self.rounds + 1
 
@@ -111,27 +112,9 @@ class CleanBank:
 
     def _start(self, n: int, clean: np.ndarray) -> None:
         """An empty bank whose halves split the clean images evenly (the others' at random), seeded."""
-        rng = np.random.default_rng(self.seed)
-        self.half = rng.integers(0, 2, n)
-        self.half[clean] = rng.permutation(len(clean)) % 2
+        self.half = split_halves(n, clean, np.random.default_rng(self.seed))
         self.clean, self.rounds, self.sample, self.owners = np.empty(0, np.int64), 0, [], []
         self.nearest, self.searched = {}, [0, 0]
-
-    def _sampled(self, images: np.ndarray, per_image: int, features: Callable[[np.ndarray], Tensor],
-                 mine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`per_image` patches (float16) of each of `images` in the shard `mine`, each image's draw seeded by its
-        index, gathered from every process; and the image each came from."""
-        owned = np.intersect1d(images, mine)
-        sampled: list[np.ndarray] = []
-        starts = range(0, len(owned), self.batch_size)
-        for start in progress(starts, f"rescore: patches of {len(owned)} clean images", unit="batch"):
-            index = owned[start:start + self.batch_size]
-            for image, grid in zip(index, features(index), strict=True):
-                flat = grid.reshape(-1, grid.shape[-1]).cpu().numpy().astype(np.float16)
-                sampled.append(flat[np.random.default_rng([self.seed, int(image)]).permutation(len(flat))[:per_image]])
-        owners = [np.full(len(part), image, np.int32) for image, part in zip(owned, sampled, strict=True)]
-        return (distributed.gather(np.concatenate(sampled) if sampled else np.empty((0, 0), np.float16)),
-                distributed.gather(np.concatenate(owners) if owners else np.empty(0, np.int32)))
 
     def maps(self, features: Tensor, index: np.ndarray) -> Tensor:
         """(B, h, w) distance of every patch to its nearest patch in the half-bank its image is not in (the
@@ -181,6 +164,36 @@ class CleanBank:
     def size(self) -> int:
         """Patches in the bank, both halves."""
         return sum(index.ntotal for index in self.banks)
+
+
+def split_halves(n: int, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each of `n` images' half (0 or 1): the `clean` images split evenly, the others at random.
+
+    >>> np.bincount(split_halves(10, np.arange(6), np.random.default_rng(0))[:6]).tolist()
+    [3, 3]
+    """
+    half = rng.integers(0, 2, n)
+    half[clean] = rng.permutation(len(clean)) % 2
+    return half
+
+
+def sampled_patches(images: np.ndarray, per_image: int, features: Callable[[np.ndarray], Tensor], mine: np.ndarray,
+                    seed: int, batch_size: int, dtype: type = np.float16, what: str = "rescore"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(M, D) patches (`dtype`), `per_image` of each of `images` in the shard `mine` (features by image index), each
+    image's draw seeded by `seed` and its index, gathered from every process in rank order; and the image each came
+    from. The same pile gives the same sample on any number of processes."""
+    owned = np.intersect1d(images, mine)
+    sampled: list[np.ndarray] = []
+    starts = range(0, len(owned), batch_size)
+    for start in progress(starts, f"{what}: patches of {len(owned)} clean images", unit="batch"):
+        index = owned[start:start + batch_size]
+        for image, grid in zip(index, features(index), strict=True):
+            flat = grid.reshape(-1, grid.shape[-1]).cpu().numpy().astype(dtype)
+            sampled.append(flat[np.random.default_rng([seed, int(image)]).permutation(len(flat))[:per_image]])
+    owners = [np.full(len(part), image, np.int32) for image, part in zip(owned, sampled, strict=True)]
+    return (distributed.gather(np.concatenate(sampled) if sampled else np.empty((0, 0), dtype)),
+            distributed.gather(np.concatenate(owners) if owners else np.empty(0, np.int32)))
 
 
 def _search(bank: faiss.Index, owners: np.ndarray, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

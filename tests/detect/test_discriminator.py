@@ -11,6 +11,7 @@ import torch
 from steelnb.detect import DetectConfig, detect, discriminator
 from steelnb.detect.discriminator import discriminator_maps
 from steelnb.detect.fusion import log_maps
+from steelnb.detect.rescore import split_halves
 from tests.detect.conftest import FAST, pile, plant, texture
 
 SIZE = 128
@@ -53,7 +54,7 @@ def test_each_image_is_scored_by_the_model_of_the_half_it_is_not_in(monkeypatch)
     clean = np.arange(2, 22)
     maps = discriminator_maps(lambda index: busy_features()[index], clean, 24, np.arange(24), noise=0.3, steps=1,
                               seed=5)
-    half = discriminator._halves(24, clean, 5)
+    half = split_halves(24, clean, np.random.default_rng([5, 1]))
     side_of_model = np.log(np.expm1(maps[:, 0, 0])) - 5  # the maps are softplus(score)
     np.testing.assert_allclose(side_of_model, 1 - half, atol=1e-5)
     assert trained_on == [10 * 36, 10 * 36]  # the clean images split evenly, every patch of each sampled
