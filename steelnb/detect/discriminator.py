@@ -21,7 +21,7 @@ extracts, which training amplifies: the two-process test allows 0.5 % of a score
 >>> import torch
 >>> features = torch.randn(8, 4, 4, 6, generator=torch.Generator().manual_seed(0)) * 0.1
 >>> features[7, 1, 1] += 3.0  # image 7 holds one odd patch
->>> maps = discriminator_maps(lambda index: features[index], np.arange(7), 8, np.arange(8), noise=0.3, steps=60)
+>>> maps = discriminator_maps(lambda index: features[index], np.arange(7), 8, np.arange(8), noise=0.3, epochs=3000)
 >>> maps.shape, int(maps[7].argmax()) == 5
 ((8, 4, 4), True)
 """
@@ -38,18 +38,20 @@ from .. import distributed
 from .rescore import sampled_patches, split_halves
 
 CLEAN_SHARE = 0.7  # of the pile, the images it trains on: those the last pass ranks most normal (as the rescore's)
-STEPS = 300  # training steps of each half's model (benchmarks/detect_discriminator.py)
+EPOCHS = 12  # passes over each half's clean patches (benchmarks/detect_discriminator.py)
+STEPS = 300  # training steps of each half's model, the batch sized to make EPOCHS passes
+BATCHES = (256, 4096)  # the least and most clean patches (and as many noisy ones) a training step
 PATCHES = 200_000  # clean patches sampled for the two halves' training, at most
-BATCH = 4096  # clean patches (and as many noisy ones) a training step
 HIDDEN = 256  # the perceptron's hidden units
 RATES = (1e-4, 2e-4)  # Adam's learning rates: the adaptor's, the perceptron's (SimpleNet's)
 
 
 def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarray, n: int, mine: np.ndarray,
-                       noise: float, steps: int, seed: int = 0, batch_size: int = 8) -> np.ndarray:
+                       noise: float, epochs: float, seed: int = 0, batch_size: int = 8) -> np.ndarray:
     """(n, h, w) float32 maps of every image of the pile (this process's shard `mine`, features by image index,
     gathered): each patch's score under the discriminator trained on the half of the `clean` images that its image
-    is not in, for `steps` steps at Gaussian `noise` (in units of the clean patches' spread per channel)."""
+    is not in, for `epochs` passes over that half's sampled patches at Gaussian `noise` (in units of the clean
+    patches' spread per channel)."""
     if len(clean) < 2:
         raise ValueError(f"the discriminator needs at least 2 clean images, got {len(clean)}")
     half = split_halves(n, clean, np.random.default_rng([seed, 1]))
@@ -58,8 +60,10 @@ def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarr
     patches = torch.from_numpy(sampled)
     wide = patches.double()  # float64 sums: the same rounding on any number of threads
     mean, spread = wide.mean(0).float(), wide.std(0).float().clamp(min=1e-6)
-    models = [_trained((patches[half[owners] == side] - mean) / spread, noise, steps, seed + side)
-              for side in (0, 1)]
+    models = []
+    for side in (0, 1):
+        standardised = (patches[half[owners] == side] - mean) / spread
+        models.append(_trained(standardised, noise, training_batch(len(standardised), epochs), seed + side))
     maps = []
     with torch.no_grad():
         for start in range(0, len(mine), batch_size):
@@ -70,8 +74,18 @@ def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarr
     return distributed.gather(np.concatenate(maps) if maps else np.empty((0,), np.float32))
 
 
-def _trained(patches: Tensor, noise: float, steps: int, seed: int) -> Callable[[Tensor], Tensor]:
-    """The score of a (..., D) grid of standardised features after `steps` steps of telling `patches` from
+def training_batch(patches: int, epochs: float) -> int:
+    """The clean patches a training step draws so that STEPS steps pass `epochs` times over `patches`, within BATCHES:
+    the training's cost grows with the pile up to the largest batch (PATCHES // 2 patches at EPOCHS passes).
+
+    >>> training_batch(100_000, 12), training_batch(23_000, 12), training_batch(500, 12)
+    (4000, 920, 256)
+    """
+    return int(np.clip(round(epochs * patches / STEPS), *BATCHES))
+
+
+def _trained(patches: Tensor, noise: float, batch: int, seed: int) -> Callable[[Tensor], Tensor]:
+    """The score of a (..., D) grid of standardised features after STEPS steps of telling `batch` of `patches` from
     themselves plus `noise` (SimpleNet's truncated L1: clean above 0.5, noisy below -0.5)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # the global generator left as it was
@@ -87,8 +101,8 @@ def _trained(patches: Tensor, noise: float, steps: int, seed: int) -> Callable[[
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for _ in range(steps):
-            _step(adaptor, perceptron, optimiser, patches, noise, generator)
+        for _ in range(STEPS):
+            _step(adaptor, perceptron, optimiser, patches, noise, batch, generator)
     finally:
         torch.set_num_threads(threads)
     adaptor.eval()
@@ -97,12 +111,12 @@ def _trained(patches: Tensor, noise: float, steps: int, seed: int) -> Callable[[
 
 
 def _step(adaptor: nn.Module, perceptron: nn.Module, optimiser: torch.optim.Optimizer, patches: Tensor, noise: float,
-          generator: torch.Generator) -> None:
-    """One step of SimpleNet's truncated L1 on BATCH clean patches and as many noisy ones."""
-    true = adaptor(patches[torch.randint(len(patches), (BATCH,), generator=generator)])
+          batch: int, generator: torch.Generator) -> None:
+    """One step of SimpleNet's truncated L1 on `batch` clean patches and as many noisy ones."""
+    true = adaptor(patches[torch.randint(len(patches), (batch,), generator=generator)])
     noisy = true + noise * torch.randn(true.shape, generator=generator)
     out = perceptron(torch.cat([true, noisy])).squeeze(1)
-    loss = (0.5 - out[:BATCH]).clamp(min=0).mean() + (0.5 + out[BATCH:]).clamp(min=0).mean()
+    loss = (0.5 - out[:batch]).clamp(min=0).mean() + (0.5 + out[batch:]).clamp(min=0).mean()
     optimiser.zero_grad()
     loss.backward()
     optimiser.step()

@@ -51,7 +51,7 @@ from ..patches import PatchFeatures
 from ..progress import progress
 from .config import DetectConfig
 from .decision import label_free_threshold
-from .discriminator import CLEAN_SHARE, STEPS, discriminator_maps
+from .discriminator import CLEAN_SHARE, EPOCHS, STEPS, discriminator_maps
 from .errors import DetectError
 from .fusion import log_maps
 from .overlay import write_overlays
@@ -212,11 +212,12 @@ def _discriminated(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
     CLEAN_SHARE of the pile that `raw` ranks most normal; what metrics.json says of it."""
     started = time.perf_counter()
     clean = clean_images(_scored(raw, config), CLEAN_SHARE)
-    found = discriminator_maps(features.again, clean, len(raw), mine, config.discriminator_noise, STEPS,
+    found = discriminator_maps(features.again, clean, len(raw), mine, config.discriminator_noise, EPOCHS,
                                config.seed, config.batch_size)
     return np.stack([raw, found], 1), {"used": True, "weight": config.discriminator,
-                                       "noise": config.discriminator_noise, "steps": STEPS,
-                                       "clean_images": len(clean), "seconds": round(time.perf_counter() - started, 3)}
+                                       "noise": config.discriminator_noise, "epochs": EPOCHS,
+                                       "steps": STEPS, "clean_images": len(clean),
+                                       "seconds": round(time.perf_counter() - started, 3)}
 
 
 def _image_scores(maps: np.ndarray, smoothed: Tensor, features: KeptFeatures, mine: np.ndarray, config: DetectConfig

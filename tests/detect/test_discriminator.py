@@ -28,7 +28,7 @@ def busy_features(n: int = 24, seed: int = 0) -> torch.Tensor:
 def test_a_shift_where_the_clean_patches_hardly_vary_outranks_the_busy_texture():
     features = busy_features()
     features[20, 2, 3, 3] += 0.6  # 12 spreads of a quiet channel, less than one of the busy ones
-    maps = discriminator_maps(lambda index: features[index], np.arange(16), 24, np.arange(24), noise=0.3, steps=200)
+    maps = discriminator_maps(lambda index: features[index], np.arange(16), 24, np.arange(24), noise=0.3, epochs=200)
     assert np.unravel_index(maps.argmax(), maps.shape) == (20, 2, 3)
 
 
@@ -37,7 +37,7 @@ def test_the_same_seed_gives_the_same_maps_and_another_seed_others():
 
     def maps(seed: int) -> np.ndarray:
         return discriminator_maps(lambda index: features[index], np.arange(16), 24, np.arange(24), noise=0.3,
-                                  steps=20, seed=seed)
+                                  epochs=20, seed=seed)
 
     np.testing.assert_array_equal(maps(0), maps(0))
     assert not np.allclose(maps(0), maps(1))
@@ -46,18 +46,19 @@ def test_the_same_seed_gives_the_same_maps_and_another_seed_others():
 def test_each_image_is_scored_by_the_model_of_the_half_it_is_not_in(monkeypatch):
     trained_on = []
 
-    def constant(patches, noise, steps, seed):  # a model that answers the seed it was trained with: seed + side
-        trained_on.append(len(patches))
+    def constant(patches, noise, batch, seed):  # a model that answers the seed it was trained with: seed + side
+        trained_on.append((len(patches), batch))
         return lambda grid: torch.full(grid.shape[:-1], float(seed))
 
     monkeypatch.setattr(discriminator, "_trained", constant)
     clean = np.arange(2, 22)
-    maps = discriminator_maps(lambda index: busy_features()[index], clean, 24, np.arange(24), noise=0.3, steps=1,
+    maps = discriminator_maps(lambda index: busy_features()[index], clean, 24, np.arange(24), noise=0.3, epochs=300,
                               seed=5)
     half = split_halves(24, clean, np.random.default_rng([5, 1]))
     side_of_model = np.log(np.expm1(maps[:, 0, 0])) - 5  # the maps are softplus(score)
     np.testing.assert_allclose(side_of_model, 1 - half, atol=1e-5)
-    assert trained_on == [10 * 36, 10 * 36]  # the clean images split evenly, every patch of each sampled
+    # the clean images split evenly, every patch of each sampled; 300 steps of 360 patches make the 300 passes
+    assert trained_on == [(10 * 36, 360), (10 * 36, 360)]
 
 
 def test_too_few_clean_images_are_refused():
@@ -87,8 +88,9 @@ def config(**settings) -> DetectConfig:
 def test_the_discriminator_lifts_a_smudge_and_metrics_say_whether_and_why_it_joined(smudged):
     joined = detect(config(discriminator=0.5), pile(smudged))
     record = joined.metrics["discriminator"]
-    assert {k: record[k] for k in ("used", "weight", "noise", "steps", "clean_images")} == \
-        {"used": True, "weight": 0.5, "noise": 1.0, "steps": discriminator.STEPS, "clean_images": 16}
+    assert {k: record[k] for k in ("used", "weight", "noise", "epochs", "steps", "clean_images")} == \
+        {"used": True, "weight": 0.5, "noise": 1.0, "epochs": discriminator.EPOCHS, "steps": discriminator.STEPS,
+         "clean_images": 16}
     alone = detect(config(), pile(smudged))
     assert alone.metrics["discriminator"] == {"used": False, "why": "--discriminator 0"}
     assert joined.table.at[5, "rank"] < alone.table.at[5, "rank"]  # the smooth smudge on the texture rises (2nd, 7th)
