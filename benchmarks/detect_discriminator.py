@@ -7,13 +7,14 @@ Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features). 
 package's default runs on the cached features (`self` radius 2, two clean-then-rescore rounds at 0.7 with a
 40,000-patch bank, cells auto, sigma 1, peers 40 / 0.25, the share chosen from the pile); then
 `steelnb.detect.discriminator.discriminator_maps` trains on the 70 % of the pile that the last join ranks most
-normal (cross-fitted halves, 300 steps making EPOCHS passes over each half's sampled patches, Gaussian noise 1.0 in
-the clean patches' units), and its maps join the default's raw maps as a weighted robust z of their logs
-(`run._pile_maps`, weight WEIGHTS against the default's 1) before the default's normalisation, smoothing, share and
-peers. Rows: pile, seed, epochs, weight (0: the default alone), AUROC, AP and the `auto` decision (ACC, MDR, FDR,
-flagged), the seconds the discriminator took. The lab's rules (`detect_lab.choose`) then pick
-on the AUROC averaged over the seeds, leaving each pile (and its family) out. (The eleventh round's grid, noise 0.3
-and 1.0 at a fixed batch of 4,096, is discriminator.csv, from commit 4274b4d's version of this file.)
+normal (cross-fitted halves, 300 steps making EPOCH_GRID passes over each half's sampled patches, the batch
+clipped to 256-4,096, Gaussian noise 1.0 in the clean patches' units), and its maps join the default's raw maps as a
+weighted robust z of their logs (`run._pile_maps`, weight WEIGHTS against the default's 1) before the default's
+normalisation, smoothing, share and peers. Rows: pile, seed, epochs, weight (0: the default alone), AUROC, AP and
+the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took. The lab's rules
+(`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out. (The
+eleventh round's grid, noise 0.3 and 1.0 at a fixed batch of 4,096, is discriminator.csv, from commit 4274b4d's
+version of this file.)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from steelnb.detect.run import _pile_maps
 from steelnb.detect.scorers import SelfSimilarity
 
 NOISE = 1.0
-EPOCHS = (6, 12, 24)
+EPOCH_GRID = (6, 12, 24)  # passes over each half's patches (discriminator.EPOCHS)
 WEIGHTS = (0.25, 0.5, 1.0)
 
 
@@ -51,9 +52,9 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
         rows.append({"pile": name, "seed": seed, "epochs": 0, "weight": 0.0,
                      **measured(truth, final_scores(pipeline(joined)[1], looks)), "seconds": 0.0})
         clean = clean_images(scores, 0.7)
-        for epochs in EPOCHS:
+        for epochs in EPOCH_GRID:
             started = time.perf_counter()
-            found = discriminator_maps(lambda index: features[index], clean, n, np.arange(n), NOISE, epochs, seed)
+            found = discriminator_maps(lambda index: features[index], clean, n, np.arange(n), NOISE, epochs, seed)[0]
             seconds = time.perf_counter() - started
             for weight in WEIGHTS:
                 fused = _pile_maps(np.stack([joined, found], 1), "auto", (1.0, weight))[0]

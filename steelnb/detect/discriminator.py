@@ -21,9 +21,9 @@ extracts, which training amplifies: the two-process test allows 0.5 % of a score
 >>> import torch
 >>> features = torch.randn(8, 4, 4, 6, generator=torch.Generator().manual_seed(0)) * 0.1
 >>> features[7, 1, 1] += 3.0  # image 7 holds one odd patch
->>> maps = discriminator_maps(lambda index: features[index], np.arange(7), 8, np.arange(8), noise=0.3, epochs=3000)
->>> maps.shape, int(maps[7].argmax()) == 5
-((8, 4, 4), True)
+>>> maps, batches = discriminator_maps(lambda index: features[index], np.arange(7), 8, np.arange(8), 0.3, 3000)
+>>> maps.shape, int(maps[7].argmax()) == 5, batches
+((8, 4, 4), True, [640, 480])
 """
 
 from __future__ import annotations
@@ -47,11 +47,12 @@ RATES = (1e-4, 2e-4)  # Adam's learning rates: the adaptor's, the perceptron's (
 
 
 def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarray, n: int, mine: np.ndarray,
-                       noise: float, epochs: float, seed: int = 0, batch_size: int = 8) -> np.ndarray:
+                       noise: float, epochs: float, seed: int = 0, batch_size: int = 8
+                       ) -> tuple[np.ndarray, list[int]]:
     """(n, h, w) float32 maps of every image of the pile (this process's shard `mine`, features by image index,
     gathered): each patch's score under the discriminator trained on the half of the `clean` images that its image
-    is not in, for `epochs` passes over that half's sampled patches at Gaussian `noise` (in units of the clean
-    patches' spread per channel)."""
+    is not in, for `epochs` passes over that half's sampled patches (fewer or more where the batch meets BATCHES) at
+    Gaussian `noise` (in units of the clean patches' spread per channel); and the two halves' training batches."""
     if len(clean) < 2:
         raise ValueError(f"the discriminator needs at least 2 clean images, got {len(clean)}")
     half = split_halves(n, clean, np.random.default_rng([seed, 1]))
@@ -60,10 +61,11 @@ def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarr
     patches = torch.from_numpy(sampled)
     wide = patches.double()  # float64 sums: the same rounding on any number of threads
     mean, spread = wide.mean(0).float(), wide.std(0).float().clamp(min=1e-6)
-    models = []
+    models, batches = [], []
     for side in (0, 1):
         standardised = (patches[half[owners] == side] - mean) / spread
-        models.append(_trained(standardised, noise, training_batch(len(standardised), epochs), seed + side))
+        batches.append(training_batch(len(standardised), epochs))
+        models.append(_trained(standardised, noise, batches[-1], seed + side))
     maps = []
     with torch.no_grad():
         for start in range(0, len(mine), batch_size):
@@ -71,12 +73,12 @@ def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarr
             grids = (features(index).float().cpu() - mean) / spread
             scored = torch.stack([models[1 - half[i]](grid) for i, grid in zip(index, grids, strict=True)])
             maps.append(nn.functional.softplus(scored).numpy().astype(np.float32))
-    return distributed.gather(np.concatenate(maps) if maps else np.empty((0,), np.float32))
+    return distributed.gather(np.concatenate(maps) if maps else np.empty((0,), np.float32)), batches
 
 
 def training_batch(patches: int, epochs: float) -> int:
     """The clean patches a training step draws so that STEPS steps pass `epochs` times over `patches`, within BATCHES:
-    the training's cost grows with the pile up to the largest batch (PATCHES // 2 patches at EPOCHS passes).
+    the training's cost grows with the pile until the sample reaches its cap (PATCHES // 2 a half: 4,000 at EPOCHS).
 
     >>> training_batch(100_000, 12), training_batch(23_000, 12), training_batch(500, 12)
     (4000, 920, 256)

@@ -212,11 +212,11 @@ def _discriminated(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
     CLEAN_SHARE of the pile that `raw` ranks most normal; what metrics.json says of it."""
     started = time.perf_counter()
     clean = clean_images(_scored(raw, config), CLEAN_SHARE)
-    found = discriminator_maps(features.again, clean, len(raw), mine, config.discriminator_noise, EPOCHS,
-                               config.seed, config.batch_size)
+    found, batches = discriminator_maps(features.again, clean, len(raw), mine, config.discriminator_noise, EPOCHS,
+                                        config.seed, config.batch_size)
     return np.stack([raw, found], 1), {"used": True, "weight": config.discriminator,
-                                       "noise": config.discriminator_noise, "epochs": EPOCHS,
-                                       "steps": STEPS, "clean_images": len(clean),
+                                       "noise": config.discriminator_noise, "epochs": EPOCHS, "steps": STEPS,
+                                       "batches": batches, "clean_images": len(clean),
                                        "seconds": round(time.perf_counter() - started, 3)}
 
 

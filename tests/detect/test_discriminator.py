@@ -28,7 +28,7 @@ def busy_features(n: int = 24, seed: int = 0) -> torch.Tensor:
 def test_a_shift_where_the_clean_patches_hardly_vary_outranks_the_busy_texture():
     features = busy_features()
     features[20, 2, 3, 3] += 0.6  # 12 spreads of a quiet channel, less than one of the busy ones
-    maps = discriminator_maps(lambda index: features[index], np.arange(16), 24, np.arange(24), noise=0.3, epochs=200)
+    maps, _ = discriminator_maps(lambda index: features[index], np.arange(16), 24, np.arange(24), noise=0.3, epochs=300)
     assert np.unravel_index(maps.argmax(), maps.shape) == (20, 2, 3)
 
 
@@ -37,7 +37,7 @@ def test_the_same_seed_gives_the_same_maps_and_another_seed_others():
 
     def maps(seed: int) -> np.ndarray:
         return discriminator_maps(lambda index: features[index], np.arange(16), 24, np.arange(24), noise=0.3,
-                                  epochs=20, seed=seed)
+                                  epochs=300, seed=seed)[0]
 
     np.testing.assert_array_equal(maps(0), maps(0))
     assert not np.allclose(maps(0), maps(1))
@@ -52,13 +52,13 @@ def test_each_image_is_scored_by_the_model_of_the_half_it_is_not_in(monkeypatch)
 
     monkeypatch.setattr(discriminator, "_trained", constant)
     clean = np.arange(2, 22)
-    maps = discriminator_maps(lambda index: busy_features()[index], clean, 24, np.arange(24), noise=0.3, epochs=300,
-                              seed=5)
+    maps, batches = discriminator_maps(lambda index: busy_features()[index], clean, 24, np.arange(24), 0.3, 300,
+                                       seed=5)
     half = split_halves(24, clean, np.random.default_rng([5, 1]))
     side_of_model = np.log(np.expm1(maps[:, 0, 0])) - 5  # the maps are softplus(score)
     np.testing.assert_allclose(side_of_model, 1 - half, atol=1e-5)
     # the clean images split evenly, every patch of each sampled; 300 steps of 360 patches make the 300 passes
-    assert trained_on == [(10 * 36, 360), (10 * 36, 360)]
+    assert trained_on == [(10 * 36, 360), (10 * 36, 360)] and batches == [360, 360]
 
 
 def test_too_few_clean_images_are_refused():
@@ -91,6 +91,7 @@ def test_the_discriminator_lifts_a_smudge_and_metrics_say_whether_and_why_it_joi
     assert {k: record[k] for k in ("used", "weight", "noise", "epochs", "steps", "clean_images")} == \
         {"used": True, "weight": 0.5, "noise": 1.0, "epochs": discriminator.EPOCHS, "steps": discriminator.STEPS,
          "clean_images": 16}
+    assert record["batches"] == [discriminator.BATCHES[0]] * 2  # a small pile: 12 passes take fewer patches a step
     alone = detect(config(), pile(smudged))
     assert alone.metrics["discriminator"] == {"used": False, "why": "--discriminator 0"}
     assert joined.table.at[5, "rank"] < alone.table.at[5, "rank"]  # the smooth smudge on the texture rises (2nd, 7th)
