@@ -1,24 +1,25 @@
-"""A patch discriminator trained on the pile's clean images, fused into the default's maps (issue 19, rounds 11-12).
+"""A patch discriminator trained on the pile's clean images, fused into the default's maps (issue 19, rounds 11-13).
 
     python benchmarks/detect_discriminator.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
-        --seeds 0,1,2 --out results/detect/discriminator_epochs.csv --threads 2
+        --seeds 0,1,2 --out results/detect/discriminator_clean.csv --threads 2 [--noises 1.0 --shares 0.7,0.85,1.0]
 
 Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features). For each pile and seed the
 package's default runs on the cached features (`self` radius 2, two clean-then-rescore rounds at 0.7 with a
 40,000-patch bank, cells auto, sigma 1, peers 40 / 0.25, the share chosen from the pile); then
-`steelnb.detect.discriminator.discriminator_maps` trains on the 70 % of the pile that the last join ranks most
-normal (cross-fitted halves, 300 steps making EPOCH_GRID passes over each half's sampled patches, the batch
-clipped to 256-4,096, Gaussian noise 1.0 in the clean patches' units), and its maps join the default's raw maps as a
-weighted robust z of their logs (`run._pile_maps`, weight WEIGHTS against the default's 1) before the default's
-normalisation, smoothing, share and peers. Rows: pile, seed, epochs, weight (0: the default alone), AUROC, AP and
-the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took. The lab's rules
+`steelnb.detect.discriminator.discriminator_maps` trains on the `--shares` of the pile that the last join ranks
+most normal (cross-fitted halves, 300 steps making discriminator.EPOCHS passes over each half's sampled patches, the
+batch clipped to 256-4,096, Gaussian noise `--noises` in the clean patches' units), and its maps join the default's
+raw maps as a weighted robust z of their logs (`run._pile_maps`, weight WEIGHTS against the default's 1) before the
+default's normalisation, smoothing, share and peers. Rows: pile, seed, noise, clean share, weight (0: the default
+alone), AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took. The lab's rules
 (`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out. (The
 eleventh round's grid, noise 0.3 and 1.0 at a fixed batch of 4,096, is discriminator.csv, from commit 4274b4d's
-version of this file.)
+version of this file; the twelfth's, 6 / 12 / 24 passes at noise 1.0, discriminator_epochs.csv, from 5e6e847's.)
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -31,17 +32,15 @@ from detect_radius import PEERS
 from detect_rescore import pipeline, rescored_raw
 from lab_piles import BUILT
 
-from steelnb.detect.discriminator import discriminator_maps
+from steelnb.detect.discriminator import EPOCHS, discriminator_maps
 from steelnb.detect.rescore import clean_images
 from steelnb.detect.run import _pile_maps
 from steelnb.detect.scorers import SelfSimilarity
 
-NOISE = 1.0
-EPOCH_GRID = (6, 12, 24)  # passes over each half's patches (discriminator.EPOCHS)
 WEIGHTS = (0.25, 0.5, 1.0)
 
 
-def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
+def pile_rows(name: str, cache: Path, seeds: list[int], noises: list[float], shares: list[float]) -> list[dict]:
     levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
     features = levels[16].float()
     looks, n = features.mean((1, 2)).numpy(), len(truth)
@@ -49,18 +48,18 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     rows = []
     for seed in seeds:
         scores, joined = rescored_raw(features.numpy(), first, 0.7, 2, 40_000, seed)
-        rows.append({"pile": name, "seed": seed, "epochs": 0, "weight": 0.0,
+        rows.append({"pile": name, "seed": seed, "noise": 0.0, "share": 0.0, "weight": 0.0,
                      **measured(truth, final_scores(pipeline(joined)[1], looks)), "seconds": 0.0})
-        clean = clean_images(scores, 0.7)
-        for epochs in EPOCH_GRID:
+        for noise, share in itertools.product(noises, shares):
             started = time.perf_counter()
-            found = discriminator_maps(lambda index: features[index], clean, n, np.arange(n), NOISE, epochs, seed)[0]
+            found = discriminator_maps(lambda index: features[index], clean_images(scores, share), n, np.arange(n),
+                                       noise, EPOCHS, seed)[0]
             seconds = time.perf_counter() - started
             for weight in WEIGHTS:
                 fused = _pile_maps(np.stack([joined, found], 1), "auto", (1.0, weight))[0]
-                rows.append({"pile": name, "seed": seed, "epochs": epochs, "weight": weight,
+                rows.append({"pile": name, "seed": seed, "noise": noise, "share": share, "weight": weight,
                              **measured(truth, final_scores(fused, looks)), "seconds": seconds})
-        print(name, seed, {(row["epochs"], row["weight"]): round(row["auroc"], 4) for row in rows
+        print(name, seed, {(row["noise"], row["share"], row["weight"]): round(row["auroc"], 4) for row in rows
                            if row["seed"] == seed}, flush=True)
     return rows
 
@@ -71,11 +70,20 @@ def final_scores(maps: np.ndarray, looks: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    args = parser_for(__doc__, "results/detect/discriminator_epochs.csv").parse_args()
-    table = seeded_table(args, pile_rows)
-    named = table.assign(discriminator=np.where(table["weight"] > 0, "epochs " + table["epochs"].astype(str)
-                                                + ", weight " + table["weight"].astype(str), "off"))
+    parser = parser_for(__doc__, "results/detect/discriminator_clean.csv")
+    parser.add_argument("--noises", default="1.0,2.0", help="the Gaussian noise, in units of the clean patches' spread")
+    parser.add_argument("--shares", default="0.5,0.7", help="of the pile, the images ranked most normal it trains on")
+    args = parser.parse_args()
+    grid = {"noises": _floats(args.noises), "shares": _floats(args.shares)}
+    table = seeded_table(args, lambda name, cache, seeds: pile_rows(name, cache, seeds, **grid))
+    name = ("noise " + table["noise"].astype(str) + ", share " + table["share"].astype(str) + ", weight "
+            + table["weight"].astype(str))
+    named = table.assign(discriminator=np.where(table["weight"] > 0, name, "off"))
     show(settings(named.assign(k=0, weight=0.0), ("discriminator",)), (*CHOOSE_ON, *BUILT))
+
+
+def _floats(listed: str) -> list[float]:
+    return [float(value) for value in listed.split(",")]
 
 
 if __name__ == "__main__":
