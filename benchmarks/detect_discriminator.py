@@ -1,7 +1,8 @@
 """A patch discriminator trained on the pile's clean images, fused into the default's maps (issue 19, rounds 11-13).
 
     python benchmarks/detect_discriminator.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
-        --seeds 0,1,2 --out results/detect/discriminator_clean.csv --threads 2 [--noises 1.0 --shares 0.7,0.85,1.0]
+        --seeds 0,1,2 --out results/detect/discriminator_clean.csv --threads 2
+    (the same, --noises 1.0 --shares 0.7,0.85,1.0 --out results/detect/discriminator_share.csv: the second grid)
 
 Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features). For each pile and seed the
 package's default runs on the cached features (`self` radius 2, two clean-then-rescore rounds at 0.7 with a

@@ -25,10 +25,10 @@ def test_every_noise_share_and_weight_gets_a_row_beside_the_default(tmp_path, mo
     truth[-6:] = 1
     features[-6:, 2:4, 2:4] += 2.0  # six images with an odd square
     torch.save(({16: features.half()}, truth, {}), tmp_path / "tiny.pt")
-    rows = detect_discriminator.pile_rows("tiny", tmp_path, [0], noises=[1.0], shares=[0.5, 0.7])
+    rows = detect_discriminator.pile_rows("tiny", tmp_path, [0], noises=[1.0, 2.0], shares=[0.5, 0.7])
     settings = [(row["noise"], row["share"], row["weight"]) for row in rows]
-    assert settings == [(0.0, 0.0, 0.0)] + [(1.0, share, weight) for share in (0.5, 0.7)
+    assert settings == [(0.0, 0.0, 0.0)] + [(noise, share, weight) for noise in (1.0, 2.0) for share in (0.5, 0.7)
                                             for weight in detect_discriminator.WEIGHTS]
-    assert trained == [(24, 1.0), (33, 1.0)]  # half and 70 % of the 48 images
+    assert trained == [(24, 1.0), (33, 1.0), (24, 2.0), (33, 2.0)]  # half and 70 % of the 48 images, each noise
     assert all(row["auroc"] > 0.9 for row in rows)  # the odd squares stand out in every setting
     assert rows[0]["seconds"] == 0 and all(row["seconds"] > 0 for row in rows[1:])

@@ -81,6 +81,12 @@ def smudged() -> np.ndarray:
     return plant(texture(24, SIZE, seed=3), 5, 40, 70, 24, 140)
 
 
+def robust_z(scores: np.ndarray) -> np.ndarray:
+    """Each score against the pile's median, in units of its median absolute deviation."""
+    median = np.median(scores)
+    return (scores - median) / (1.4826 * np.median(np.abs(scores - median)))
+
+
 def config(**settings) -> DetectConfig:
     return DetectConfig(**{**FAST, "max_side": SIZE, "seed": 0, "top_share": 0.01, **settings})
 
@@ -94,7 +100,9 @@ def test_the_discriminator_lifts_a_smudge_and_metrics_say_whether_and_why_it_joi
     assert record["batches"] == [discriminator.BATCHES[0]] * 2  # a small pile: 12 passes take fewer patches a step
     alone = detect(config(), pile(smudged))
     assert alone.metrics["discriminator"] == {"used": False, "why": "--discriminator 0"}
-    assert joined.table.at[5, "rank"] < alone.table.at[5, "rank"]  # the smooth smudge on the texture rises (2nd, 7th)
+    # the smooth smudge on the texture stands apart from the pile only with the discriminator (robust z 5.6 against
+    # 1.2 on one machine; its rank among the near-tied scores alone moved from 7th to 2nd between machines)
+    assert robust_z(joined.table.score.to_numpy())[5] > 3 > robust_z(alone.table.score.to_numpy())[5]
     small = detect(config(discriminator=0.5), pile(smudged[:12])).metrics["discriminator"]
     assert not small["used"] and "fewer than 20" in small["why"]
     fused = [detect(config(method="fused", references=4, discriminator=weight), pile(smudged)) for weight in (0.5, 0)]
