@@ -20,6 +20,7 @@ version of this file; the twelfth's, 6 / 12 / 24 passes at noise 1.0, discrimina
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from pathlib import Path
@@ -72,11 +73,12 @@ def final_scores(maps: np.ndarray, looks: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = parser_for(__doc__, "results/detect/discriminator_clean.csv")
-    parser.add_argument("--noises", default="1.0,2.0", help="the Gaussian noise, in units of the clean patches' spread")
-    parser.add_argument("--shares", default="0.5,0.7", help="of the pile, the images ranked most normal it trains on")
+    parser.add_argument("--noises", type=_floats, default=[1.0, 2.0],
+                        help="the Gaussian noise, in units of the clean patches' spread (comma-separated)")
+    parser.add_argument("--shares", type=_floats, default=[0.5, 0.7],
+                        help="of the pile, the images ranked most normal it trains on (comma-separated)")
     args = parser.parse_args()
-    grid = {"noises": _floats(args.noises), "shares": _floats(args.shares)}
-    table = seeded_table(args, lambda name, cache, seeds: pile_rows(name, cache, seeds, **grid))
+    table = seeded_table(args, functools.partial(pile_rows, noises=args.noises, shares=args.shares))
     name = ("noise " + table["noise"].astype(str) + ", share " + table["share"].astype(str) + ", weight "
             + table["weight"].astype(str))
     named = table.assign(discriminator=np.where(table["weight"] > 0, name, "off"))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from steelnb.detect import DetectConfig, detect, discriminator
+from steelnb.detect.decision import robust_spread
 from steelnb.detect.discriminator import discriminator_maps
 from steelnb.detect.fusion import log_maps
 from steelnb.detect.rescore import split_halves
@@ -82,9 +83,9 @@ def smudged() -> np.ndarray:
 
 
 def robust_z(scores: np.ndarray) -> np.ndarray:
-    """Each score against the pile's median, in units of its median absolute deviation."""
-    median = np.median(scores)
-    return (scores - median) / (1.4826 * np.median(np.abs(scores - median)))
+    """Each score against the pile's median, in units of its robust spread (decision.robust_spread)."""
+    median, spread = robust_spread(scores)
+    return (scores - median) / spread
 
 
 def config(**settings) -> DetectConfig:
