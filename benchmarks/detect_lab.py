@@ -41,13 +41,15 @@ RULES = ("worst", "regret")  # how `choose` picks: the best worst case, or the s
 DECISIONS = (("mad", 3.0), ("null", 3.0), ("null", 2.0))  # label-free rules scored on every row
 
 
-def extract(name: str, data_root: str, cache: Path) -> tuple[dict[int, torch.Tensor], np.ndarray, float]:
-    """{stride: (N, h, w, D) float16} of pile `name`, its defect flags and the forward pass's seconds an image."""
+def extract(name: str, data_root: str, cache: Path, backbone_name: str = "efficientnet_lite2"
+            ) -> tuple[dict[int, torch.Tensor], np.ndarray, float]:
+    """{stride: (N, h, w, D) float16} of pile `name` (offline `backbone_name`), its defect flags and the forward
+    pass's seconds an image."""
     path = cache / f"{name}.pt"
     if path.exists():
         return torch.load(path, weights_only=False)
     pile = load_pile(name, data_root)
-    backbone = create_backbone("efficientnet_lite2", "offline")
+    backbone = create_backbone(backbone_name, "offline")
     model = backbone.model.eval()
     strides = (8, 16, 32)
     levels = feature_levels(model, strides)
