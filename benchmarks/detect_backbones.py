@@ -9,7 +9,8 @@ the package's default on their own (`self` radius 2, two clean-then-rescore roun
 the two last joins then meet as a weighted robust z of their logs (`run._pile_maps`, Lite0 at WEIGHTS against
 Lite2's 1, as the discriminator's maps join: detect_discriminator.py) before the default's normalisation, smoothing,
 share and peers (the peers found on Lite2's features, the default's). Rows: pile, seed, backbones (`lite2`, the
-default; `lite0` alone, its peers on its own features; `lite2+lite0`), Lite0's weight, AUROC, AP and the `auto`
+default; `lite0` alone, its peers on its own features; `lite2+lite0`), Lite0's weight (0: one backbone alone), AUROC,
+AP and the `auto`
 decision (ACC, MDR, FDR, flagged), and the forward pass's seconds an image of each backbone (as the caches measured
 them). The lab's rules (`detect_lab.choose`) pick on the AUROC averaged over the seeds, leaving each pile (and its
 family) out.
@@ -17,6 +18,7 @@ family) out.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +39,10 @@ def pile_rows(name: str, cache: Path, seeds: list[int], second: Path) -> list[di
     features, truth, forward = {}, None, {}
     for backbone, folder in (("lite2", cache), ("lite0", second)):
         levels, flags, forward[backbone] = torch.load(folder / f"{name}.pt", weights_only=False)
-        if truth is not None and not np.array_equal(truth, flags):
-            raise ValueError(f"{name}: the two caches hold different piles")
-        truth, features[backbone] = flags, levels[16].float()
+        grid16 = levels[16].float()
+        if truth is not None and (not np.array_equal(truth, flags) or grid16.shape[:3] != features["lite2"].shape[:3]):
+            raise ValueError(f"{name}: the two caches hold different piles (labels or grids differ)")
+        truth, features[backbone] = flags, grid16
     n = len(truth)
     looks = {backbone: grid.mean((1, 2)).numpy() for backbone, grid in features.items()}
     first = {backbone: SelfSimilarity(2).maps(grid, np.arange(n)).numpy() for backbone, grid in features.items()}
@@ -62,11 +65,11 @@ def pile_rows(name: str, cache: Path, seeds: list[int], second: Path) -> list[di
 
 def main() -> None:
     parser = parser_for(__doc__, "results/detect/backbones.csv")
-    parser.add_argument("--second", default=".cache/lab_lite0", help="the cache of Lite0's features")
+    parser.add_argument("--second", type=Path, default=Path(".cache/lab_lite0"), help="the cache of Lite0's features")
     args = parser.parse_args()
-    table = seeded_table(args, lambda name, cache, seeds: pile_rows(name, cache, seeds, Path(args.second)))
-    named = table.assign(setting_name=np.where(table["lite0_weight"] > 0, table["backbones"] + ", Lite0 weight "
-                                               + table["lite0_weight"].astype(str), table["backbones"]))
+    table = seeded_table(args, functools.partial(pile_rows, second=args.second))
+    fused = table["backbones"] + ", Lite0 weight " + table["lite0_weight"].astype(str)
+    named = table.assign(setting_name=np.where(table["lite0_weight"] > 0, fused, table["backbones"]))
     show(settings(named.assign(k=0, weight=0.0), ("setting_name",)), (*CHOOSE_ON, *BUILT))
 
 

@@ -44,7 +44,7 @@ DECISIONS = (("mad", 3.0), ("null", 3.0), ("null", 2.0))  # label-free rules sco
 def extract(name: str, data_root: str, cache: Path, backbone_name: str = "efficientnet_lite2"
             ) -> tuple[dict[int, torch.Tensor], np.ndarray, float]:
     """{stride: (N, h, w, D) float16} of pile `name` (offline `backbone_name`), its defect flags and the forward
-    pass's seconds an image."""
+    pass's seconds an image, read from `cache` where it holds the pile already: one cache folder a backbone."""
     path = cache / f"{name}.pt"
     if path.exists():
         return torch.load(path, weights_only=False)

@@ -9,33 +9,49 @@ import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import detect_backbones  # benchmarks/ is not a package: its folder on the path
+import detect_discriminator
 
 
-def _cache(folder: Path, odd: slice, truth: np.ndarray, seed: int) -> None:
+def _cache(folder: Path, odd: slice, truth: np.ndarray, seed: int, forward_s: float, cells: int = 6) -> None:
     """A tiny pile of 48 images in `folder`, the images at `odd` holding an odd square."""
-    features = torch.randn(48, 6, 6, 8, generator=torch.Generator().manual_seed(seed)) * 0.1
+    features = torch.randn(48, cells, cells, 8, generator=torch.Generator().manual_seed(seed)) * 0.1
     features[odd, 2:4, 2:4] += 2.0
     folder.mkdir()
-    torch.save(({16: features.half()}, truth, 0.1 * (seed + 1)), folder / "tiny.pt")
+    torch.save(({16: features.half()}, truth, forward_s), folder / "tiny.pt")
 
 
-def test_each_backbone_alone_and_fused_gets_a_row(tmp_path):
+def _truth() -> np.ndarray:
     truth = np.zeros(48, int)
     truth[-6:] = 1
-    _cache(tmp_path / "lite2", slice(-6, -3), truth, 0)  # each backbone sees half of the defects
-    _cache(tmp_path / "lite0", slice(-3, None), truth, 1)
+    return truth
+
+
+def test_each_backbone_alone_and_fused_gets_a_row(tmp_path, monkeypatch):
+    joined_at = []  # the weights of each fusion, Lite2's first
+
+    def recorded(maps, cells, weights=None):
+        joined_at.append(weights)
+        return pile_maps(maps, cells, weights)
+
+    pile_maps = detect_backbones._pile_maps
+    monkeypatch.setattr(detect_backbones, "_pile_maps", recorded)
+    _cache(tmp_path / "lite2", slice(-6, -3), _truth(), 0, 0.1)  # each backbone sees half of the defects
+    _cache(tmp_path / "lite0", slice(-3, None), _truth(), 1, 0.2)
     rows = detect_backbones.pile_rows("tiny", tmp_path / "lite2", [0], tmp_path / "lite0")
-    by_setting = {(row["backbones"], row["lite0_weight"]): row for row in rows}
-    assert list(by_setting) == [("lite2", 0.0), ("lite0", 0.0)] + [("lite2+lite0", w) for w in detect_backbones.WEIGHTS]
-    alone = max(by_setting["lite2", 0.0]["auroc"], by_setting["lite0", 0.0]["auroc"])
-    assert by_setting["lite2+lite0", 1.0]["auroc"] > alone  # the fusion sees the defects of both
+    assert [(row["backbones"], row["lite0_weight"]) for row in rows] == \
+        [("lite2", 0.0), ("lite0", 0.0)] + [("lite2+lite0", w) for w in detect_backbones.WEIGHTS]
+    auroc = {(row["backbones"], row["lite0_weight"]): row["auroc"] for row in rows}
+    assert auroc["lite2+lite0", 1.0] > max(auroc["lite2", 0.0], auroc["lite0", 0.0])  # it sees the defects of both
+    assert joined_at == [None, None] + [(1.0, w) for w in detect_backbones.WEIGHTS]  # Lite0's weight is its own
+    default = detect_discriminator.pile_rows("tiny", tmp_path / "lite2", [0], noises=[], shares=[])[0]
+    assert rows[0]["auroc"] == default["auroc"] and rows[0]["ap"] == default["ap"]  # the Lite2 row is the default
     assert rows[0]["forward_s_lite2"] == pytest.approx(0.1) and rows[0]["forward_s_lite0"] == pytest.approx(0.2)
 
 
-def test_caches_of_different_piles_are_refused(tmp_path):
-    truth = np.zeros(48, int)
-    truth[-6:] = 1
-    _cache(tmp_path / "lite2", slice(-6, None), truth, 0)
-    _cache(tmp_path / "lite0", slice(-6, None), np.roll(truth, 6), 1)
+@pytest.mark.parametrize("labels_differ", [True, False])
+def test_caches_of_different_piles_are_refused(tmp_path, labels_differ):
+    _cache(tmp_path / "lite2", slice(-6, None), _truth(), 0, 0.1)
+    _cache(tmp_path / "lite0", slice(-6, None), np.roll(_truth(), 6) if labels_differ else _truth(), 1, 0.1,
+           6 if labels_differ else 7)
     with pytest.raises(ValueError, match="different piles"):
         detect_backbones.pile_rows("tiny", tmp_path / "lite2", [0], tmp_path / "lite0")
