@@ -9,11 +9,14 @@ DRAWS resamples of the pile's images (its defective and its defect-free images e
 resample keeps the pile's share of defects; one resample serves every seed, so the two settings and the seeds are
 compared on the same images) give the change in AUROC, flag minus default, averaged over the seeds. Rows: pile, the
 change on the pile as it is, the 2.5 % and 97.5 % points of the resampled changes, the share of resamples where the
-flag loses, and each seed's change. The width of the interval is how much the pile's own images can move a
-difference between two settings: the noise margin that a rule comparing settings on one pile might allow.
+flag loses, and each seed's change. The interval says how much this change depends on which of the pile's images are
+counted, each image's scores held fixed: the detector is not fitted again on a resample, and the seeds' spread is not
+in it.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,16 +26,18 @@ from detect_peers import parser_for, seeded_table
 from detect_rescore import rescored_raw
 from sklearn.metrics import roc_auc_score
 
-from steelnb.detect.discriminator import EPOCHS, discriminator_maps
+from steelnb.detect.config import DetectConfig
+from steelnb.detect.discriminator import CLEAN_SHARE, EPOCHS, discriminator_maps
 from steelnb.detect.rescore import clean_images
 from steelnb.detect.run import _pile_maps
 from steelnb.detect.scorers import SelfSimilarity
 
 DRAWS = 2000  # resamples of each pile's images
-FLAG = (1.0, 0.7, 0.5)  # the flag's noise, clean share and weight
+TIE = 1e-12  # a change this close to 0 is no loss (a mean of changes that cancel rounds to about 1e-17)
+FLAG = (DetectConfig.discriminator_noise, CLEAN_SHARE, 0.5)  # the flag's noise, clean share and weight
 
 
-def pile_rows(name: str, cache, seeds: list[int]) -> list[dict]:
+def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
     features = levels[16].float()
     looks, n = features.mean((1, 2)).numpy(), len(truth)
@@ -53,8 +58,8 @@ def pile_rows(name: str, cache, seeds: list[int]) -> list[dict]:
 def paired_change(truth: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,
                   draws: int = DRAWS) -> dict:
     """The change in AUROC from the first scores of each pair to the second, averaged over the pairs; its 2.5 % and
-    97.5 % points over `draws` resamples of the images (each class drawn with replacement), the share of resamples
-    where it is below 0, and each pair's change.
+    97.5 % points over `draws` resamples of the images (each class drawn with replacement, one resample serving every
+    pair and both its scores: paired), the share of resamples where it is below 0, and each pair's change.
 
     >>> truth = np.array([0, 0, 0, 1, 1])
     >>> pair = (np.array([0.1, 0.2, 0.6, 0.5, 0.9]), np.array([0.1, 0.2, 0.3, 0.5, 0.9]))
@@ -72,7 +77,7 @@ def paired_change(truth: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]],
                           for _ in range(draws)])
     each = change(np.arange(len(truth)))
     return {"change": float(np.mean(each)), "low": float(np.quantile(resampled, 0.025)),
-            "high": float(np.quantile(resampled, 0.975)), "share_below_0": float((resampled < 0).mean()),
+            "high": float(np.quantile(resampled, 0.975)), "share_below_0": float((resampled < -TIE).mean()),
             "seeds": " ".join(f"{value:+.4f}" for value in each)}
 
 

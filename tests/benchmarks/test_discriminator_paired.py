@@ -1,5 +1,6 @@
 """The paired bootstrap of the flag's change (benchmarks/discriminator_paired.py)."""
 
+import doctest
 import sys
 from pathlib import Path
 
@@ -8,9 +9,14 @@ import pytest
 import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import discriminator_paired  # benchmarks/ is not a package: its folder on the path
+import detect_discriminator  # benchmarks/ is not a package: its folder on the path
+import discriminator_paired
 
 TRUTH = np.array([0] * 30 + [1] * 10)
+
+
+def test_the_examples_in_its_docstrings_hold():
+    assert doctest.testmod(discriminator_paired).failed == 0
 
 
 def test_the_same_scores_change_nothing_in_any_resample():
@@ -24,17 +30,39 @@ def test_a_reversed_ranking_loses_in_every_resample_and_each_seed_is_listed():
     change = discriminator_paired.paired_change(TRUTH, [(perfect, -perfect), (perfect, perfect)],
                                                 np.random.default_rng(0), 50)
     assert change["change"] == -0.5  # the mean of -1 and 0 over the two seeds
-    # each class resampled on its own: every resample keeps both classes, so the AUROCs stay 1 and 0
     assert change["low"] == pytest.approx(-0.5) and change["high"] == pytest.approx(-0.5)
     assert change["share_below_0"] == 1.0 and change["seeds"] == "-1.0000 +0.0000"
 
 
-def test_a_pile_gets_one_row_over_its_seeds(tmp_path):
+def test_one_resample_serves_every_seed():
+    first, second = np.random.default_rng(1).random((2, 40))
+    change = discriminator_paired.paired_change(TRUTH, [(first, second), (second, first)], np.random.default_rng(0), 50)
+    # the two seeds' changes cancel in a resample only where both are counted on the same images
+    assert change["low"] == pytest.approx(0.0) and change["high"] == pytest.approx(0.0)
+    assert change["share_below_0"] == 0.0
+
+
+def test_each_class_is_drawn_on_its_own_so_a_single_defect_is_always_in():
+    truth = np.zeros(40, int)
+    truth[-1] = 1  # a plain draw of 40 would miss it about one time in three, and the AUROC would fail
+    scores = np.random.default_rng(2).random(40)
+    change = discriminator_paired.paired_change(truth, [(scores, scores + truth)], np.random.default_rng(0), 50)
+    assert change["low"] >= 0 and change["high"] > 0
+
+
+def test_a_pile_gets_one_row_with_the_discriminator_benchmarks_changes(tmp_path):
     features = torch.randn(48, 6, 6, 8, generator=torch.Generator().manual_seed(0)) * 0.1
     truth = np.zeros(48, int)
     truth[-6:] = 1
-    features[-6:, 2:4, 2:4] += 2.0  # six images with an odd square
+    features[..., 0] *= 0.1  # a channel in which the pile hardly varies ...
+    features[-6:, 2:4, 2:4, 0] += 0.06  # ... holds six faint defects: what the discriminator sees and `self` hardly
     torch.save(({16: features.half()}, truth, 0.1), tmp_path / "tiny.pt")
     rows = discriminator_paired.pile_rows("tiny", tmp_path, [0, 1])
-    assert len(rows) == 1 and rows[0]["pile"] == "tiny" and len(rows[0]["seeds"].split()) == 2
+    assert len(rows) == 1 and rows[0]["pile"] == "tiny"
     assert rows[0]["low"] <= rows[0]["change"] <= rows[0]["high"]
+    grid = detect_discriminator.pile_rows("tiny", tmp_path, [0, 1], noises=[1.0], shares=[0.7])
+    auroc = {(row["seed"], row["weight"]): row["auroc"] for row in grid}
+    expected = [auroc[seed, 0.5] - auroc[seed, 0.0] for seed in (0, 1)]
+    assert min(expected) > 0.1  # the flag lifts the faint defects
+    assert [float(value) for value in rows[0]["seeds"].split()] == pytest.approx(expected, abs=1e-4)
+    assert rows[0]["change"] == pytest.approx(np.mean(expected))
