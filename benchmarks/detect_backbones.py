@@ -10,10 +10,9 @@ the two last joins then meet as a weighted robust z of their logs (`run._pile_ma
 Lite2's 1, as the discriminator's maps join: detect_discriminator.py) before the default's normalisation, smoothing,
 share and peers (the peers found on Lite2's features, the default's). Rows: pile, seed, backbones (`lite2`, the
 default; `lite0` alone, its peers on its own features; `lite2+lite0`), Lite0's weight (0: one backbone alone), AUROC,
-AP and the `auto`
-decision (ACC, MDR, FDR, flagged), and the forward pass's seconds an image of each backbone (as the caches measured
-them). The lab's rules (`detect_lab.choose`) pick on the AUROC averaged over the seeds, leaving each pile (and its
-family) out.
+AP and the `auto` decision (ACC, MDR, FDR, flagged), and the forward pass's seconds an image of each backbone (as the
+caches measured them). The lab's rules (`detect_lab.choose`) pick on the AUROC averaged over the seeds, leaving each
+pile (and its family) out.
 """
 
 from __future__ import annotations
