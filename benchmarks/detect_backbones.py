@@ -21,40 +21,33 @@ import functools
 from pathlib import Path
 
 import numpy as np
-import torch
 from detect_discriminator import final_scores
-from detect_lab import CHOOSE_ON
+from detect_lab import CHOOSE_ON, cached_pile
 from detect_peers import measured, parser_for, seeded_table, settings, show
 from detect_rescore import rescored_raw
 from lab_piles import BUILT
 
 from steelnb.detect.run import _pile_maps
-from steelnb.detect.scorers import SelfSimilarity
 
 WEIGHTS = (0.5, 1.0)  # Lite0's weight in the fusion, against Lite2's 1
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int], second: Path) -> list[dict]:
-    features, truth, forward = {}, None, {}
-    for backbone, folder in (("lite2", cache), ("lite0", second)):
-        levels, flags, forward[backbone] = torch.load(folder / f"{name}.pt", weights_only=False)
-        grid16 = levels[16].float()
-        if truth is not None and (not np.array_equal(truth, flags) or grid16.shape[:3] != features["lite2"].shape[:3]):
-            raise ValueError(f"{name}: the two caches hold different piles (labels or grids differ)")
-        truth, features[backbone] = flags, grid16
-    n = len(truth)
-    looks = {backbone: grid.mean((1, 2)).numpy() for backbone, grid in features.items()}
-    first = {backbone: SelfSimilarity(2).maps(grid, np.arange(n)).numpy() for backbone, grid in features.items()}
-    timing = {f"forward_s_{backbone}": seconds for backbone, seconds in forward.items()}
+    piles = {"lite2": cached_pile(name, cache), "lite0": cached_pile(name, second)}
+    if not np.array_equal(piles["lite2"].truth, piles["lite0"].truth) or \
+            piles["lite2"].features.shape[:3] != piles["lite0"].features.shape[:3]:
+        raise ValueError(f"{name}: the two caches hold different piles (labels or grids differ)")
+    truth = piles["lite2"].truth
+    timing = {f"forward_s_{backbone}": pile.forward_s for backbone, pile in piles.items()}
     rows = []
     for seed in seeds:
-        joined = {backbone: rescored_raw(features[backbone].numpy(), first[backbone], 0.7, 2, 40_000, seed)[1]
-                  for backbone in features}
-        scores = {("lite2", 0.0): final_scores(_pile_maps(joined["lite2"], "auto")[0], looks["lite2"]),
-                  ("lite0", 0.0): final_scores(_pile_maps(joined["lite0"], "auto")[0], looks["lite0"])}
+        joined = {backbone: rescored_raw(pile.features.numpy(), pile.first, 0.7, 2, 40_000, seed)[1]
+                  for backbone, pile in piles.items()}
+        scores = {(backbone, 0.0): final_scores(_pile_maps(joined[backbone], "auto")[0], pile.looks)
+                  for backbone, pile in piles.items()}
         for weight in WEIGHTS:
             fused = _pile_maps(np.stack([joined["lite2"], joined["lite0"]], 1), "auto", (1.0, weight))[0]
-            scores["lite2+lite0", weight] = final_scores(fused, looks["lite2"])
+            scores["lite2+lite0", weight] = final_scores(fused, piles["lite2"].looks)
         rows += [{"pile": name, "seed": seed, "backbones": backbones, "lite0_weight": weight,
                   **measured(truth, value), **timing} for (backbones, weight), value in scores.items()]
         print(name, seed, {key: round(row["auroc"], 4) for key, row in zip(scores, rows[-len(scores):], strict=True)},

@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from detect_aggregation import aggregated, tops_of
-from detect_lab import CHOOSE_ON
+from detect_lab import CHOOSE_ON, CachedPile, cached_pile
 from detect_peers import measured, parser_for, seeded_table, settings, show
 from detect_radius import PEERS
 from detect_rescore import pipeline, rescored_raw
@@ -37,33 +36,40 @@ from lab_piles import BUILT
 from steelnb.detect.discriminator import EPOCHS, discriminator_maps
 from steelnb.detect.rescore import clean_images
 from steelnb.detect.run import _pile_maps
-from steelnb.detect.scorers import SelfSimilarity
 
 WEIGHTS = (0.25, 0.5, 1.0)
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int], noises: list[float], shares: list[float]) -> list[dict]:
-    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
-    features = levels[16].float()
-    looks, n = features.mean((1, 2)).numpy(), len(truth)
-    first = SelfSimilarity(2).maps(features, np.arange(n)).numpy()
+    pile = cached_pile(name, cache)
     rows = []
     for seed in seeds:
-        scores, joined = rescored_raw(features.numpy(), first, 0.7, 2, 40_000, seed)
-        rows.append({"pile": name, "seed": seed, "noise": 0.0, "share": 0.0, "weight": 0.0,
-                     **measured(truth, final_scores(pipeline(joined)[1], looks)), "seconds": 0.0})
-        for noise, share in itertools.product(noises, shares):
-            started = time.perf_counter()
-            found = discriminator_maps(lambda index: features[index], clean_images(scores, share), n, np.arange(n),
-                                       noise, EPOCHS, seed)[0]
-            seconds = time.perf_counter() - started
-            for weight in WEIGHTS:
-                fused = _pile_maps(np.stack([joined, found], 1), "auto", (1.0, weight))[0]
-                rows.append({"pile": name, "seed": seed, "noise": noise, "share": share, "weight": weight,
-                             **measured(truth, final_scores(fused, looks)), "seconds": seconds})
-        print(name, seed, {(row["noise"], row["share"], row["weight"]): round(row["auroc"], 4) for row in rows
-                           if row["seed"] == seed}, flush=True)
+        scored = seed_scores(pile, seed, noises, shares)
+        rows += [{"pile": name, "seed": seed, "noise": noise, "share": share, "weight": weight,
+                  **measured(pile.truth, scores), "seconds": seconds}
+                 for (noise, share, weight), (scores, seconds) in scored.items()]
+        print(name, seed, {setting: round(row["auroc"], 4) for setting, row in zip(scored, rows[-len(scored):],
+                                                                                 strict=True)}, flush=True)
     return rows
+
+
+def seed_scores(pile: CachedPile, seed: int, noises: list[float], shares: list[float]
+                ) -> dict[tuple[float, float, float], tuple[np.ndarray, float]]:
+    """{(noise, share, weight): (image scores, the discriminator's training seconds)} of `pile` at `seed`: the
+    default alone at (0, 0, 0), then the discriminator trained on each share at each noise, joined at each weight of
+    WEIGHTS."""
+    scores, joined = rescored_raw(pile.features.numpy(), pile.first, 0.7, 2, 40_000, seed)
+    scored = {(0.0, 0.0, 0.0): (final_scores(pipeline(joined)[1], pile.looks), 0.0)}
+    n = len(pile.truth)
+    for noise, share in itertools.product(noises, shares):
+        started = time.perf_counter()
+        found = discriminator_maps(lambda index: pile.features[index], clean_images(scores, share), n, np.arange(n),
+                                   noise, EPOCHS, seed)[0]
+        seconds = time.perf_counter() - started
+        for weight in WEIGHTS:
+            fused = _pile_maps(np.stack([joined, found], 1), "auto", (1.0, weight))[0]
+            scored[noise, share, weight] = final_scores(fused, pile.looks), seconds
+    return scored
 
 
 def final_scores(maps: np.ndarray, looks: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import itertools
 import platform
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,25 @@ def extract(name: str, data_root: str, cache: Path, backbone_name: str = "effici
     cache.mkdir(parents=True, exist_ok=True)
     torch.save(result, path)
     return result
+
+
+class CachedPile(NamedTuple):
+    """What the discriminator's and the backbones' benchmarks start from: a pile's stride-16 features from the cache,
+    its defect flags, its looks (each image's mean feature: the peers' search) and the first pass's maps (`self`,
+    radius 2), and the forward pass's seconds an image."""
+    features: torch.Tensor
+    truth: np.ndarray
+    looks: np.ndarray
+    first: np.ndarray
+    forward_s: float
+
+
+def cached_pile(name: str, cache: Path) -> CachedPile:
+    """Pile `name` as `cache` holds it (`extract` fills it), with the default's first pass scored on it."""
+    levels, truth, forward_s = torch.load(cache / f"{name}.pt", weights_only=False)
+    features = levels[16].float()
+    first = SelfSimilarity(2).maps(features, np.arange(len(truth))).numpy()
+    return CachedPile(features, np.asarray(truth), features.mean((1, 2)).numpy(), first, forward_s)
 
 
 def feature_set(levels: dict[int, torch.Tensor], name: str) -> torch.Tensor:

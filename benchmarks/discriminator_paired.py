@@ -4,7 +4,7 @@
         --seeds 0,1,2 --out results/detect/discriminator_paired.csv --threads 2
 
 For each pile and seed the default and the flag (noise 1.0, the cleanest 70 %, weight 0.5: the package's
-`--discriminator 0.5`) score every image of the lab's cached features as detect_discriminator.py scores them. Then
+`--discriminator 0.5`) score every image of the lab's cached features (detect_discriminator.seed_scores). Then
 DRAWS resamples of the pile's images (its defective and its defect-free images each drawn with replacement, so every
 resample keeps the pile's share of defects; one resample serves every seed, so the two settings and the seeds are
 compared on the same images) give the change in AUROC, flag minus default, averaged over the seeds. Rows: pile, the
@@ -20,17 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from detect_discriminator import final_scores
+from detect_discriminator import seed_scores
+from detect_lab import cached_pile
 from detect_peers import parser_for, seeded_table
-from detect_rescore import rescored_raw
 from sklearn.metrics import roc_auc_score
 
 from steelnb.detect.config import DetectConfig
-from steelnb.detect.discriminator import CLEAN_SHARE, EPOCHS, discriminator_maps
-from steelnb.detect.rescore import clean_images
-from steelnb.detect.run import _pile_maps
-from steelnb.detect.scorers import SelfSimilarity
+from steelnb.detect.discriminator import CLEAN_SHARE
 
 DRAWS = 2000  # resamples of each pile's images
 TIE = 1e-12  # a change this close to 0 is no loss (a mean of changes that cancel rounds to about 1e-17)
@@ -38,19 +34,11 @@ FLAG = (DetectConfig.discriminator_noise, CLEAN_SHARE, 0.5)  # the flag's noise,
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
-    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
-    features = levels[16].float()
-    looks, n = features.mean((1, 2)).numpy(), len(truth)
-    first = SelfSimilarity(2).maps(features, np.arange(n)).numpy()
+    pile = cached_pile(name, cache)
     noise, share, weight = FLAG
-    pairs = []  # (default, flag) image scores of each seed
-    for seed in seeds:
-        scores, joined = rescored_raw(features.numpy(), first, 0.7, 2, 40_000, seed)
-        found = discriminator_maps(lambda index: features[index], clean_images(scores, share), n, np.arange(n),
-                                   noise, EPOCHS, seed)[0]
-        pairs.append((final_scores(_pile_maps(joined, "auto")[0], looks),
-                      final_scores(_pile_maps(np.stack([joined, found], 1), "auto", (1.0, weight))[0], looks)))
-    row = {"pile": name, **paired_change(np.asarray(truth), pairs, np.random.default_rng(0))}
+    scored = [seed_scores(pile, seed, [noise], [share]) for seed in seeds]
+    pairs = [(each[0.0, 0.0, 0.0][0], each[noise, share, weight][0]) for each in scored]  # (default, flag) a seed
+    row = {"pile": name, **paired_change(pile.truth, pairs, np.random.default_rng(0))}
     print(row, flush=True)
     return [row]
 

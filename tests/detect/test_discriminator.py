@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from steelnb.detect import DetectConfig, detect, discriminator
-from steelnb.detect.decision import robust_spread
 from steelnb.detect.discriminator import discriminator_maps
-from steelnb.detect.fusion import log_maps
+from steelnb.detect.fusion import log_maps, robust_z
 from steelnb.detect.rescore import split_halves
 from tests.detect.conftest import FAST, pile, plant, texture
 
@@ -80,12 +79,6 @@ def test_a_weight_sets_how_far_a_scorer_that_alone_sees_a_defect_lifts_it():
 def smudged() -> np.ndarray:
     """24 textures, a faint smooth square in image 5."""
     return plant(texture(24, SIZE, seed=3), 5, 40, 70, 24, 140)
-
-
-def robust_z(scores: np.ndarray) -> np.ndarray:
-    """Each score against the pile's median, in units of its robust spread (decision.robust_spread)."""
-    median, spread = robust_spread(scores)
-    return (scores - median) / spread
 
 
 def config(**settings) -> DetectConfig:
