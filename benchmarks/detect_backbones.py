@@ -3,16 +3,16 @@
     python benchmarks/detect_backbones.py --cache .cache/lab --second .cache/lab_lite0 \
         --piles synthetic,ksdd,dagm,edge,inside,tile,strips --seeds 0,1,2 --out results/detect/backbones.csv --threads 2
 
-Reads two caches of the detection lab (`detect_lab.extract` fills them, the second with `efficientnet_lite0`:
-stride-16 features of the same piles read the same way, so the two grids match). Each backbone's features go through
-the package's default on their own (`self` radius 2, two clean-then-rescore rounds at 0.7 with a 40,000-patch bank);
-the two last joins then meet as a weighted robust z of their logs (`run._pile_maps`, Lite0 at WEIGHTS against
+Reads two caches of the detection lab (`detect_lab.extract` fills them, the second with `efficientnet_lite0`: stride-16
+features of the same piles read the same way, so the two grids match). Each backbone's features go through the package's
+pipeline (the discriminator off) on their own (`self` radius 2, two clean-then-rescore rounds at 0.7 with a 40,000-patch
+bank); the two last joins then meet as a weighted robust z of their logs (`run._pile_maps`, Lite0 at WEIGHTS against
 Lite2's 1, as the discriminator's maps join: detect_discriminator.py) before the default's normalisation, smoothing,
-share and peers (the peers found on Lite2's features, the default's). Rows: pile, seed, backbones (`lite2`, the
-default; `lite0` alone, its peers on its own features; `lite2+lite0`), Lite0's weight (0: one backbone alone), AUROC,
-AP and the `auto` decision (ACC, MDR, FDR, flagged), and the forward pass's seconds an image of each backbone (as the
-caches measured them). The lab's rules (`detect_lab.choose`) pick on the AUROC averaged over the seeds, leaving each
-pile (and its family) out.
+share and peers (the peers found on Lite2's features, the default's). Rows: pile, seed, backbones (`lite2`, the default;
+`lite0` alone, its peers on its own features; `lite2+lite0`), Lite0's weight (0: one backbone alone), AUROC, AP and the
+`auto` decision (ACC, MDR, FDR, flagged), and the forward pass's seconds an image of each backbone (as the caches
+measured them). The lab's rules (`detect_lab.choose`) pick on the AUROC averaged over the seeds, leaving each pile (and
+its family) out.
 """
 
 from __future__ import annotations

@@ -4,18 +4,18 @@
         --seeds 0,1,2 --out results/detect/discriminator_clean.csv --threads 2
     (the same, --noises 1.0 --shares 0.7,0.85,1.0 --out results/detect/discriminator_share.csv: the second grid)
 
-Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features). For each pile and seed the
-package's default runs on the cached features (`self` radius 2, two clean-then-rescore rounds at 0.7 with a
-40,000-patch bank, cells auto, sigma 1, peers 40 / 0.25, the share chosen from the pile); then
-`steelnb.detect.discriminator.discriminator_maps` trains on the `--shares` of the pile that the last join ranks
-most normal (cross-fitted halves, 300 steps making discriminator.EPOCHS passes over each half's sampled patches, the
-batch clipped to 256-4,096, Gaussian noise `--noises` in the clean patches' units), and its maps join the default's
-raw maps as a weighted robust z of their logs (`run._pile_maps`, weight WEIGHTS against the default's 1) before the
-default's normalisation, smoothing, share and peers. Rows: pile, seed, noise, clean share, weight (0: the default
-alone), AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took. The lab's rules
+Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features). For each pile and seed the package's
+pipeline without the discriminator (the default until the fifteenth round) runs on the cached features (`self` radius 2,
+two clean-then-rescore rounds at 0.7 with a 40,000-patch bank, cells auto, sigma 1, peers 40 / 0.25, the share chosen
+from the pile); then `steelnb.detect.discriminator.discriminator_maps` trains on the `--shares` of the pile that the
+last join ranks most normal (cross-fitted halves, 300 steps making discriminator.EPOCHS passes over each half's sampled
+patches, the batch clipped to 256-4,096, Gaussian noise `--noises` in the clean patches' units), and its maps join those
+raw maps as a weighted robust z of their logs (`run._pile_maps`, weight WEIGHTS against their 1) before the default's
+normalisation, smoothing, share and peers. Rows: pile, seed, noise, clean share, weight (0: the discriminator off),
+AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took. The lab's rules
 (`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out. (The
-eleventh round's grid, noise 0.3 and 1.0 at a fixed batch of 4,096, is discriminator.csv, from commit 4274b4d's
-version of this file; the twelfth's, 6 / 12 / 24 passes at noise 1.0, discriminator_epochs.csv, from 5e6e847's.)
+eleventh round's grid, noise 0.3 and 1.0 at a fixed batch of 4,096, is discriminator.csv, from commit 4274b4d's version
+of this file; the twelfth's, 6 / 12 / 24 passes at noise 1.0, discriminator_epochs.csv, from 5e6e847's.)
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def pile_rows(name: str, cache: Path, seeds: list[int], noises: list[float], sha
 def seed_scores(pile: CachedPile, seed: int, noises: list[float], shares: list[float]
                 ) -> dict[tuple[float, float, float], tuple[np.ndarray, float]]:
     """{(noise, share, weight): (image scores, the discriminator's training seconds)} of `pile` at `seed`: the
-    default alone at (0, 0, 0), then the discriminator trained on each share at each noise, joined at each weight of
+    discriminator off at (0, 0, 0), then the discriminator trained on each share at each noise, joined at each weight of
     WEIGHTS."""
     scores, joined = rescored_raw(pile.features.numpy(), pile.first, 0.7, 2, 40_000, seed)
     scored = {(0.0, 0.0, 0.0): (final_scores(pipeline(joined)[1], pile.looks), 0.0)}

@@ -3,15 +3,21 @@
     python benchmarks/discriminator_paired.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
         --seeds 0,1,2 --out results/detect/discriminator_paired.csv --threads 2
 
-For each pile and seed the default and the flag (noise 1.0, the cleanest 70 %, weight 0.5: the package's
-`--discriminator 0.5`) score every image of the lab's cached features (detect_discriminator.seed_scores). Then
-DRAWS resamples of the pile's images (its defective and its defect-free images each drawn with replacement, so every
-resample keeps the pile's share of defects; one resample serves every seed, so the two settings and the seeds are
-compared on the same images) give the change in AUROC, flag minus default, averaged over the seeds. Rows: pile, the
-change on the pile as it is, the 2.5 % and 97.5 % points of the resampled changes, the share of resamples where the
-flag loses, and each seed's change. The interval says how much this change depends on which of the pile's images are
-counted, each image's scores held fixed: the detector is not fitted again on a resample, and the seeds' spread is not
-in it.
+For each pile and seed the discriminator off (the default until the fifteenth round) and on (noise 1.0, the cleanest 70
+%, weight 0.5: the package's `--discriminator 0.5`, the default since; `the flag` here) score every image of the lab's
+cached features (detect_discriminator.seed_scores). Then DRAWS resamples of the pile's images (its defective and its
+defect-free images each drawn with replacement, so every resample keeps the pile's share of defects; one resample serves
+every seed, so the two settings and the seeds are compared on the same images) give the change in AUROC, flag minus off,
+averaged over the seeds. Rows: pile, the change on the pile as it is, the 2.5 % and 97.5 % points of the resampled
+changes, the share of resamples where the flag loses, and each seed's change. The interval says how much this change
+depends on which of the pile's images are counted, each image's scores held fixed: the detector is not fitted again on a
+resample, and the seeds' spread is not in it.
+
+Then `pair_choice` picks between the two under the rule the fifteenth round adopted (results/detect/heldout.md), leaving
+each pile out: the better worst case, where a worst case within the paired interval is a tie, broken by the mean.
+
+    python -c "import discriminator_paired as d; print(d.lab_choice('results/detect/discriminator_clean.csv', \
+        'results/detect/discriminator_paired.csv'))"   # run in benchmarks/
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from detect_discriminator import seed_scores
-from detect_lab import cached_pile
+from detect_lab import CHOOSE_ON, cached_pile, family
 from detect_peers import parser_for, seeded_table
+from lab_piles import BUILT
 from sklearn.metrics import roc_auc_score
 
 from steelnb.detect.config import DetectConfig
@@ -37,7 +44,7 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     pile = cached_pile(name, cache)
     noise, share, weight = FLAG
     scored = [seed_scores(pile, seed, [noise], [share]) for seed in seeds]
-    pairs = [(each[0.0, 0.0, 0.0][0], each[noise, share, weight][0]) for each in scored]  # (default, flag) a seed
+    pairs = [(each[0.0, 0.0, 0.0][0], each[noise, share, weight][0]) for each in scored]  # (off, flag) a seed
     row = {"pile": name, **paired_change(pile.truth, pairs, np.random.default_rng(0))}
     print(row, flush=True)
     return [row]
@@ -67,6 +74,47 @@ def paired_change(truth: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]],
     return {"change": float(np.mean(each)), "low": float(np.quantile(resampled, 0.025)),
             "high": float(np.quantile(resampled, 0.975)), "share_below_0": float((resampled < -TIE).mean()),
             "seeds": " ".join(f"{value:+.4f}" for value in each)}
+
+
+def pair_choice(auroc: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
+    """Leave each pile of `auroc` (index: pile, columns `off` and `flag`, AUROC) out with its family: the setting
+    chosen over the rest, and its AUROC on the pile; last, the choice over every pile. The choice is the better worst
+    case over the piles, unless the change (flag minus off) on the worst pile of either setting has a `paired` interval
+    (index: pile, columns `low`, `high`) that holds 0: then the worst cases tie, and the better mean decides (a tie
+    there keeps `off`).
+
+    >>> auroc = pd.DataFrame({"off": [0.78, 0.96, 0.95], "flag": [0.77, 0.99, 0.95]}, index=["strips", "dagm", "ksdd"])
+    >>> paired = pd.DataFrame({"low": [-0.03, 0.02, -0.004], "high": [0.02, 0.04, 0.01]}, index=auroc.index)
+    >>> pair_choice(auroc, paired)["chosen_without_it"].tolist()
+    ['flag', 'off', 'flag', 'flag']
+    """
+    rows = [{"pile": pile, "chosen_without_it": (chosen := _pair_chosen(auroc, paired, [p for p in auroc.index
+                                                                                     if family(p) != family(pile)])),
+             "auroc": auroc.at[pile, chosen]} for pile in auroc.index]
+    return pd.DataFrame([*rows, {"pile": "all", "chosen_without_it": _pair_chosen(auroc, paired, list(auroc.index)),
+                                 "auroc": np.nan}])
+
+
+def _pair_chosen(auroc: pd.DataFrame, paired: pd.DataFrame, over: list[str]) -> str:
+    """`off` or `flag`, as `pair_choice` picks over the piles `over`."""
+    chosen = auroc.loc[over]
+    worst_piles = {chosen["off"].idxmin(), chosen["flag"].idxmin()}
+    tie = all(paired.at[pile, "low"] <= 0 <= paired.at[pile, "high"] for pile in worst_piles)
+    off, flag = (chosen.mean() if tie else chosen.min())[["off", "flag"]]
+    return "flag" if flag > off else "off"
+
+
+def lab_choice(discriminator_csv: str, paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT)
+               ) -> pd.DataFrame:
+    """`pair_choice` over `piles`, from a `detect_discriminator.py` table (mean AUROC of its seeds, the discriminator
+    off and the flag) and this benchmark's table of the flag's changes."""
+    table = pd.read_csv(discriminator_csv)
+    noise, share, weight = FLAG
+    flag = (table["noise"] == noise) & (table["share"] == share) & (table["weight"] == weight)
+    mean = {name: table[rows].groupby("pile")["auroc"].mean() for name, rows in
+            (("off", table["weight"] == 0), ("flag", flag))}
+    auroc = pd.DataFrame(mean).loc[list(piles)]
+    return pair_choice(auroc, pd.read_csv(paired_csv).set_index("pile"))
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -66,3 +67,23 @@ def test_a_pile_gets_one_row_with_the_discriminator_benchmarks_changes(tmp_path)
     assert min(expected) > 0.1  # the flag lifts the faint defects
     assert [float(value) for value in rows[0]["seeds"].split()] == pytest.approx(expected, abs=1e-4)
     assert rows[0]["change"] == pytest.approx(np.mean(expected))
+
+
+def test_a_worst_case_lost_beyond_its_interval_keeps_the_default_whatever_the_mean():
+    auroc = pd.DataFrame({"off": [0.78, 0.96], "flag": [0.76, 0.99]}, index=["strips", "dagm"])
+    sure = pd.DataFrame({"low": [-0.03, 0.02], "high": [-0.01, 0.04]}, index=auroc.index)
+    unsure = sure.assign(low=[-0.03, 0.02], high=[0.01, 0.04])
+    assert discriminator_paired.pair_choice(auroc, sure)["chosen_without_it"].iloc[-1] == "off"
+    assert discriminator_paired.pair_choice(auroc, unsure)["chosen_without_it"].iloc[-1] == "flag"
+
+
+def test_the_lab_s_choice_reads_the_default_and_the_flag_s_rows_only(tmp_path):
+    noise, share, weight = discriminator_paired.FLAG
+    rows = [("ksdd", 0, 0, 0, 0.95), ("ksdd", noise, share, weight, 0.96), ("ksdd", noise, share, 1.0, 0.10),
+            ("dagm", 0, 0, 0, 0.96), ("dagm", noise, share, weight, 0.99), ("dagm", 2.0, share, weight, 0.10)]
+    pd.DataFrame(rows, columns=["pile", "noise", "share", "weight", "auroc"]).to_csv(tmp_path / "d.csv", index=False)
+    pd.DataFrame({"pile": ["ksdd", "dagm"], "low": [0.001, 0.01], "high": [0.02, 0.05]}).to_csv(tmp_path / "p.csv",
+                                                                                                 index=False)
+    chosen = discriminator_paired.lab_choice(str(tmp_path / "d.csv"), str(tmp_path / "p.csv"), ("ksdd", "dagm"))
+    assert chosen["chosen_without_it"].tolist() == ["flag", "flag", "flag"]
+    assert chosen["auroc"].tolist()[:2] == [0.96, 0.99]

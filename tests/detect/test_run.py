@@ -156,8 +156,8 @@ def test_metrics_say_which_cell_normalisation_the_pile_got():
     aligned = detect(config(), pile(framed)).metrics
     assert aligned["cells_used"] == "zmax" and aligned["position_reliability"] >= 0.5
     assert detect(config(cells="none"), pile(framed)).metrics["cells_used"] == "none"
-    one_pass = detect(config(rescore=0), pile(framed)).metrics  # one pass: the same maps whatever the cells
-    asked = detect(config(cells="none", rescore=0), pile(framed)).metrics
+    one_pass = detect(config(rescore=0, discriminator=0), pile(framed)).metrics  # the same maps whatever the cells
+    asked = detect(config(cells="none", rescore=0, discriminator=0), pile(framed)).metrics
     assert asked["cells_used"] == "none" and asked["position_reliability"] == one_pass["position_reliability"]
 
 
