@@ -53,18 +53,18 @@ def pile_rows(name: str, cache: Path, seeds: list[int], noises: list[float], sha
     return rows
 
 
-def seed_scores(pile: CachedPile, seed: int, noises: list[float], shares: list[float]
+def seed_scores(pile: CachedPile, seed: int, noises: list[float], shares: list[float], epochs: float = EPOCHS
                 ) -> dict[tuple[float, float, float], tuple[np.ndarray, float]]:
     """{(noise, share, weight): (image scores, the discriminator's training seconds)} of `pile` at `seed`: the
     discriminator off at (0, 0, 0), then the discriminator trained on each share at each noise, joined at each weight of
-    WEIGHTS."""
+    WEIGHTS, each model trained for `epochs` passes."""
     scores, joined = rescored_raw(pile.features.numpy(), pile.first, 0.7, 2, 40_000, seed)
     scored = {(0.0, 0.0, 0.0): (final_scores(pipeline(joined)[1], pile.looks), 0.0)}
     n = len(pile.truth)
     for noise, share in itertools.product(noises, shares):
         started = time.perf_counter()
         found = discriminator_maps(lambda index: pile.features[index], clean_images(scores, share), n, np.arange(n),
-                                   noise, EPOCHS, seed)[0]
+                                   noise, epochs, seed)[0]
         seconds = time.perf_counter() - started
         for weight in WEIGHTS:
             fused = _pile_maps(np.stack([joined, found], 1), "auto", (1.0, weight))[0]

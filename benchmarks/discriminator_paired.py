@@ -16,12 +16,16 @@ resample, and the seeds' spread is not in it.
 Then `pair_choice` picks between the two under the rule the fifteenth round adopted (results/detect/heldout.md), leaving
 each pile out: the better worst case, where a worst case within the paired interval is a tie, broken by the mean.
 
-    python -c "import discriminator_paired as d; print(d.lab_choice('results/detect/discriminator_clean.csv', \
-        'results/detect/discriminator_paired.csv'))"   # run in benchmarks/
+    python -c "import discriminator_paired as d; print(d.lab_choice('../results/detect/discriminator_paired.csv', \
+        discriminator_csv='../results/detect/discriminator_clean.csv'))"   # run in benchmarks/
+
+`--epochs` trains the flag's discriminator for fewer or more passes than the package's EPOCHS (the sixteenth round,
+discriminator.md); rows then hold each setting's mean AUROC too (`off`, `flag`), which `lab_choice` reads.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +37,21 @@ from lab_piles import BUILT
 from sklearn.metrics import roc_auc_score
 
 from steelnb.detect.config import DetectConfig
-from steelnb.detect.discriminator import CLEAN_SHARE
+from steelnb.detect.discriminator import CLEAN_SHARE, EPOCHS
 
 DRAWS = 2000  # resamples of each pile's images
 TIE = 1e-12  # a change this close to 0 is no loss (a mean of changes that cancel rounds to about 1e-17)
 FLAG = (DetectConfig.discriminator_noise, CLEAN_SHARE, 0.5)  # the flag's noise, clean share and weight
 
 
-def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
+def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS) -> list[dict]:
     pile = cached_pile(name, cache)
     noise, share, weight = FLAG
-    scored = [seed_scores(pile, seed, [noise], [share]) for seed in seeds]
+    scored = [seed_scores(pile, seed, [noise], [share], epochs) for seed in seeds]
     pairs = [(each[0.0, 0.0, 0.0][0], each[noise, share, weight][0]) for each in scored]  # (off, flag) a seed
-    row = {"pile": name, **paired_change(pile.truth, pairs, np.random.default_rng(0))}
+    means = {setting: float(np.mean([roc_auc_score(pile.truth, pair[i]) for pair in pairs]))
+             for i, setting in enumerate(("off", "flag"))}
+    row = {"pile": name, "epochs": epochs, **means, **paired_change(pile.truth, pairs, np.random.default_rng(0))}
     print(row, flush=True)
     return [row]
 
@@ -104,23 +110,28 @@ def _pair_chosen(auroc: pd.DataFrame, paired: pd.DataFrame, over: list[str]) -> 
     return "flag" if flag > off else "off"
 
 
-def lab_choice(discriminator_csv: str, paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT)
+def lab_choice(paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT), discriminator_csv: str | None = None
                ) -> pd.DataFrame:
-    """`pair_choice` over `piles`, from a `detect_discriminator.py` table (mean AUROC of its seeds, the discriminator
-    off and the flag) and this benchmark's table of the flag's changes."""
+    """`pair_choice` over `piles` from this benchmark's table: the flag's changes and each setting's mean AUROC (its
+    `off` and `flag` columns), or, for a table written before it had them, the means of a `detect_discriminator.py`
+    table's seeds."""
+    paired = pd.read_csv(paired_csv).set_index("pile")
+    if discriminator_csv is None:
+        return pair_choice(paired.loc[list(piles), ["off", "flag"]], paired)
     table = pd.read_csv(discriminator_csv)
     noise, share, weight = FLAG
     flag = (table["noise"] == noise) & (table["share"] == share) & (table["weight"] == weight)
     mean = {name: table[rows].groupby("pile")["auroc"].mean() for name, rows in
             (("off", table["weight"] == 0), ("flag", flag))}
-    auroc = pd.DataFrame(mean).loc[list(piles)]
-    return pair_choice(auroc, pd.read_csv(paired_csv).set_index("pile"))
+    return pair_choice(pd.DataFrame(mean).loc[list(piles)], paired)
 
 
 def main() -> None:
-    args = parser_for(__doc__, "results/detect/discriminator_paired.csv").parse_args()
+    parser = parser_for(__doc__, "results/detect/discriminator_paired.csv")
+    parser.add_argument("--epochs", type=float, default=EPOCHS, help="the discriminator's passes over its patches")
+    args = parser.parse_args()
     pd.set_option("display.width", 200)
-    print(seeded_table(args, pile_rows).round(4).to_string(index=False))
+    print(seeded_table(args, functools.partial(pile_rows, epochs=args.epochs)).round(4).to_string(index=False))
 
 
 if __name__ == "__main__":

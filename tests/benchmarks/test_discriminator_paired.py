@@ -67,6 +67,26 @@ def test_a_pile_gets_one_row_with_the_discriminator_benchmarks_changes(tmp_path)
     assert min(expected) > 0.1  # the flag lifts the faint defects
     assert [float(value) for value in rows[0]["seeds"].split()] == pytest.approx(expected, abs=1e-4)
     assert rows[0]["change"] == pytest.approx(np.mean(expected))
+    assert (rows[0]["off"], rows[0]["flag"]) == pytest.approx((np.mean([auroc[seed, 0.0] for seed in (0, 1)]),
+                                                               np.mean([auroc[seed, 0.5] for seed in (0, 1)])))
+    assert rows[0]["epochs"] == discriminator_paired.EPOCHS
+
+
+def test_the_passes_asked_for_are_the_ones_trained(tmp_path, monkeypatch):
+    features = torch.randn(48, 4, 4, 8, generator=torch.Generator().manual_seed(0))  # more than 40 peers
+    truth = np.zeros(48, int)
+    truth[-3:] = 1
+    torch.save(({16: features.half()}, truth, 0.1), tmp_path / "tiny.pt")
+    trained = []
+
+    def recording(*args, **kwargs):
+        trained.append(args[5])  # discriminator_maps(features, clean, n, mine, noise, epochs, seed)
+        return original(*args, **kwargs)
+
+    original = detect_discriminator.discriminator_maps
+    monkeypatch.setattr(detect_discriminator, "discriminator_maps", recording)
+    rows = discriminator_paired.pile_rows("tiny", tmp_path, [0, 1], epochs=6)
+    assert trained == [6, 6] and rows[0]["epochs"] == 6
 
 
 def test_a_worst_case_lost_beyond_its_interval_keeps_the_default_whatever_the_mean():
@@ -84,6 +104,11 @@ def test_the_lab_s_choice_reads_the_default_and_the_flag_s_rows_only(tmp_path):
     pd.DataFrame(rows, columns=["pile", "noise", "share", "weight", "auroc"]).to_csv(tmp_path / "d.csv", index=False)
     pd.DataFrame({"pile": ["ksdd", "dagm"], "low": [0.001, 0.01], "high": [0.02, 0.05]}).to_csv(tmp_path / "p.csv",
                                                                                                  index=False)
-    chosen = discriminator_paired.lab_choice(str(tmp_path / "d.csv"), str(tmp_path / "p.csv"), ("ksdd", "dagm"))
+    chosen = discriminator_paired.lab_choice(str(tmp_path / "p.csv"), ("ksdd", "dagm"), str(tmp_path / "d.csv"))
     assert chosen["chosen_without_it"].tolist() == ["flag", "flag", "flag"]
     assert chosen["auroc"].tolist()[:2] == [0.96, 0.99]
+    # a table with its own means needs no other
+    pd.DataFrame({"pile": ["ksdd", "dagm"], "low": [-0.01, 0.01], "high": [0.02, 0.05], "off": [0.95, 0.96],
+                  "flag": [0.90, 0.99]}).to_csv(tmp_path / "own.csv", index=False)
+    own = discriminator_paired.lab_choice(str(tmp_path / "own.csv"), ("ksdd", "dagm"))
+    assert own["chosen_without_it"].tolist() == ["flag", "off", "off"] and own["auroc"].tolist()[:2] == [0.90, 0.96]
