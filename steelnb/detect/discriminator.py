@@ -38,7 +38,7 @@ from .. import distributed
 from .rescore import sampled_patches, split_halves
 
 CLEAN_SHARE = 0.7  # of the pile, the images it trains on: those the last pass ranks most normal (as the rescore's)
-EPOCHS = 12  # passes over each half's clean patches (benchmarks/detect_discriminator.py)
+EPOCHS = 6  # passes over each half's clean patches: 6 as good as 12, at half the cost (results/detect/discriminator.md)
 STEPS = 300  # training steps of each half's model, the batch sized to make EPOCHS passes
 BATCHES = (256, 4096)  # the least and most clean patches (and as many noisy ones) a training step
 PATCHES = 200_000  # clean patches sampled for the two halves' training, at most
@@ -78,7 +78,7 @@ def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarr
 
 def training_batch(patches: int, epochs: float) -> int:
     """The clean patches a training step draws so that STEPS steps pass `epochs` times over `patches`, within BATCHES:
-    the training's cost grows with the pile until the sample reaches its cap (PATCHES // 2 a half: 4,000 at EPOCHS).
+    the training's cost grows with the pile until the sample reaches its cap (PATCHES // 2 a half: 2,000 at EPOCHS).
 
     >>> training_batch(100_000, 12), training_batch(23_000, 12), training_batch(500, 12)
     (4000, 920, 256)
