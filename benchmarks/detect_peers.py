@@ -117,14 +117,17 @@ def seeded_table(args: argparse.Namespace, rows: Callable[[str, Path, list[int]]
 
 def show(mean: pd.DataFrame, piles: tuple[str, ...] = CHOOSE_ON) -> None:
     """The 20 settings with the best worst case over `piles`, and the setting that each of the lab's rules chooses
-    leaving each pile out; a table of held-out piles only (none of `piles`: lab_piles.HELD_OUT) is shown as it is."""
+    leaving each pile out; a table of none of `piles` (a pile held out of every choice) is shown whole, unchosen."""
     wide = mean.pivot(index="setting", columns="pile", values="auroc")
-    chosen_on = [p for p in piles if p in wide]
-    wide["worst"] = wide[chosen_on].min(axis=1)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_colwidth", 80)
+    chosen_on = [p for p in piles if p in wide]
+    if not chosen_on:
+        print(wide.round(4).to_string())
+        return
+    wide["worst"] = wide[chosen_on].min(axis=1)
     print(wide.sort_values("worst", ascending=False).round(4).head(20).to_string())
-    for rule in ("worst", "regret") if chosen_on else ():
+    for rule in ("worst", "regret"):
         print(f"rule: {rule}", choose(mean, piles, rule).to_string(), sep="\n")
 
 

@@ -3,24 +3,26 @@
     python benchmarks/discriminator_paired.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
         --seeds 0,1,2 --out results/detect/discriminator_paired.csv --threads 2
 
-For each pile and seed the discriminator off (the default until the fifteenth round) and on (noise 1.0, the cleanest 70
-%, weight 0.5: the package's `--discriminator 0.5`, the default since; `the flag` here) score every image of the lab's
-cached features (detect_discriminator.seed_scores). Then DRAWS resamples of the pile's images (its defective and its
-defect-free images each drawn with replacement, so every resample keeps the pile's share of defects; one resample serves
-every seed, so the two settings and the seeds are compared on the same images) give the change in AUROC, flag minus off,
-averaged over the seeds. Rows: pile, the change on the pile as it is, the 2.5 % and 97.5 % points of the resampled
-changes, the share of resamples where the flag loses, and each seed's change. The interval says how much this change
-depends on which of the pile's images are counted, each image's scores held fixed: the detector is not fitted again on a
-resample, and the seeds' spread is not in it.
+For each pile and seed the discriminator off (the default until the fifteenth round) and on (noise 1.0, the cleanest
+70 %, weight 0.5: the package's `--discriminator 0.5`, the default since; `the flag` here) score every image of the
+lab's cached features (detect_discriminator.seed_scores). Then DRAWS resamples of the pile's images (its defective and
+its defect-free images each drawn with replacement, so every resample keeps the pile's share of defects; one resample
+serves every seed, so the two settings and the seeds are compared on the same images) give the change in AUROC, flag
+minus off, averaged over the seeds. Rows: pile, the passes (`epochs`), each setting's mean AUROC over the seeds (`off`,
+`flag`), the change on the pile as it is, the 2.5 % and 97.5 % points of the resampled changes, the share of resamples
+where the flag loses, and each seed's change. The interval says how much this change depends on which of the pile's
+images are counted, each image's scores held fixed: the detector is not fitted again on a resample, and the seeds'
+spread is not in it.
 
 Then `pair_choice` picks between the two under the rule the fifteenth round adopted (results/detect/heldout.md), leaving
 each pile out: the better worst case, where a worst case within the paired interval is a tie, broken by the mean.
 
     python -c "import discriminator_paired as d; print(d.lab_choice('../results/detect/discriminator_paired.csv', \
-        discriminator_csv='../results/detect/discriminator_clean.csv'))"   # run in benchmarks/
+        d.CHOOSE_ON + ('tile', 'strips'), '../results/detect/discriminator_clean.csv'))"   # in benchmarks/: 15th round
+    python -c "import discriminator_paired as d; print(d.lab_choice('../results/detect/discriminator_paired_6.csv'))"
 
 `--epochs` trains the flag's discriminator for fewer or more passes than the package's EPOCHS (the sixteenth round,
-discriminator.md); rows then hold each setting's mean AUROC too (`off`, `flag`), which `lab_choice` reads.
+discriminator.md: 6, now EPOCHS).
 """
 
 from __future__ import annotations
@@ -84,29 +86,34 @@ def paired_change(truth: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]],
 
 def pair_choice(auroc: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
     """Leave each pile of `auroc` (index: pile, columns `off` and `flag`, AUROC) out with its family: the setting
-    chosen over the rest, and its AUROC on the pile; last, the choice over every pile. The choice is the better worst
-    case over the piles, unless the change (flag minus off) on the worst pile of either setting has a `paired` interval
-    (index: pile, columns `low`, `high`) that holds 0: then the worst cases tie, and the better mean decides (a tie
-    there keeps `off`).
+    chosen over the rest ("" where no other pile is left), and its AUROC on the pile; last, the choice over every pile.
+    The choice is the better worst case over the piles, unless the change (flag minus off) on each setting's worst
+    pile (every pile at its minimum) has a `paired` interval (index: pile, columns `low`, `high`) that holds 0 (within
+    TIE): then the worst cases tie, and the better mean decides (a tie there keeps `off`).
 
     >>> auroc = pd.DataFrame({"off": [0.78, 0.96, 0.95], "flag": [0.77, 0.99, 0.95]}, index=["strips", "dagm", "ksdd"])
     >>> paired = pd.DataFrame({"low": [-0.03, 0.02, -0.004], "high": [0.02, 0.04, 0.01]}, index=auroc.index)
     >>> pair_choice(auroc, paired)["chosen_without_it"].tolist()
     ['flag', 'off', 'flag', 'flag']
     """
-    rows = [{"pile": pile, "chosen_without_it": (chosen := _pair_chosen(auroc, paired, [p for p in auroc.index
-                                                                                     if family(p) != family(pile)])),
-             "auroc": auroc.at[pile, chosen]} for pile in auroc.index]
-    return pd.DataFrame([*rows, {"pile": "all", "chosen_without_it": _pair_chosen(auroc, paired, list(auroc.index)),
-                                 "auroc": np.nan}])
+    if auroc[["off", "flag"]].isna().any().any() or paired.loc[auroc.index, ["low", "high"]].isna().any().any():
+        raise ValueError("every pile needs both settings' AUROC and the change's interval")
+    rows = []
+    for pile in auroc.index:
+        chosen = _pair_chosen(auroc, paired, [other for other in auroc.index if family(other) != family(pile)])
+        rows.append({"pile": pile, "chosen_without_it": chosen, "auroc": auroc.at[pile, chosen] if chosen else np.nan})
+    rows.append({"pile": "all", "chosen_without_it": _pair_chosen(auroc, paired, list(auroc.index)), "auroc": np.nan})
+    return pd.DataFrame(rows)
 
 
 def _pair_chosen(auroc: pd.DataFrame, paired: pd.DataFrame, over: list[str]) -> str:
-    """`off` or `flag`, as `pair_choice` picks over the piles `over`."""
-    chosen = auroc.loc[over]
-    worst_piles = {chosen["off"].idxmin(), chosen["flag"].idxmin()}
-    tie = all(paired.at[pile, "low"] <= 0 <= paired.at[pile, "high"] for pile in worst_piles)
-    off, flag = (chosen.mean() if tie else chosen.min())[["off", "flag"]]
+    """`off` or `flag`, as `pair_choice` picks over the piles `over` ("" for none)."""
+    if not over:
+        return ""
+    chosen = auroc.loc[over, ["off", "flag"]]
+    worst_piles = {pile for setting in chosen for pile in chosen.index[chosen[setting] == chosen[setting].min()]}
+    tie = all(paired.at[pile, "low"] <= TIE and paired.at[pile, "high"] >= -TIE for pile in worst_piles)
+    off, flag = chosen.mean() if tie else chosen.min()
     return "flag" if flag > off else "off"
 
 
@@ -116,6 +123,8 @@ def lab_choice(paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT), d
     `off` and `flag` columns), or, for a table written before it had them, the means of a `detect_discriminator.py`
     table's seeds."""
     paired = pd.read_csv(paired_csv).set_index("pile")
+    if not paired.index.is_unique:
+        raise ValueError(f"{paired_csv} holds a pile twice: one run (one --epochs) a table")
     if discriminator_csv is None:
         return pair_choice(paired.loc[list(piles), ["off", "flag"]], paired)
     table = pd.read_csv(discriminator_csv)

@@ -1,14 +1,15 @@
 """Two held-out real piles for the detection lab, re-created from a public repository (never committed): the
 electroluminescence images of solar cells of Buerhop-Lutz et al. (2018), github.com/zae-bayern/elpv-dataset.
 
-    python benchmarks/elpv.py --mirror /work/.mirror/zae-bayern+elpv-dataset/repo --out .cache/piles/elpv
+    git clone --mirror https://github.com/zae-bayern/elpv-dataset /tmp/elpv.git
+    python benchmarks/elpv.py --mirror /tmp/elpv.git --out .cache/piles/elpv
 
 Writes one pile a cell type, `mono/` and `poly/`, each with `good/` (every cell its experts gave a defect
 probability of 0: 588 mono, 920 poly) and `defective/` (a seeded draw of the cells they gave 1, so that 12 % of the
 pile is defective, as in DAGM 1, KSDD and the magnetic tile). Cells they were unsure of (1/3, 2/3) are left out.
 300 x 300 px, grey, every cell aligned to the same frame; defects are cracks and dark, inactive regions. Another
-surface, camera and maker than any pile the lab chose on: the fourteenth round's rule question is put to them
-(results/detect/heldout.md).
+surface, camera and maker than any pile the lab had chosen on: the fifteenth round put its rule question to them
+(results/detect/heldout.md); chosen on since the sixteenth (lab_piles.BUILT).
 
 >>> defective_count(588)
 80

@@ -207,12 +207,13 @@ def test_predict_on_two_processes_assigns_as_one(one_process, tmp_path, capsys):
     assert printed.count("predicted defective") == 1 and done.stdout.replace(str(two), str(one)) == printed
 
 
-# self: the default; bank: references prepared by each process; discriminator: self with the discriminator (its patch
-# samples gathered, both halves' models trained by every process)
+# self: the default's scorer alone (the discriminator off); bank: references prepared by each process; discriminator:
+# the default, self with the discriminator (its patch samples gathered, both halves' models trained by every process)
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["self", "bank", "discriminator"])
 def test_detect_on_two_processes_scores_as_one(tmp_path, method):
-    command = [*DETECT, *(["--discriminator", "0.5"] if method == "discriminator" else ["--method", method])]
+    flags = {"self": ["--discriminator", "0"], "bank": ["--method", "bank"], "discriminator": []}
+    command = [*DETECT, *flags[method]]
     assert main([*command, "--out-dir", str(tmp_path / "one")]) == 0
     done = torchrun(*command, "--out-dir", tmp_path / "two")
     assert succeeded(done)

@@ -203,11 +203,11 @@ def _search(bank: faiss.Index, owners: np.ndarray, patches: np.ndarray) -> tuple
 
 
 class KeptFeatures:
-    """The first pass's patch features of this process's images (by image index), kept (float16) for the second
-    pass while the shard's would fit in KEEP_BYTES (a process's own budget, judged from the first batch), else
-    extracted again when asked for (each round then costs the clean images' and the shard's forward passes again);
-    with `enabled` False (no second pass, no whitening) nothing is kept. `transform` (the whitening, once fitted)
-    applies to every feature handed out. Each image's look, its mean patch feature as first extracted, is kept
+    """The first pass's patch features of this process's images (by image index), kept (float16) for the second pass and
+    the discriminator while the shard's would fit in KEEP_BYTES (a process's own budget, judged from the first batch),
+    else extracted again when asked for (each round then costs the clean images' and the shard's forward passes again);
+    with `enabled` False (no second pass, whitening or discriminator) nothing is kept. `transform` (the whitening, once
+    fitted) applies to every feature handed out. Each image's look, its mean patch feature as first extracted, is kept
     even when nothing else is, for its peers (peers.py)."""
 
     def __init__(self, extract: Callable[[np.ndarray], Tensor], shard: int, enabled: bool = True) -> None:

@@ -6,16 +6,18 @@
       -> a scorer's maps (`scorers/`; `fused`: two maps joined on one scale, `fusion.py`; `self` at
          `--self-radius 0`: the radius of SELF_RADII whose maps rank the pile's top farthest above its bulk)
       -> `self`: a second pass, the nearer of each patch's own-image and clean-bank distances (`rescore.py`)
+      -> `self`: a patch discriminator trained on the pile's most normal images, its maps joined to the scorer's
+         (`discriminator.py`, `fusion.py`; `--discriminator 0`: off)
       -> each cell against the pile at that place (`position.py`)
       -> image scores and peaks (`scoring.py`), each score against its look-alikes' (`peers.py`)
       -> a label-free threshold (`decision.py`)
       -> scores.csv, metrics.json, overlays/ (`write_detection`)
 
-No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the
-decisions' ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's
-uint8 images, one float32 map per image and the scorer's references; patch features exist one batch at a time,
-except that the second pass and the whitening keep the first's (float16) while they fit in `rescore.KEEP_BYTES`;
-the second pass keeps each patch's nearest bank patch (its distance and image: 8 bytes) for the next round.
+No label is used to score or decide; labels, where the pile has them, only measure the answer (AUROC, AP, the decisions'
+ACC / MDR / FDR / EACC, where the map's peak falls for sets with defect outlines). Memory: the pile's uint8 images, one
+float32 map per image and the scorer's references; patch features exist one batch at a time, except that the second
+pass, the whitening and the discriminator keep the first's (float16) while they fit in `rescore.KEEP_BYTES`; the second
+pass keeps each patch's nearest bank patch (its distance and image: 8 bytes) for the next round.
 
 >>> config = DetectConfig(dataset="synthetic", max_side=64, method="self", backbone="resnet18", weights="random",
 ...                       device="cpu")

@@ -22,7 +22,10 @@ def test_held_out_piles_alone_are_shown_without_a_choice(capsys):
     assert "rule:" not in printed
 
 
-def test_piles_chosen_on_get_each_rule_s_choice(capsys):
+def test_piles_chosen_on_get_each_rule_s_choice_and_others_none(capsys):
     detect_peers.show(table(["ksdd", "dagm", "elpv_mono"]), ("ksdd", "dagm"))
     printed = capsys.readouterr().out
-    assert "rule: worst" in printed and "rule: regret" in printed
+    for rule in ("worst", "regret"):
+        choice = printed.split(f"rule: {rule}")[1].split("rule:")[0]
+        assert "ksdd" in choice and "elpv_mono" not in choice  # a pile outside `piles` is neither chosen on nor for
+        assert choice.split("all")[1].split()[0] == "on"  # the setting chosen over both piles

@@ -85,8 +85,9 @@ def test_the_passes_asked_for_are_the_ones_trained(tmp_path, monkeypatch):
 
     original = detect_discriminator.discriminator_maps
     monkeypatch.setattr(detect_discriminator, "discriminator_maps", recording)
-    rows = discriminator_paired.pile_rows("tiny", tmp_path, [0, 1], epochs=6)
-    assert trained == [6, 6] and rows[0]["epochs"] == 6
+    assert discriminator_paired.EPOCHS != 3
+    rows = discriminator_paired.pile_rows("tiny", tmp_path, [0, 1], epochs=3)
+    assert trained == [3, 3] and rows[0]["epochs"] == 3
 
 
 def test_a_worst_case_lost_beyond_its_interval_keeps_the_default_whatever_the_mean():
@@ -112,3 +113,28 @@ def test_the_lab_s_choice_reads_the_default_and_the_flag_s_rows_only(tmp_path):
                   "flag": [0.90, 0.99]}).to_csv(tmp_path / "own.csv", index=False)
     own = discriminator_paired.lab_choice(str(tmp_path / "own.csv"), ("ksdd", "dagm"))
     assert own["chosen_without_it"].tolist() == ["flag", "off", "off"] and own["auroc"].tolist()[:2] == [0.90, 0.96]
+
+
+def test_worst_piles_that_differ_tie_only_when_both_intervals_hold_0():
+    # off is worst on strips (0.74), the flag on tile (0.72): the minima favour off, the mean (0.813, 0.823) the flag
+    auroc = pd.DataFrame({"off": [0.74, 0.80, 0.90], "flag": [0.76, 0.72, 0.99]}, index=["strips", "tile", "dagm"])
+    both = pd.DataFrame({"low": [-0.01, -0.09, 0.02], "high": [0.09, 0.01, 0.06]}, index=auroc.index)
+    one = both.assign(low=[0.01, -0.09, 0.02])  # strips' change is sure, tile's is not
+    assert discriminator_paired.pair_choice(auroc, both)["chosen_without_it"].iloc[-1] == "flag"  # a tie: the mean
+    assert discriminator_paired.pair_choice(auroc, one)["chosen_without_it"].iloc[-1] == "off"  # no tie: the minima
+
+
+def test_a_pile_alone_gets_no_choice_and_a_missing_value_is_refused():
+    auroc = pd.DataFrame({"off": [0.95, 0.96], "flag": [0.96, 0.99]}, index=["dagm", "edge"])  # one family
+    paired = pd.DataFrame({"low": [0.01, 0.01], "high": [0.02, 0.02]}, index=auroc.index)
+    chosen = discriminator_paired.pair_choice(auroc, paired)
+    assert chosen["chosen_without_it"].tolist() == ["", "", "flag"] and chosen["auroc"].isna().tolist() == [True] * 3
+    with pytest.raises(ValueError, match="every pile needs"):
+        discriminator_paired.pair_choice(auroc.assign(flag=[0.96, np.nan]), paired)
+
+
+def test_a_table_holding_a_pile_twice_is_refused(tmp_path):
+    pd.DataFrame({"pile": ["ksdd", "ksdd"], "low": [0.0, 0.0], "high": [0.1, 0.1], "off": [0.9, 0.9],
+                  "flag": [0.9, 0.9]}).to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(ValueError, match="holds a pile twice"):
+        discriminator_paired.lab_choice(str(tmp_path / "p.csv"), ("ksdd",))

@@ -91,7 +91,7 @@ def test_the_discriminator_lifts_a_smudge_and_metrics_say_whether_and_why_it_joi
     assert {k: record[k] for k in ("used", "weight", "noise", "epochs", "steps", "clean_images")} == \
         {"used": True, "weight": 0.5, "noise": 1.0, "epochs": discriminator.EPOCHS, "steps": discriminator.STEPS,
          "clean_images": 16}
-    assert record["batches"] == [discriminator.BATCHES[0]] * 2  # a small pile: 12 passes take fewer patches a step
+    assert record["batches"] == [discriminator.BATCHES[0]] * 2  # a small pile: EPOCHS passes take fewer patches a step
     alone = detect(config(discriminator=0), pile(smudged))
     assert alone.metrics["discriminator"] == {"used": False, "why": "--discriminator 0"}
     # the smooth smudge on the texture stands apart from the pile only with the discriminator (robust z 5.6 against

@@ -55,6 +55,7 @@ def test_features_kept_or_extracted_again_give_the_same_answer(marked, monkeypat
     monkeypatch.setattr(rescore, "KEEP_BYTES", 0)
     again = detect(config(), pile(marked))
     np.testing.assert_allclose(again.table["score"], kept.table["score"], rtol=1e-5)
+    assert kept.metrics["discriminator"]["used"] and again.metrics["discriminator"]["used"]
     assert again.metrics["rescore"]["features"].startswith("extracted again (keeping them would take 4 MiB")
 
 
