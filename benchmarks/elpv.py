@@ -1,5 +1,6 @@
-"""Two held-out real piles for the detection lab, re-created from a public repository (never committed): the
-electroluminescence images of solar cells of Buerhop-Lutz et al. (2018), github.com/zae-bayern/elpv-dataset.
+"""Two real piles of solar cells for the detection lab (held out of every choice until the fifteenth round), re-created
+from a public repository (never committed): the electroluminescence images of solar cells of Buerhop-Lutz et al. (2018),
+github.com/zae-bayern/elpv-dataset.
 
     git clone --mirror https://github.com/zae-bayern/elpv-dataset /tmp/elpv.git
     python benchmarks/elpv.py --mirror /tmp/elpv.git --out .cache/piles/elpv
@@ -17,13 +18,13 @@ surface, camera and maker than any pile the lab had chosen on: the fifteenth rou
 
 from __future__ import annotations
 
-import argparse
 import io
 import subprocess
 import tarfile
 from pathlib import Path
 
 import numpy as np
+from lab_piles import from_mirror
 
 DATA = "src/elpv_dataset/data"
 SHARE = 0.12  # defective share of each pile
@@ -68,11 +69,7 @@ def build(mirror: Path, out: Path, seed: int = 0) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", required=True, help="the git directory of a fetched snapshot")
-    parser.add_argument("--out", default=".cache/piles/elpv")
-    args = parser.parse_args()
-    print(build(Path(args.mirror), Path(args.out)))
+    from_mirror(__doc__, build, ".cache/piles/elpv")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ fly from ../shared/datasets (nothing is written or committed).
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,16 @@ def load_pile(name: str, data_root: str, max_side: int = 512) -> ImageSet:
         return load_dataset(str(BUILT[name]), None, Fit(max_side, 32))
     side = MAX_SIDE.get(name, max_side)
     return load_dataset(name, data_root if name != "synthetic" else None, Fit(side, 32))
+
+
+def from_mirror(doc: str, build: Callable[[Path, Path], dict[str, int]], out: str) -> None:
+    """The command line of a script that re-creates a lab pile from a fetched git mirror (`--mirror`, `--out`,
+    default `out`): `build(mirror, out)`, then the images it wrote per folder."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--mirror", required=True, help="the git directory of a fetched snapshot")
+    parser.add_argument("--out", default=out)
+    args = parser.parse_args()
+    print(build(Path(args.mirror), Path(args.out)))
 
 
 def pasted_pile(data_root: str, at_edge: bool, max_side: int = 512, seed: int = 0) -> ImageSet:

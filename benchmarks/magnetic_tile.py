@@ -11,13 +11,13 @@ of mixed sizes (about 100-600 px a side), grey, often with the tile's edge in vi
 
 from __future__ import annotations
 
-import argparse
 import io
 import subprocess
 import tarfile
 from pathlib import Path
 
 import numpy as np
+from lab_piles import from_mirror
 
 TYPES = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")
 DEFECTIVE = 130
@@ -43,11 +43,7 @@ def build(mirror: Path, out: Path, seed: int = 0) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", required=True, help="the git directory of a fetched snapshot")
-    parser.add_argument("--out", default=".cache/piles/magnetic_tile")
-    args = parser.parse_args()
-    print(build(Path(args.mirror), Path(args.out)))
+    from_mirror(__doc__, build, ".cache/piles/magnetic_tile")
 
 
 if __name__ == "__main__":

@@ -45,3 +45,11 @@ def test_each_cell_type_is_a_pile_at_the_defective_share(tmp_path):
 
 def test_the_docstring_examples_hold():
     assert doctest.testmod(elpv).failed == 0
+
+
+def test_its_command_line_builds_into_the_folder_given(tmp_path, monkeypatch, capsys):
+    rows = [(f"m{i:02d}.png", 0.0, "mono") for i in range(22)] + [(f"d{i}.png", 1.0, "mono") for i in range(5)]
+    monkeypatch.setattr(sys, "argv", ["elpv.py", "--mirror", str(mirror(tmp_path, rows)), "--out", str(tmp_path / "o")])
+    elpv.main()  # lab_piles.from_mirror: the command line every fetched pile's script shares
+    assert "'mono/good': 22" in capsys.readouterr().out
+    assert len(list((tmp_path / "o" / "mono" / "good").iterdir())) == 22
