@@ -11,17 +11,17 @@ another share, or the geometric mean over several shares, leaving each pile out.
 Reads the detection lab's cache (`detect_lab.py` fills it). For each pile, features (the default's and
 `--whiten 0.95`'s) and seed of the clean bank, the package's default runs on the cached features as in
 `detect_peers.py`; its final maps (cells auto, sigma 1) are then scored by each aggregation in AGGREGATIONS and by
-`auto`, the package's `--top-share 0` (the share chosen from the pile by how far its top tenth reaches:
-scoring.py), each with every peers setting in PEERS. Why: at top 1 %, KSDD's defects (long thin cracks in 32 x 12
-cells) and DAGM's (compact smudges in 32 x 32) want opposite shares; a mean over several shares is the hedge that
-MuSc's several aggregation sizes suggest, a share chosen from the pile the alternative. The piles a script builds
-(lab_piles.BUILT: `tile`, the magnetic-tile set, benchmarks/magnetic_tile.py; `strips`, the Severstal sample cut
-into tiles, benchmarks/severstal_tiles.py; the lab's cache then needs their features, `detect_lab.py --piles
-tile,strips`) are chosen over as well when their tables are given (`--with`). Rows: pile, features, seed,
-aggregation, k, weight, AUROC, AP, the `auto` decision, the share `auto` chose (its rows only) and the images
-flagged when the pile's defect-free part alone is scored and decided so (its maps from the whole pile's passes;
-every flag a false one). The lab's rules (`detect_lab.choose`: worst case and regret) then pick on the AUROC averaged
-over the seeds, leaving each pile (and the piles pasted from it) out.
+`auto`, the package's `--top-share 0` (the share chosen from the pile by how far its top tenth reaches: scoring.py),
+each with every peers setting in PEERS. Why: at top 1 %, KSDD's defects (long thin cracks in 32 x 12 cells) and DAGM's
+(compact smudges in 32 x 32) want opposite shares; a mean over several shares is the hedge that MuSc's several
+aggregation sizes suggest, a share chosen from the pile the alternative. The piles a script builds (lab_piles.BUILT:
+`tile`, the magnetic-tile set, benchmarks/magnetic_tile.py; `strips`, the Severstal sample cut into tiles,
+benchmarks/severstal_tiles.py; since the sixteenth round also the ELPV piles, benchmarks/elpv.py; the lab's cache then
+needs their features, `detect_lab.py --piles tile,strips`) are chosen over as well when their tables are given
+(`--with`). Rows: pile, features, seed, aggregation, k, weight, AUROC, AP, the `auto` decision, the share `auto` chose
+(its rows only) and the images flagged when the pile's defect-free part alone is scored and decided so (its maps from
+the whole pile's passes; every flag a false one). The lab's rules (`detect_lab.choose`: worst case and regret) then pick
+on the AUROC averaged over the seeds, leaving each pile (and the piles pasted from it) out.
 """
 
 from __future__ import annotations
