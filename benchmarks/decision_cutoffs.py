@@ -3,10 +3,10 @@
     python benchmarks/decision_cutoffs.py --data-root ../shared/datasets --cache .cache/lab --seeds 0,1,2 \
         --out results/detect/decision_cutoffs.csv
 
-Why: at the default, DAGM 1's defects rank high (AUROC 0.96; the best threshold, chosen with the labels, flags 68
-and reaches ACC 0.946, MDR 0.030, FDR 0.024) but their log scores lie a median 2.1 robust standard deviations
-above the pile's median, so `mad` 3 flags 9 of its 71 (MDR 0.108). The scores above the median hold the defects
-and inflate `mad`'s spread; those below it are defect-free: `lower` takes the spread from them alone.
+Why: at the tenth round's default (no discriminator), DAGM 1's defects rank high (AUROC 0.96; the best threshold, chosen
+with the labels, flags 68 and reaches ACC 0.946, MDR 0.030, FDR 0.024) but their log scores lie a median 2.1 robust
+standard deviations above the pile's median, so `mad` 3 flags 9 of its 71 (MDR 0.108). The scores above the median hold
+the defects and inflate `mad`'s spread; those below it are defect-free: `lower` takes the spread from them alone.
 
 Piles, each scored at the package's defaults: the lab's seven (`lab_piles.py`, scored from the lab's cached
 features as `detect_radius.py` scores radius 2, for each seed of the clean bank), each again without its

@@ -15,7 +15,9 @@ normalisation, smoothing, share and peers. Rows: pile, seed, noise, clean share,
 AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took. The lab's rules
 (`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out. (The
 eleventh round's grid, noise 0.3 and 1.0 at a fixed batch of 4,096, is discriminator.csv, from commit 4274b4d's version
-of this file; the twelfth's, 6 / 12 / 24 passes at noise 1.0, discriminator_epochs.csv, from 5e6e847's.)
+of this file; the twelfth's, 6 / 12 / 24 passes at noise 1.0, discriminator_epochs.csv, from 5e6e847's. The
+discriminator trains for discriminator.EPOCHS passes: 12 when discriminator_clean.csv and _share.csv were written, 6
+since commit aa7c55f, as in discriminator_default.csv.)
 """
 
 from __future__ import annotations

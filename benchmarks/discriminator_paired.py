@@ -1,7 +1,7 @@
 """How sure each pile's change under `--discriminator 0.5` is: a paired bootstrap of the AUROC (issue 19).
 
     python benchmarks/discriminator_paired.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
-        --seeds 0,1,2 --out results/detect/discriminator_paired.csv --threads 2
+        --seeds 0,1,2 --out results/detect/discriminator_paired.csv --threads 2   # add --epochs 12 to redo that CSV
 
 For each pile and seed the discriminator off (the default until the fifteenth round) and on (noise 1.0, the cleanest
 70 %, weight 0.5: the package's `--discriminator 0.5`, the default since; `the flag` here) score every image of the
@@ -96,7 +96,7 @@ def pair_choice(auroc: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
     >>> pair_choice(auroc, paired)["chosen_without_it"].tolist()
     ['flag', 'off', 'flag', 'flag']
     """
-    if auroc[["off", "flag"]].isna().any().any() or paired.loc[auroc.index, ["low", "high"]].isna().any().any():
+    if auroc[["off", "flag"]].isna().any().any() or paired.reindex(auroc.index)[["low", "high"]].isna().any().any():
         raise ValueError("every pile needs both settings' AUROC and the change's interval")
     rows = []
     for pile in auroc.index:

@@ -47,7 +47,7 @@ def load_pile(name: str, data_root: str, max_side: int = 512) -> ImageSet:
 def from_mirror(doc: str, build: Callable[[Path, Path], dict[str, int]], out: str) -> None:
     """The command line of a script that re-creates a lab pile from a fetched git mirror (`--mirror`, `--out`,
     default `out`): `build(mirror, out)`, then the images it wrote per folder."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()))
     parser.add_argument("--mirror", required=True, help="the git directory of a fetched snapshot")
     parser.add_argument("--out", default=out)
     args = parser.parse_args()

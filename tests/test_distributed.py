@@ -219,6 +219,9 @@ def test_detect_on_two_processes_scores_as_one(tmp_path, method):
     assert succeeded(done)
     one, two = (pd.read_csv(tmp_path / name / "scores.csv").sort_values("path") for name in ("one", "two"))
     assert len(one) == len(two) == 600 and one.path.tolist() == two.path.tolist()
+    for run in ("one", "two"):
+        ran = json.loads((tmp_path / run / "metrics.json").read_text())["discriminator"]["used"]
+        assert ran == (method == "discriminator")
     # The discriminator's 300 training steps amplify the rounding of the features each process's threads extract
     # (0.08 % of a score at most between 1 and 2 threads, one pair of runs; training on one thread keeps its own sums
     # out of it: discriminator.py).

@@ -90,7 +90,7 @@ def test_the_passes_asked_for_are_the_ones_trained(tmp_path, monkeypatch):
     assert trained == [3, 3] and rows[0]["epochs"] == 3
 
 
-def test_a_worst_case_lost_beyond_its_interval_keeps_the_default_whatever_the_mean():
+def test_a_worst_case_lost_beyond_its_interval_keeps_off_whatever_the_mean():
     auroc = pd.DataFrame({"off": [0.78, 0.96], "flag": [0.76, 0.99]}, index=["strips", "dagm"])
     sure = pd.DataFrame({"low": [-0.03, 0.02], "high": [-0.01, 0.04]}, index=auroc.index)
     unsure = sure.assign(low=[-0.03, 0.02], high=[0.01, 0.04])
@@ -98,7 +98,7 @@ def test_a_worst_case_lost_beyond_its_interval_keeps_the_default_whatever_the_me
     assert discriminator_paired.pair_choice(auroc, unsure)["chosen_without_it"].iloc[-1] == "flag"
 
 
-def test_the_lab_s_choice_reads_the_default_and_the_flag_s_rows_only(tmp_path):
+def test_the_lab_s_choice_reads_the_off_and_the_flag_s_rows_only(tmp_path):
     noise, share, weight = discriminator_paired.FLAG
     rows = [("ksdd", 0, 0, 0, 0.95), ("ksdd", noise, share, weight, 0.96), ("ksdd", noise, share, 1.0, 0.10),
             ("dagm", 0, 0, 0, 0.96), ("dagm", noise, share, weight, 0.99), ("dagm", 2.0, share, weight, 0.10)]
@@ -122,6 +122,8 @@ def test_worst_piles_that_differ_tie_only_when_both_intervals_hold_0():
     one = both.assign(low=[0.01, -0.09, 0.02])  # strips' change is sure, tile's is not
     assert discriminator_paired.pair_choice(auroc, both)["chosen_without_it"].iloc[-1] == "flag"  # a tie: the mean
     assert discriminator_paired.pair_choice(auroc, one)["chosen_without_it"].iloc[-1] == "off"  # no tie: the minima
+    flag_sure = both.assign(high=[0.09, -0.01, 0.06])  # tile's (the flag's worst) change is sure, strips' is not
+    assert discriminator_paired.pair_choice(auroc, flag_sure)["chosen_without_it"].iloc[-1] == "off"
 
 
 def test_a_pile_alone_gets_no_choice_and_a_missing_value_is_refused():

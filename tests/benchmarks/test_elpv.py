@@ -1,5 +1,5 @@
-"""The lab's held-out ELPV piles (benchmarks/elpv.py): one pile a cell type, defect-free cells whole, a seeded
-draw of certain defects at the pile's share, unsure cells left out, images copied unchanged."""
+"""The lab's ELPV piles (benchmarks/elpv.py; held out until the fifteenth round): one pile a cell type, defect-free
+cells whole, a seeded draw of certain defects at the pile's share, unsure cells left out, images copied unchanged."""
 
 import doctest
 import subprocess
