@@ -43,7 +43,7 @@ from steelnb.detect.discriminator import CLEAN_SHARE, EPOCHS
 
 DRAWS = 2000  # resamples of each pile's images
 TIE = 1e-12  # a change this close to 0 is no loss (a mean of changes that cancel rounds to about 1e-17)
-FLAG = (DetectConfig.discriminator_noise, CLEAN_SHARE, 0.5)  # the flag's noise, clean share and weight
+FLAG = (DetectConfig.discriminator_noise, CLEAN_SHARE, DetectConfig.discriminator)  # the default's noise, share, weight
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS) -> list[dict]:
