@@ -1,23 +1,29 @@
-"""The label-free decision's light-pile rule and cutoff (issue 19, tenth round), chosen leaving each pile out.
+"""The label-free decision's light-pile rule and cutoff (issue 19, tenth and seventeenth rounds), chosen leaving each
+pile out.
 
-    python benchmarks/decision_cutoffs.py --data-root ../shared/datasets --cache .cache/lab --seeds 0,1,2 \
-        --out results/detect/decision_cutoffs.csv
+    python benchmarks/decision_cutoffs.py --data-root ../shared/datasets --cache .cache/lab --seeds 0,1,2 --threads 2 \
+        --piles synthetic,ksdd,dagm,edge,inside,tile,strips,elpv_mono,elpv_poly,I,II,III,IV \
+        --out results/detect/decision_cutoffs_17.csv
 
 Why: at the tenth round's default (no discriminator), DAGM 1's defects rank high (AUROC 0.96; the best threshold, chosen
 with the labels, flags 68 and reaches ACC 0.946, MDR 0.030, FDR 0.024) but their log scores lie a median 2.1 robust
 standard deviations above the pile's median, so `mad` 3 flags 9 of its 71 (MDR 0.108). The scores above the median hold
-the defects and inflate `mad`'s spread; those below it are defect-free: `lower` takes the spread from them alone.
+the defects and inflate `mad`'s spread; those below it are defect-free: `lower` takes the spread from them alone. The
+seventeenth round chooses again on the scores of today's default, the discriminator on (results/detect/
+decision_cutoffs.md).
 
-Piles, each scored at the package's defaults: the lab's seven (`lab_piles.py`, scored from the lab's cached
-features as `detect_radius.py` scores radius 2, for each seed of the clean bank), each again without its
-defective images (a pile where every flag is false; rescored on that part alone), and notebook 05's four 40 %
-stand-ins (`decision_rules.pile_scores`: one package run each, cached). Settings: `auto` at a cutoff C with `mad`
-or `lower` for the piles where it does not take `null` (the package's default is `auto(mad) 3`), `null` C alone,
-and `estimate`: the top of the pile, as many images as the empirical null estimates defective (a review budget
-that a report could name, not a rule of the package). Rows: pile, seed, setting, flagged, ACC, MDR, FDR, ACC
-gained over "everything defect-free". Without pile P (and its family: `detect_lab.family`), the setting of the
-best worst-case gain over the other piles (and, to compare, of the smallest largest shortfall from each pile's
-best) is chosen and reported on P.
+Piles, each scored at the package's defaults: the lab's nine (`lab_piles.py`, scored from the lab's cached features as
+`detect_discriminator.seed_scores` scores the default, the discriminator on, for each seed of the clean bank and the
+discriminator), each again without its defective images (a pile where every flag is false; rescored, and the
+discriminator trained, on that part alone), and notebook 05's four 40 % stand-ins (`decision_rules.pile_scores`: one
+package run each, cached). Settings: `auto` at a cutoff C with `mad` or `lower` for the piles where it does not take
+`null` (the package's default is `auto(mad) 3`), `null` C alone, and `estimate`: the top of the pile, as many images as
+the empirical null estimates defective (a review budget that a report could name, not a rule of the package). Rows:
+pile, seed, setting, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free". Without pile P (and its family:
+`detect_lab.family`), the setting of the best worst-case gain over the other piles (and, to compare, of the smallest
+largest shortfall from each pile's best) is chosen and reported on P. (The tenth round's decision_cutoffs.csv is commit
+52e68f7's version of this file: the seven piles scored without the discriminator, as `detect_radius.py` scores radius 2,
+cutoffs 1.5 to 3.)
 """
 
 from __future__ import annotations
@@ -27,18 +33,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from decision_rules import HEAVY, pile_scores
-from detect_lab import choose
+from detect_discriminator import seed_scores
+from detect_lab import CHOOSE_ON, cached_pile, choose
 from detect_peers import parser_for, seeded_table
-from detect_radius import final_scores
+from discriminator_paired import FLAG
+from lab_piles import BUILT
 
 from steelnb.detect.decision import NOISE_SPREAD, auto_rule, label_free_threshold, log_scores, null_fit, robust_spread
-from steelnb.detect.scorers import SelfSimilarity
 from steelnb.metrics import defect_scores_metrics
 
-LAB = ("synthetic", "ksdd", "dagm", "edge", "inside", "tile", "strips")
-CUTOFFS = (1.5, 2.0, 2.5, 3.0)
+LAB = (*CHOOSE_ON, *BUILT)
+CUTOFFS = (1.5, 2.0, 2.5, 3.0, 3.5)
 SETTINGS = [*(f"auto({light}) {c:g}" for light, c in itertools.product(("mad", "lower"), CUTOFFS)),
             *(f"null {c:g}" for c in CUTOFFS), "estimate"]
 
@@ -86,18 +92,14 @@ def rows_of(pile: str, seed: int, scores: np.ndarray, truth: np.ndarray) -> list
 
 
 def lab_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
-    """Rows of lab pile `name` and of its defect-free part, each seed of the clean bank."""
-    levels, truth, _ = torch.load(cache / f"{name}.pt", weights_only=False)
-    features = levels[16].float()
-    first = SelfSimilarity(2).maps(features, np.arange(len(truth))).numpy()  # per image: a part's are its own
-    looks = features.mean((1, 2)).numpy()
+    """Rows of lab pile `name` and of its defect-free part at the package's default, each seed."""
+    pile = cached_pile(name, cache)
+    noise, share, weight = FLAG
     rows = []
-    whole = np.ones(len(truth), bool)
-    for seed, (part, keep) in itertools.product(seeds, ((name, whole), (f"{name}-clean", truth == 0))):
-        index = np.flatnonzero(keep)
-        scores, _ = final_scores(features[index], first[index], looks[index], seed)
-        rows += rows_of(part, seed, scores, truth[index])
-        print(part, seed, {r["setting"]: r["flagged"] for r in rows[-len(SETTINGS):]}, flush=True)
+    for seed, (label, part) in itertools.product(seeds, ((name, pile), (f"{name}-clean", pile.part(pile.truth == 0)))):
+        scores = seed_scores(part, seed, [noise], [share])[noise, share, weight][0]
+        rows += rows_of(label, seed, scores, part.truth)
+        print(label, seed, {r["setting"]: r["flagged"] for r in rows[-len(SETTINGS):]}, flush=True)
     return rows
 
 

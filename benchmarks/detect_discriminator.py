@@ -28,12 +28,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from detect_aggregation import aggregated, tops_of
 from detect_lab import CHOOSE_ON, CachedPile, cached_pile
 from detect_peers import measured, parser_for, seeded_table, settings, show
 from detect_radius import PEERS
 from detect_rescore import pipeline, rescored_raw
 from lab_piles import BUILT
+from score_cache import cached
 
 from steelnb.detect.discriminator import EPOCHS, discriminator_maps
 from steelnb.detect.rescore import clean_images
@@ -59,7 +61,23 @@ def seed_scores(pile: CachedPile, seed: int, noises: list[float], shares: list[f
                 ) -> dict[tuple[float, float, float], tuple[np.ndarray, float]]:
     """{(noise, share, weight): (image scores, the discriminator's training seconds)} of `pile` at `seed`: the
     discriminator off at (0, 0, 0), then the discriminator trained on each share at each noise, joined at each weight of
-    WEIGHTS, each model trained for `epochs` passes."""
+    WEIGHTS, each model trained for `epochs` passes. Scored once: a run with the same pile, seed, grid and code reads
+    the scores (and the seconds measured when they were made) from the score cache beside the pile's features."""
+    key = {**pile.key(), "seed": seed, "noises": noises, "shares": shares, "epochs": epochs, "weights": WEIGHTS}
+    stored = cached(pile.origin.parent, key, lambda: _packed(_scored(pile, seed, noises, shares, epochs)))
+    return {tuple(setting): (scores, float(seconds)) for setting, scores, seconds in
+            zip(stored["settings"].tolist(), stored["scores"], stored["seconds"], strict=True)}
+
+
+def _packed(scored: dict[tuple[float, float, float], tuple[np.ndarray, float]]) -> dict[str, np.ndarray]:
+    """`seed_scores`' dictionary as the arrays the cache stores."""
+    return {"settings": np.array(list(scored), np.float64), "scores": np.stack([s for s, _ in scored.values()]),
+            "seconds": np.array([seconds for _, seconds in scored.values()])}
+
+
+def _scored(pile: CachedPile, seed: int, noises: list[float], shares: list[float], epochs: float
+            ) -> dict[tuple[float, float, float], tuple[np.ndarray, float]]:
+    """`seed_scores`, computed."""
     scores, joined = rescored_raw(pile.features.numpy(), pile.first, 0.7, 2, 40_000, seed)
     scored = {(0.0, 0.0, 0.0): (final_scores(pipeline(joined)[1], pile.looks), 0.0)}
     n = len(pile.truth)
@@ -87,10 +105,23 @@ def main() -> None:
                         help="of the pile, the images ranked most normal it trains on (comma-separated)")
     args = parser.parse_args()
     table = seeded_table(args, functools.partial(pile_rows, noises=args.noises, shares=args.shares))
-    name = ("noise " + table["noise"].astype(str) + ", share " + table["share"].astype(str) + ", weight "
-            + table["weight"].astype(str))
-    named = table.assign(discriminator=np.where(table["weight"] > 0, name, "off"))
+    named = table.assign(discriminator=setting_names(table))
     show(settings(named.assign(k=0, weight=0.0), ("discriminator",)), (*CHOOSE_ON, *BUILT))
+
+
+def setting_name(noise: float, share: float, weight: float) -> str:
+    """How this benchmark's tables name a setting: "off" at weight 0, else its noise, share and weight.
+
+    >>> setting_name(1, 0.7, 0.5), setting_name(0, 0, 0)
+    ('noise 1.0, share 0.7, weight 0.5', 'off')
+    """
+    return f"noise {float(noise)}, share {float(share)}, weight {float(weight)}" if weight > 0 else "off"
+
+
+def setting_names(table: pd.DataFrame) -> pd.Series:
+    """`setting_name` of each row of this benchmark's table (columns noise, share, weight)."""
+    return pd.Series([setting_name(*row) for row in table[["noise", "share", "weight"]].itertuples(index=False)],
+                     index=table.index)
 
 
 def _floats(listed: str) -> list[float]:

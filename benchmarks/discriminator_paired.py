@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from detect_discriminator import seed_scores
+from detect_discriminator import seed_scores, setting_name, setting_names
 from detect_lab import CHOOSE_ON, cached_pile, family
 from detect_peers import parser_for, seeded_table
 from lab_piles import BUILT
@@ -128,10 +128,9 @@ def lab_choice(paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT), d
     if discriminator_csv is None:
         return pair_choice(paired.loc[list(piles), ["off", "flag"]], paired)
     table = pd.read_csv(discriminator_csv)
-    noise, share, weight = FLAG
-    flag = (table["noise"] == noise) & (table["share"] == share) & (table["weight"] == weight)
-    mean = {name: table[rows].groupby("pile")["auroc"].mean() for name, rows in
-            (("off", table["weight"] == 0), ("flag", flag))}
+    names = setting_names(table)
+    mean = {name: table[names == setting].groupby("pile")["auroc"].mean() for name, setting in
+            (("off", "off"), ("flag", setting_name(*FLAG)))}
     return pair_choice(pd.DataFrame(mean).loc[list(piles)], paired)
 
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import decision_cutoffs  # benchmarks/ is not a package: its folder on the path
@@ -55,3 +56,18 @@ def test_estimate_flags_as_many_as_the_null_estimates():
 
 def test_the_docstring_examples_hold():
     assert doctest.testmod(decision_cutoffs).failed == 0
+
+
+def test_a_lab_pile_and_its_defect_free_part_are_each_scored_at_the_default(tmp_path):
+    features = torch.randn(48, 6, 6, 8, generator=torch.Generator().manual_seed(0)) * 0.1
+    truth = np.zeros(48, int)
+    truth[-6:] = 1
+    features[-6:, 2:4, 2:4] += 2.0
+    torch.save(({16: features.half()}, truth, 0.1), tmp_path / "tiny.pt")
+    rows = decision_cutoffs.lab_rows("tiny", tmp_path, [0, 1])
+    assert [(row["pile"], row["seed"]) for row in rows[::len(decision_cutoffs.SETTINGS)]] == [
+        ("tiny", 0), ("tiny-clean", 0), ("tiny", 1), ("tiny-clean", 1)]
+    default = [row for row in rows if row["setting"] == "auto(mad) 3"]
+    assert [row["mdr"] for row in default[1::2]] == [0.0, 0.0]  # the part has no defect to miss
+    assert all(row["flagged"] == round(row["fdr"] * 42) for row in rows if row["pile"] == "tiny-clean")
+    assert default[0]["flagged"] >= 6 and default[0]["mdr"] == 0  # the six odd squares found

@@ -1,0 +1,91 @@
+"""The lab's score cache (benchmarks/score_cache.py): computed once a key and code, again when either changes."""
+
+import doctest
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import detect_discriminator  # benchmarks/ is not a package: its folder on the path
+import score_cache
+from detect_lab import cached_pile
+
+
+def counted(calls: list) -> callable:
+    def compute() -> dict[str, np.ndarray]:
+        calls.append(1)
+        return {"scores": np.full(3, float(len(calls)))}
+    return compute
+
+
+def test_a_key_is_computed_once_and_another_key_or_code_computes_again(tmp_path, monkeypatch):
+    calls = []
+    first = score_cache.cached(tmp_path, {"pile": "a", "seed": 0}, counted(calls))
+    assert score_cache.cached(tmp_path, {"seed": 0, "pile": "a"}, counted(calls))["scores"].tolist() == [1.0] * 3
+    assert first["scores"].tolist() == [1.0] * 3 and len(calls) == 1
+    assert score_cache.cached(tmp_path, {"pile": "a", "seed": 1}, counted(calls))["scores"].tolist() == [2.0] * 3
+    monkeypatch.setattr(score_cache, "code_digest", lambda: "other code")
+    assert score_cache.cached(tmp_path, {"pile": "a", "seed": 0}, counted(calls))["scores"].tolist() == [3.0] * 3
+    assert sorted(path.suffix for path in (tmp_path / "scores").iterdir()) == [".npz"] * 3  # no partial file left
+
+
+def test_the_code_digest_follows_every_scoring_file_s_code_and_not_its_words(tmp_path, monkeypatch):
+    (tmp_path / "steelnb" / "detect" / "scorers").mkdir(parents=True)
+    (tmp_path / "benchmarks").mkdir()
+    files = [tmp_path / "steelnb" / "detect" / "scorers" / "one.py",
+             *(tmp_path / "benchmarks" / name for name in score_cache.SCORING)]
+    for path in files:
+        path.write_text("x = 1\n")
+    monkeypatch.setattr(score_cache, "ROOT", tmp_path)
+    digests = []
+    for path in [None, *files]:
+        if path is not None:
+            path.write_text("x = 2\n")
+        score_cache.code_digest.cache_clear()
+        digests.append(score_cache.code_digest())
+    files[0].write_text('"""Words."""\nx = 2  # more words\n')
+    score_cache.code_digest.cache_clear()
+    worded = score_cache.code_digest()
+    score_cache.code_digest.cache_clear()
+    assert len(set(digests)) == len(digests)  # each file's change is a new digest ...
+    assert worded == digests[-1]  # ... and a docstring or a comment is none
+
+
+def tiny_pile(folder: Path) -> None:
+    features = torch.randn(48, 6, 6, 8, generator=torch.Generator().manual_seed(0)) * 0.1
+    truth = np.zeros(48, int)
+    truth[-6:] = 1
+    features[-6:, 2:4, 2:4] += 2.0
+    torch.save(({16: features.half()}, truth, 0.1), folder / "tiny.pt")
+
+
+def test_the_discriminator_s_scores_are_read_back_for_the_same_pile_part_and_seed(tmp_path, monkeypatch):
+    trained = []
+
+    def recorded(*args, **kwargs):
+        trained.append(1)
+        return train(*args, **kwargs)
+
+    train = detect_discriminator.discriminator_maps
+    monkeypatch.setattr(detect_discriminator, "discriminator_maps", recorded)
+    tiny_pile(tmp_path)
+    first = detect_discriminator.pile_rows("tiny", tmp_path, [0], noises=[1.0], shares=[0.7])
+    assert len(trained) == 1
+    assert detect_discriminator.pile_rows("tiny", tmp_path, [0], noises=[1.0], shares=[0.7]) == first
+    assert len(trained) == 1  # read back, seconds and all
+    pile = cached_pile("tiny", tmp_path)
+    clean = pile.part(pile.truth == 0)
+    assert clean.images != pile.images and len(clean.truth) == 42
+    detect_discriminator.seed_scores(clean, 0, [1.0], [0.7])
+    detect_discriminator.seed_scores(pile, 1, [1.0], [0.7])
+    assert len(trained) == 3  # another part, another seed
+    os.utime(tmp_path / "tiny.pt", ns=(1, 1))  # the features written again
+    detect_discriminator.seed_scores(cached_pile("tiny", tmp_path), 0, [1.0], [0.7])
+    assert len(trained) == 4
+
+
+def test_the_docstring_example_holds():
+    assert doctest.testmod(score_cache).failed == 0
