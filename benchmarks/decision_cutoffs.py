@@ -34,10 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from decision_rules import HEAVY, pile_scores
-from detect_discriminator import seed_scores
+from detect_discriminator import DEFAULT, seed_scores
 from detect_lab import CHOOSE_ON, cached_pile, choose
 from detect_peers import parser_for, seeded_table
-from discriminator_paired import FLAG
 from lab_piles import BUILT
 
 from steelnb.detect.decision import NOISE_SPREAD, auto_rule, label_free_threshold, log_scores, null_fit, robust_spread
@@ -94,20 +93,21 @@ def rows_of(pile: str, seed: int, scores: np.ndarray, truth: np.ndarray) -> list
 def lab_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
     """Rows of lab pile `name` and of its defect-free part at the package's default, each seed."""
     pile = cached_pile(name, cache)
-    noise, share, weight = FLAG
+    noise, share, weight = DEFAULT
+    parts = ((name, pile), (f"{name}-clean", pile.part(pile.truth == 0)))
     rows = []
-    for seed, (label, part) in itertools.product(seeds, ((name, pile), (f"{name}-clean", pile.part(pile.truth == 0)))):
-        scores = seed_scores(part, seed, [noise], [share])[noise, share, weight][0]
-        rows += rows_of(label, seed, scores, part.truth)
+    for seed, (label, scored) in itertools.product(seeds, parts):
+        scores = seed_scores(scored, seed, [noise], [share])[noise, share, weight][0]
+        rows += rows_of(label, seed, scores, scored.truth)
         print(label, seed, {r["setting"]: r["flagged"] for r in rows[-len(SETTINGS):]}, flush=True)
     return rows
 
 
 def main() -> None:
-    parser = parser_for(__doc__, "results/detect/decision_cutoffs.csv")
+    parser = parser_for(__doc__, "results/detect/decision_cutoffs_17.csv")
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--decision-cache", type=Path, default=Path(".cache/decision"),
-                        help="the stand-ins' scores (decision_rules.py): delete it after detection changes")
+                        help="the stand-ins' scores (decision_rules.pile_scores, through score_cache.py)")
     parser.set_defaults(piles=",".join([*LAB, *HEAVY]))
     args = parser.parse_args()
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from lab_piles import load_pile
+from score_cache import cached
 
 from steelnb.detect import DetectConfig
 from steelnb.detect.decision import label_free_threshold, null_fit
@@ -38,17 +39,16 @@ SWITCHES = (0.2, 0.25, 0.3, 1 / 3, 0.35, 0.4, 0.45)
 
 def pile_scores(name: str, data_root: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """(scores, defect flags) of pile `name` (`<lab pile>`, `<lab pile>-clean` or a stand-in `I`..`IV`), detected
-    at the defaults once and cached."""
-    path = cache / f"{name}.npz"
-    if not path.exists():
+    at the defaults once: kept in `cache` by score_cache.py (keyed by the pile, the data root and the code)."""
+    def detected() -> dict[str, np.ndarray]:
         base = name.removesuffix("-clean")
         data = study_set(base, None, "cpu", seed=0).data if base in HEAVY else load_pile(base, data_root)
         if name.endswith("-clean"):
             data = data.subset(data.defective == 0, name=name)
         _, detection = detect_pile(DetectConfig(overlays=0), data)  # sides fitted to the grid, as inspect does
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, scores=detection.table["score"].to_numpy(), defective=data.defective.astype(np.int64))
-    found = np.load(path)
+        return {"scores": detection.table["score"].to_numpy(), "defective": data.defective.astype(np.int64)}
+
+    found = cached(cache, {"pile": name, "data_root": str(Path(data_root).resolve())}, detected)
     return found["scores"], found["defective"]
 
 
@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--cache", type=Path, default=Path(".cache/decision"),
-                        help="the piles' scores, by pile name: delete it after detection changes")
+                        help="the piles' scores (score_cache.py: a change to the code scores again)")
     parser.add_argument("--out", type=Path, default=Path("results/detect/decision_rules.csv"))
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machine is shared; the scores do not depend on it

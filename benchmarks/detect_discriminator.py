@@ -37,11 +37,14 @@ from detect_rescore import pipeline, rescored_raw
 from lab_piles import BUILT
 from score_cache import cached
 
-from steelnb.detect.discriminator import EPOCHS, discriminator_maps
+from steelnb.detect.config import DetectConfig
+from steelnb.detect.discriminator import CLEAN_SHARE, EPOCHS, discriminator_maps
 from steelnb.detect.rescore import clean_images
 from steelnb.detect.run import _pile_maps
 
 WEIGHTS = (0.25, 0.5, 1.0)
+# the package's noise, share and weight (`--discriminator 0.5`, the default since the fifteenth round)
+DEFAULT = (DetectConfig.discriminator_noise, CLEAN_SHARE, DetectConfig.discriminator)
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int], noises: list[float], shares: list[float]) -> list[dict]:
@@ -63,8 +66,10 @@ def seed_scores(pile: CachedPile, seed: int, noises: list[float], shares: list[f
     discriminator off at (0, 0, 0), then the discriminator trained on each share at each noise, joined at each weight of
     WEIGHTS, each model trained for `epochs` passes. Scored once: a run with the same pile, seed, grid and code reads
     the scores (and the seconds measured when they were made) from the score cache beside the pile's features."""
-    key = {**pile.key(), "seed": seed, "noises": noises, "shares": shares, "epochs": epochs, "weights": WEIGHTS}
-    stored = cached(pile.origin.parent, key, lambda: _packed(_scored(pile, seed, noises, shares, epochs)))
+    key = {**pile.key(), "seed": int(seed), "noises": [float(noise) for noise in noises],
+           "shares": [float(share) for share in shares], "epochs": float(epochs),
+           "weights": [float(weight) for weight in WEIGHTS]}
+    stored = cached(pile.folder, key, lambda: _packed(_scored(pile, seed, noises, shares, epochs)))
     return {tuple(setting): (scores, float(seconds)) for setting, scores, seconds in
             zip(stored["settings"].tolist(), stored["scores"], stored["seconds"], strict=True)}
 

@@ -74,37 +74,47 @@ def extract(name: str, data_root: str, cache: Path, backbone_name: str = "effici
 class CachedPile(NamedTuple):
     """What the discriminator's and the backbones' benchmarks start from: a pile's stride-16 features from the cache,
     its defect flags, its looks (each image's mean feature: the peers' search) and the first pass's maps (`self`,
-    radius 2), the forward pass's seconds an image, the cache file it was read from and which of its images it holds
-    ("all", or a digest of those `part` kept): what `key` names for the score cache (score_cache.py)."""
+    radius 2), the forward pass's seconds an image; the cache folder it was read from, a digest of the features and
+    flags read, and the positions in the cached pile of the images it holds (None: every one): what `key` names for the
+    score cache (score_cache.py)."""
     features: torch.Tensor
     truth: np.ndarray
     looks: np.ndarray
     first: np.ndarray
     forward_s: float
-    origin: Path
-    images: str = "all"
+    folder: Path
+    content: str
+    positions: np.ndarray | None = None
 
     def part(self, keep: np.ndarray) -> CachedPile:
-        """The pile of the images `keep` (a mask) selects: every image's first-pass map is its own."""
+        """The pile of the images `keep` (a mask over this pile) selects: every image's first-pass map is its own."""
         index = np.flatnonzero(keep)
+        positions = index if self.positions is None else self.positions[index]
         return self._replace(features=self.features[index], truth=self.truth[index], looks=self.looks[index],
-                             first=self.first[index],
-                             images=hashlib.blake2b(index.astype(np.int64).tobytes(), digest_size=8).hexdigest())
+                             first=self.first[index], positions=positions)
 
     def key(self) -> dict:
-        """The fields that name this pile's features: the cache file (path, size, time written) and the images."""
-        stat = self.origin.stat()
-        return {"features": str(self.origin.resolve()), "size": stat.st_size, "written": stat.st_mtime_ns,
-                "images": self.images}
+        """What names this pile for the score cache: the features' digest and, for a part, its images'."""
+        images = "all" if self.positions is None else digest(self.positions.astype(np.int64).tobytes())
+        return {"features": self.content, "images": images}
+
+
+def digest(*parts: bytes) -> str:
+    """A short hex digest of `parts`."""
+    hashed = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        hashed.update(part)
+    return hashed.hexdigest()
 
 
 def cached_pile(name: str, cache: Path) -> CachedPile:
     """Pile `name` as `cache` holds it (`extract` fills it), with the default's first pass scored on it."""
-    path = cache / f"{name}.pt"
-    levels, truth, forward_s = torch.load(path, weights_only=False)
+    levels, truth, forward_s = torch.load(cache / f"{name}.pt", weights_only=False)
+    truth = np.asarray(truth)
+    content = digest(levels[16].numpy().tobytes(), truth.astype(np.int64).tobytes())
     features = levels[16].float()
     first = SelfSimilarity(2).maps(features, np.arange(len(truth))).numpy()
-    return CachedPile(features, np.asarray(truth), features.mean((1, 2)).numpy(), first, forward_s, path)
+    return CachedPile(features, truth, features.mean((1, 2)).numpy(), first, forward_s, cache, content)
 
 
 def feature_set(levels: dict[int, torch.Tensor], name: str) -> torch.Tensor:

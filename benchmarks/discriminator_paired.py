@@ -4,15 +4,15 @@
         --seeds 0,1,2 --out results/detect/discriminator_paired.csv --threads 2   # add --epochs 12 to redo that CSV
 
 For each pile and seed the discriminator off (the default until the fifteenth round) and on (noise 1.0, the cleanest
-70 %, weight 0.5: the package's `--discriminator 0.5`, the default since; `the flag` here) score every image of the
-lab's cached features (detect_discriminator.seed_scores). Then DRAWS resamples of the pile's images (its defective and
-its defect-free images each drawn with replacement, so every resample keeps the pile's share of defects; one resample
-serves every seed, so the two settings and the seeds are compared on the same images) give the change in AUROC, flag
-minus off, averaged over the seeds. Rows: pile, the passes (`epochs`), each setting's mean AUROC over the seeds (`off`,
-`flag`), the change on the pile as it is, the 2.5 % and 97.5 % points of the resampled changes, the share of resamples
-where the flag loses, and each seed's change. The interval says how much this change depends on which of the pile's
-images are counted, each image's scores held fixed: the detector is not fitted again on a resample, and the seeds'
-spread is not in it.
+70 %, weight 0.5: detect_discriminator.DEFAULT, the package's `--discriminator 0.5`, the default since; `the flag` here)
+score every image of the lab's cached features (detect_discriminator.seed_scores). Then DRAWS resamples of the pile's
+images (its defective and its defect-free images each drawn with replacement, so every resample keeps the pile's share
+of defects; one resample serves every seed, so the two settings and the seeds are compared on the same images) give the
+change in AUROC, flag minus off, averaged over the seeds. Rows: pile, the passes (`epochs`), each setting's mean AUROC
+over the seeds (`off`, `flag`), the change on the pile as it is, the 2.5 % and 97.5 % points of the resampled changes,
+the share of resamples where the flag loses, and each seed's change. The interval says how much this change depends on
+which of the pile's images are counted, each image's scores held fixed: the detector is not fitted again on a resample,
+and the seeds' spread is not in it.
 
 Then `pair_choice` picks between the two under the rule the fifteenth round adopted (results/detect/heldout.md), leaving
 each pile out: the better worst case, where a worst case within the paired interval is a tie, broken by the mean.
@@ -32,23 +32,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from detect_discriminator import seed_scores, setting_name, setting_names
+from detect_discriminator import DEFAULT, seed_scores, setting_name, setting_names
 from detect_lab import CHOOSE_ON, cached_pile, family
 from detect_peers import parser_for, seeded_table
 from lab_piles import BUILT
 from sklearn.metrics import roc_auc_score
 
-from steelnb.detect.config import DetectConfig
-from steelnb.detect.discriminator import CLEAN_SHARE, EPOCHS
+from steelnb.detect.discriminator import EPOCHS
 
 DRAWS = 2000  # resamples of each pile's images
 TIE = 1e-12  # a change this close to 0 is no loss (a mean of changes that cancel rounds to about 1e-17)
-FLAG = (DetectConfig.discriminator_noise, CLEAN_SHARE, DetectConfig.discriminator)  # the default's noise, share, weight
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS) -> list[dict]:
     pile = cached_pile(name, cache)
-    noise, share, weight = FLAG
+    noise, share, weight = DEFAULT
     scored = [seed_scores(pile, seed, [noise], [share], epochs) for seed in seeds]
     pairs = [(each[0.0, 0.0, 0.0][0], each[noise, share, weight][0]) for each in scored]  # (off, flag) a seed
     means = {setting: float(np.mean([roc_auc_score(pile.truth, pair[i]) for pair in pairs]))
@@ -130,7 +128,7 @@ def lab_choice(paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT), d
     table = pd.read_csv(discriminator_csv)
     names = setting_names(table)
     mean = {name: table[names == setting].groupby("pile")["auroc"].mean() for name, setting in
-            (("off", "off"), ("flag", setting_name(*FLAG)))}
+            (("off", "off"), ("flag", setting_name(*DEFAULT)))}
     return pair_choice(pd.DataFrame(mean).loc[list(piles)], paired)
 
 

@@ -1,11 +1,13 @@
 """The lab's image scores, computed once: arrays cached under the features' folder, keyed by what made them (issue 19).
 
 The discriminator's benchmarks (`detect_discriminator.py`, `discriminator_paired.py`) and the decision's
-(`decision_cutoffs.py`) score the same piles at the same seeds and settings; each scoring costs a rescoring and a
-discriminator's training. `cached` keeps the arrays a scoring returns in `<folder>/scores/<key digest>.npz`, the key
-being the caller's fields (pile, images, seed, setting) and a digest of the code that scores (`code_digest`: every file
-of `steelnb/detect` and the benchmarks in SCORING, as Python reads them), so that a change to the code of any of them
-computes again, and a change to its comments or docstrings does not.
+(`decision_cutoffs.py`, `decision_rules.py`) score the same piles at the same seeds and settings; each scoring costs a
+rescoring and a discriminator's training, or a package run. `cached` keeps the arrays a scoring returns in
+`<folder>/scores/<key digest>.npz`. The key is the caller's fields (pile, images, seed, settings), the machine, the
+threads and the versions of the libraries that compute (`environment`), and a digest of the code (`code_digest`: every
+file of `steelnb` and the benchmarks in SCORING, as Python reads them): a change to any of these computes again, a
+change to comments or docstrings does not. Fields must be JSON as they are (ints, floats, strings, lists): a value of
+another type is refused, not turned into a string that another value could share.
 
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
@@ -13,7 +15,7 @@ computes again, and a change to its comments or docstrings does not.
 >>> def compute():
 ...     calls.append(1)
 ...     return {"scores": np.arange(3.0)}
->>> first = cached(folder, {"pile": "tiny", "seed": 0}, compute)
+>>> _ = cached(folder, {"pile": "tiny", "seed": 0}, compute)
 >>> again = cached(folder, {"pile": "tiny", "seed": 0}, compute)
 >>> again["scores"].tolist(), len(calls)
 ([0.0, 1.0, 2.0], 1)
@@ -26,10 +28,16 @@ import functools
 import hashlib
 import json
 import os
+import platform
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import faiss
 import numpy as np
+import scipy
+import sklearn
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORING = ("detect_lab.py", "detect_rescore.py", "detect_aggregation.py", "detect_radius.py",
@@ -38,9 +46,9 @@ SCORING = ("detect_lab.py", "detect_rescore.py", "detect_aggregation.py", "detec
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """A digest of every file under steelnb/detect and of SCORING's benchmarks: each one's path and syntax tree
-    without its docstrings (comments are not in the tree)."""
-    files = sorted((ROOT / "steelnb" / "detect").rglob("*.py")) + [ROOT / "benchmarks" / name for name in SCORING]
+    """A digest of every file under steelnb/ and of SCORING's benchmarks: each one's path and syntax tree without its
+    docstrings (comments are not in the tree)."""
+    files = sorted((ROOT / "steelnb").rglob("*.py")) + [ROOT / "benchmarks" / name for name in SCORING]
     digest = hashlib.blake2b(digest_size=16)
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + _code(path.read_text()).encode())
@@ -62,14 +70,24 @@ def _code(source: str) -> str:
     return ast.dump(tree)
 
 
+def environment() -> dict:
+    """What else shapes a score or a measured second: the machine, torch's threads, the libraries' versions."""
+    return {"machine": platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
+            "faiss": faiss.__version__}
+
+
 def cached(folder: Path, key: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The arrays `compute` returns for `key` (JSON-able fields), read from `folder`/scores where a run with the
-    same key and code left them, else computed and written there (atomically: a run cut short leaves no file)."""
-    fields = json.dumps({**key, "code": code_digest()}, sort_keys=True, default=str)
+    """The arrays `compute` returns for `key`, read from `folder`/scores where a run with the same key, environment
+    and code left them, else computed and written there (to a `.partial.npz` file renamed into place: a run cut short
+    leaves at most that file). An entry that cannot be read is computed again."""
+    fields = json.dumps({**key, **environment(), "code": code_digest()}, sort_keys=True)
     path = folder / "scores" / f"{hashlib.blake2b(fields.encode(), digest_size=16).hexdigest()}.npz"
-    if path.exists():
+    try:
         with np.load(path) as stored:
             return dict(stored)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile):
+        pass
     arrays = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial.npz")

@@ -9,6 +9,8 @@ import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import decision_cutoffs  # benchmarks/ is not a package: its folder on the path
+import detect_discriminator
+from detect_lab import cached_pile
 
 from steelnb.detect.decision import label_free_threshold, null_fit
 
@@ -68,6 +70,15 @@ def test_a_lab_pile_and_its_defect_free_part_are_each_scored_at_the_default(tmp_
     assert [(row["pile"], row["seed"]) for row in rows[::len(decision_cutoffs.SETTINGS)]] == [
         ("tiny", 0), ("tiny-clean", 0), ("tiny", 1), ("tiny-clean", 1)]
     default = [row for row in rows if row["setting"] == "auto(mad) 3"]
-    assert [row["mdr"] for row in default[1::2]] == [0.0, 0.0]  # the part has no defect to miss
-    assert all(row["flagged"] == round(row["fdr"] * 42) for row in rows if row["pile"] == "tiny-clean")
     assert default[0]["flagged"] >= 6 and default[0]["mdr"] == 0  # the six odd squares found
+    pile = cached_pile("tiny", tmp_path)
+    clean = pile.part(truth == 0)
+    scored = {name: detect_discriminator.seed_scores(part, 1, [1.0], [0.7]) for name, part in
+              (("tiny", pile), ("tiny-clean", clean))}
+    setting = detect_discriminator.DEFAULT
+    for name, part in (("tiny", pile), ("tiny-clean", clean)):  # the default's scores, the part's its own
+        expected = decision_cutoffs.rows_of(name, 1, scored[name][setting][0], part.truth)
+        assert [row for row in rows if (row["pile"], row["seed"]) == (name, 1)] == expected
+    part_alone, in_the_pile = scored["tiny-clean"][setting][0], scored["tiny"][setting][0][truth == 0]
+    assert not np.allclose(part_alone, in_the_pile)  # rescored, and the discriminator trained, on the part alone
+    assert not np.allclose(part_alone, scored["tiny-clean"][0.0, 0.0, 0.0][0])  # the discriminator on

@@ -1,5 +1,6 @@
 """The discriminator's benchmark (benchmarks/detect_discriminator.py): a row for every noise, share and weight."""
 
+import doctest
 import sys
 from pathlib import Path
 
@@ -32,3 +33,7 @@ def test_every_noise_share_and_weight_gets_a_row_beside_the_default(tmp_path, mo
     assert trained == [(24, 1.0), (33, 1.0), (24, 2.0), (33, 2.0)]  # half and 70 % of the 48 images, each noise
     assert all(row["auroc"] > 0.9 for row in rows)  # the odd squares stand out in every setting
     assert rows[0]["seconds"] == 0 and all(row["seconds"] > 0 for row in rows[1:])
+
+
+def test_the_examples_in_its_docstrings_hold():
+    assert doctest.testmod(detect_discriminator).failed == 0

@@ -61,7 +61,9 @@ def test_a_pile_gets_one_row_with_the_discriminator_benchmarks_changes(tmp_path)
     rows = discriminator_paired.pile_rows("tiny", tmp_path, [0, 1])
     assert len(rows) == 1 and rows[0]["pile"] == "tiny"
     assert rows[0]["low"] <= rows[0]["change"] <= rows[0]["high"]
-    grid = detect_discriminator.pile_rows("tiny", tmp_path, [0, 1], noises=[1.0], shares=[0.7])
+    (tmp_path / "apart").mkdir()  # scored again, not read from the cache the paired run filled
+    torch.save(({16: features.half()}, truth, 0.1), tmp_path / "apart" / "tiny.pt")
+    grid = detect_discriminator.pile_rows("tiny", tmp_path / "apart", [0, 1], noises=[1.0], shares=[0.7])
     auroc = {(row["seed"], row["weight"]): row["auroc"] for row in grid}
     expected = [auroc[seed, 0.5] - auroc[seed, 0.0] for seed in (0, 1)]
     assert min(expected) > 0.1  # the flag lifts the faint defects
@@ -99,7 +101,7 @@ def test_a_worst_case_lost_beyond_its_interval_keeps_off_whatever_the_mean():
 
 
 def test_the_lab_s_choice_reads_the_off_and_the_flag_s_rows_only(tmp_path):
-    noise, share, weight = discriminator_paired.FLAG
+    noise, share, weight = detect_discriminator.DEFAULT
     rows = [("ksdd", 0, 0, 0, 0.95), ("ksdd", noise, share, weight, 0.96), ("ksdd", noise, share, 1.0, 0.10),
             ("dagm", 0, 0, 0, 0.96), ("dagm", noise, share, weight, 0.99), ("dagm", 2.0, share, weight, 0.10)]
     pd.DataFrame(rows, columns=["pile", "noise", "share", "weight", "auroc"]).to_csv(tmp_path / "d.csv", index=False)

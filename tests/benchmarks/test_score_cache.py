@@ -1,11 +1,11 @@
 """The lab's score cache (benchmarks/score_cache.py): computed once a key and code, again when either changes."""
 
 import doctest
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -21,7 +21,7 @@ def counted(calls: list) -> callable:
     return compute
 
 
-def test_a_key_is_computed_once_and_another_key_or_code_computes_again(tmp_path, monkeypatch):
+def test_a_key_is_computed_once_and_another_key_code_or_environment_computes_again(tmp_path, monkeypatch):
     calls = []
     first = score_cache.cached(tmp_path, {"pile": "a", "seed": 0}, counted(calls))
     assert score_cache.cached(tmp_path, {"seed": 0, "pile": "a"}, counted(calls))["scores"].tolist() == [1.0] * 3
@@ -29,7 +29,21 @@ def test_a_key_is_computed_once_and_another_key_or_code_computes_again(tmp_path,
     assert score_cache.cached(tmp_path, {"pile": "a", "seed": 1}, counted(calls))["scores"].tolist() == [2.0] * 3
     monkeypatch.setattr(score_cache, "code_digest", lambda: "other code")
     assert score_cache.cached(tmp_path, {"pile": "a", "seed": 0}, counted(calls))["scores"].tolist() == [3.0] * 3
-    assert sorted(path.suffix for path in (tmp_path / "scores").iterdir()) == [".npz"] * 3  # no partial file left
+    monkeypatch.setattr(score_cache, "environment", lambda: {"threads": 99})
+    assert score_cache.cached(tmp_path, {"pile": "a", "seed": 0}, counted(calls))["scores"].tolist() == [4.0] * 3
+    names = [path.name for path in (tmp_path / "scores").iterdir()]
+    assert len(names) == 4 and not any("partial" in name for name in names)
+
+
+def test_an_entry_that_cannot_be_read_is_computed_again_and_a_field_that_is_no_json_is_refused(tmp_path):
+    calls = []
+    score_cache.cached(tmp_path, {"pile": "a"}, counted(calls))
+    (entry,) = (tmp_path / "scores").iterdir()
+    entry.write_bytes(b"")  # cut short by a crash of the machine
+    assert score_cache.cached(tmp_path, {"pile": "a"}, counted(calls))["scores"].tolist() == [2.0] * 3
+    assert score_cache.cached(tmp_path, {"pile": "a"}, counted(calls))["scores"].tolist() == [2.0] * 3
+    with pytest.raises(TypeError):
+        score_cache.cached(tmp_path, {"seed": np.int64(0)}, counted(calls))
 
 
 def test_the_code_digest_follows_every_scoring_file_s_code_and_not_its_words(tmp_path, monkeypatch):
@@ -54,8 +68,8 @@ def test_the_code_digest_follows_every_scoring_file_s_code_and_not_its_words(tmp
     assert worded == digests[-1]  # ... and a docstring or a comment is none
 
 
-def tiny_pile(folder: Path) -> None:
-    features = torch.randn(48, 6, 6, 8, generator=torch.Generator().manual_seed(0)) * 0.1
+def tiny_pile(folder: Path, seed: int = 0) -> None:
+    features = torch.randn(48, 6, 6, 8, generator=torch.Generator().manual_seed(seed)) * 0.1
     truth = np.zeros(48, int)
     truth[-6:] = 1
     features[-6:, 2:4, 2:4] += 2.0
@@ -78,13 +92,24 @@ def test_the_discriminator_s_scores_are_read_back_for_the_same_pile_part_and_see
     assert len(trained) == 1  # read back, seconds and all
     pile = cached_pile("tiny", tmp_path)
     clean = pile.part(pile.truth == 0)
-    assert clean.images != pile.images and len(clean.truth) == 42
+    assert len(clean.truth) == 42 and clean.key() != pile.key()
     detect_discriminator.seed_scores(clean, 0, [1.0], [0.7])
     detect_discriminator.seed_scores(pile, 1, [1.0], [0.7])
     assert len(trained) == 3  # another part, another seed
-    os.utime(tmp_path / "tiny.pt", ns=(1, 1))  # the features written again
+    tiny_pile(tmp_path, seed=1)  # other features under the same name
     detect_discriminator.seed_scores(cached_pile("tiny", tmp_path), 0, [1.0], [0.7])
     assert len(trained) == 4
+
+
+def test_a_part_is_named_by_its_images_in_the_cached_pile_not_in_the_pile_it_was_cut_from(tmp_path):
+    tiny_pile(tmp_path)
+    pile = cached_pile("tiny", tmp_path)
+    odd = pile.part(np.arange(48) % 2 == 1)  # images 1, 3, 5, ...
+    first_of_odd, first_two = odd.part(np.arange(24) < 2), pile.part(np.arange(48) < 2)  # images 1, 3 and 0, 1
+    assert first_of_odd.positions.tolist() == [1, 3] and first_two.positions.tolist() == [0, 1]
+    assert first_of_odd.key() != first_two.key()
+    assert first_of_odd.key() == pile.part(np.isin(np.arange(48), [1, 3])).key()
+    assert torch.equal(first_of_odd.features, pile.features[[1, 3]])
 
 
 def test_the_docstring_example_holds():
