@@ -7,6 +7,7 @@ from typing import Annotated
 
 from .. import validation
 from ..validation import Above, AtLeast, AtMost, Below, Help, Matches, NonEmpty, OneOf
+from .decision import CUTOFF
 from .position import CELLS
 
 METHODS = ("bank", "self", "mutual", "fused")
@@ -91,7 +92,7 @@ class DetectConfig:
     cutoff: Annotated[float, Above(0), Help("the rule's cutoff; mad: robust z of the log score above which = "
                                             "defective; null: the fewest null spreads above its "
                                             "centre; auto: that of the rule it picks; top: the "
-                                            "number of images flagged")] = 3.0
+                                            "number of images flagged")] = CUTOFF
     target_mdr: Annotated[float, AtLeast(0), AtMost(1), Help("with labels: the miss rate the calibrated decision "
                                                              "aims at, a share")] = 0.05
     calibration_share: Annotated[float, Above(0), Below(1), Help("with labels: share of the pile that calibrates "

@@ -3,8 +3,8 @@
 Label-free rules (`label_free_threshold`), all on log scores, all assuming that **defects are a minority of the
 pile** (under half of it, and few enough not to shift its bulk): the defect-free images then form the bulk of
 the score distribution and defects its upper tail.
-- `mad`: robust z-score, threshold = exp(median + cutoff x 1.4826 x MAD) (cutoff 3 by default: an image
-  is defective when its log score lies more than three robust standard deviations above the median); when
+- `mad`: robust z-score, threshold = exp(median + cutoff x 1.4826 x MAD) (cutoff CUTOFF, 3.5, by default: an image
+  is defective when its log score lies more than 3.5 robust standard deviations above the median); when
   over half the pile shares one score (MAD 0), 1.2533 x the mean absolute deviation stands in for the spread
   (Iglewicz and Hoaglin's modified z-score), so that a tiny excess over that score is no defect, and a spread
   under NOISE_SPREAD (0.1 % of a score) is float noise, not the pile's: it is raised to that;
@@ -58,6 +58,10 @@ SEPARATED = 0.6
 AUTO_MIN = 100  # ... on a pile of at least this many images (below it the estimate is noise: 11 % of simulated
 # defect-free piles of 20 are estimated above a third, and a few then have half their images flagged)
 NULL_MIN = 20  # images before the empirical null's estimate is worth a warning
+# Every rule's default cutoff, chosen leaving each pile out at the default's ranking (the seventeenth round,
+# results/detect/decision_cutoffs.md: the best worst case over the lab's nine piles, their defect-free parts and
+# the 40 % stand-ins; 3 until then, chosen in the tenth round on the ranking without the discriminator).
+CUTOFF = 3.5
 
 
 def log_scores(scores: np.ndarray) -> np.ndarray:
@@ -75,7 +79,7 @@ def _threshold(log_threshold: float, scores: np.ndarray) -> float:
     return max(threshold, float(below.max())) if below.size else threshold
 
 
-def mad_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+def mad_threshold(scores: np.ndarray, cutoff: float = CUTOFF) -> float:
     """exp(median + cutoff x 1.4826 x MAD) of the log scores; with MAD 0, 1.2533 x the mean absolute deviation
     from the median instead; the spread at least NOISE_SPREAD, so that scores equal up to float noise flag nothing.
 
@@ -98,7 +102,7 @@ def robust_spread(values: np.ndarray) -> tuple[float, float]:
     return median, spread
 
 
-def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> float:
+def gmm_threshold(scores: np.ndarray, cutoff: float = CUTOFF, seed: int = 0) -> float:
     """Where a two-component mixture of the log scores switches to its upper component; `mad` when it cannot."""
     logs = log_scores(scores)
     if len(np.unique(logs)) < 4:
@@ -112,7 +116,7 @@ def gmm_threshold(scores: np.ndarray, cutoff: float = 3.0, seed: int = 0) -> flo
     return _threshold(grid[np.argmax(upper_likelier)], scores)
 
 
-def gap_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+def gap_threshold(scores: np.ndarray, cutoff: float = CUTOFF) -> float:
     """The middle of the widest gap between consecutive log scores above the median."""
     logs = np.sort(log_scores(scores))
     upper = logs[len(logs) // 2:]
@@ -159,7 +163,7 @@ def null_fit(scores: np.ndarray) -> NullFit:
     return NullFit(centre, spread, min(1.0, float(central)))
 
 
-def null_threshold(scores: np.ndarray, cutoff: float = 3.0, fit: NullFit | None = None) -> float:
+def null_threshold(scores: np.ndarray, cutoff: float = CUTOFF, fit: NullFit | None = None) -> float:
     """The threshold at or above the null's centre + `cutoff` spreads (the fewest) that minimises the estimated
     errors: 2 x null share x N x the null's tail above it, minus the count above it (see the module docstring).
     `fit`: the scores' `null_fit`, where the caller has it."""
@@ -174,7 +178,7 @@ def null_threshold(scores: np.ndarray, cutoff: float = 3.0, fit: NullFit | None 
     return _threshold(float(candidates[np.argmin(errors)]), scores)
 
 
-def auto_rule(scores: np.ndarray, cutoff: float = 3.0, fit: NullFit | None = None) -> str:
+def auto_rule(scores: np.ndarray, cutoff: float = CUTOFF, fit: NullFit | None = None) -> str:
     """The rule `auto` applies to the pile: "null" where, on at least AUTO_MIN images, `null_fit` (or `fit`)
     estimates a defective share of at least HEAVY_SHARE and `null` (at `cutoff`) flags at least SEPARATED of that
     share; else "mad".
@@ -188,7 +192,7 @@ def auto_rule(scores: np.ndarray, cutoff: float = 3.0, fit: NullFit | None = Non
     return _auto(scores, cutoff, fit)[0]
 
 
-def auto_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+def auto_threshold(scores: np.ndarray, cutoff: float = CUTOFF) -> float:
     """The threshold of the rule `auto_rule` picks for the pile, at `cutoff`."""
     return _auto(scores, cutoff)[1]
 
@@ -204,7 +208,7 @@ def _auto(scores: np.ndarray, cutoff: float, fit: NullFit | None = None) -> tupl
     return "mad", mad_threshold(scores, cutoff)
 
 
-def top_threshold(scores: np.ndarray, cutoff: float = 3.0) -> float:
+def top_threshold(scores: np.ndarray, cutoff: float = CUTOFF) -> float:
     """The score of the image ranked just below the `cutoff` highest (so that those are above it); below every
     score when `cutoff` reaches the pile's size."""
     ranked = np.sort(np.asarray(scores, np.float64))[::-1]
@@ -218,7 +222,7 @@ RULES = {"mad": mad_threshold, "gmm": gmm_threshold, "gap": gap_threshold, "null
          "auto": auto_threshold, "top": top_threshold}
 
 
-def label_free_threshold(scores: np.ndarray, rule: str = "mad", cutoff: float = 3.0) -> float:
+def label_free_threshold(scores: np.ndarray, rule: str = "mad", cutoff: float = CUTOFF) -> float:
     """The threshold `rule` picks from the pile's own scores (see the module docstring)."""
     return RULES[rule](scores, cutoff)
 

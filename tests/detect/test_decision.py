@@ -198,7 +198,7 @@ def test_a_detection_records_the_estimated_defective_share_and_the_recall():
     flagged = (found.table["score"] > found.threshold) & (found.table["truth"] == 1)
     assert decision["recall"] == flagged.sum() / (found.table["truth"] == 1).sum()
     assert decision["rule"] == "auto" and decision["rule_used"] in ("mad", "null")
-    assert found.threshold == RULES[decision["rule_used"]](found.table["score"].to_numpy(), 3.0)
+    assert found.threshold == RULES[decision["rule_used"]](found.table["score"].to_numpy(), config.cutoff)
     assert "rule_used" not in detect(replace(config, rule="mad"), pile).metrics["label_free"]
 
 
