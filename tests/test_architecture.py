@@ -46,7 +46,7 @@ INSIDE = {
         "run": {"config", "crops", "evaluation", "grouping"},
     },
     "detect": {
-        "config": {"position"}, "errors": set(), "scoring": {"decision"}, "decision": set(),
+        "config": {"decision", "position"}, "errors": set(), "scoring": {"decision"}, "decision": set(),
         "fusion": {"decision"}, "position": {"decision"}, "record": {"config", "decision"},
         "pile": {"config", "errors"}, "overlay": {"record", "scoring"},
         "rescore": {"scorers"}, "whiten": set(), "peers": {"decision"}, "discriminator": {"rescore"},
