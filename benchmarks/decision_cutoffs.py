@@ -17,13 +17,13 @@ Piles, each scored at the package's defaults: the lab's nine (`lab_piles.py`, sc
 discriminator), each again without its defective images (a pile where every flag is false; rescored, and the
 discriminator trained, on that part alone), and notebook 05's four 40 % stand-ins (`decision_rules.pile_scores`: one
 package run each, cached). Settings: `auto` at a cutoff C with `mad` or `lower` for the piles where it does not take
-`null` (the package's default is `auto(mad) 3`), `null` C alone, and `estimate`: the top of the pile, as many images as
-the empirical null estimates defective (a review budget that a report could name, not a rule of the package). Rows:
-pile, seed, setting, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free". Without pile P (and its family:
-`detect_lab.family`), the setting of the best worst-case gain over the other piles (and, to compare, of the smallest
-largest shortfall from each pile's best) is chosen and reported on P. (The tenth round's decision_cutoffs.csv is commit
-52e68f7's version of this file: the seven piles scored without the discriminator, as `detect_radius.py` scores radius 2,
-cutoffs 1.5 to 3.)
+`null` (the package's default: `auto(mad) 3.5` since the seventeenth round, 3 before), `null` C alone, and `estimate`:
+the top of the pile, as many images as the empirical null estimates defective (a review budget that a report could name,
+not a rule of the package). Rows: pile, seed, setting, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free".
+Without pile P (and its family: `detect_lab.family`), the setting of the best worst-case gain over the other piles (and,
+to compare, of the smallest largest shortfall from each pile's best) is chosen and reported on P. (The tenth round's
+decision_cutoffs.csv is commit 52e68f7's version of this file: the seven piles scored without the discriminator, as
+`detect_radius.py` scores radius 2, cutoffs 1.5 to 3.)
 """
 
 from __future__ import annotations

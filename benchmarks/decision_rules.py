@@ -4,14 +4,14 @@ switched to `null` where the empirical null estimates a large defective share, c
     python benchmarks/decision_rules.py --data-root ../shared/datasets --out results/detect/decision_rules.csv
 
 Piles, each scored once by `steelnb detect` at its defaults (scores cached in --cache): the lab's (`lab_piles.py`:
-synthetic at 256 px, KSDD, DAGM 1, edge, inside; 12-20 % defective), each again with its defective images left
-out (a pile where every flag is false), and notebook 05's stand-ins for Severstal sets I-IV (`study_set`, profile
-cpu: 300 defect-free + 200 of one synthetic defect type, 40 % defective, 200 px). Rules on each pile's scores:
-`mad` and `null` at cutoffs 3, `auto` 3 (the package's default: `decision.auto_rule`), and `switch S`: `null` 3
-where `null_fit` estimates a defective share >= S, else `mad` 3 (auto without its guards, to choose S). Rows: pile,
-rule, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free", the estimated share. Without pile P, the
-rule of the best worst-case gain over the other piles is chosen (ties: the best mean gain) and reported on P; the
-rules tied with it are named. Run it from the repository root (the paths above are relative to it).
+synthetic at 256 px, KSDD, DAGM 1, edge, inside; 12-20 % defective), each again with its defective images left out (a
+pile where every flag is false), and notebook 05's stand-ins for Severstal sets I-IV (`study_set`, profile cpu: 300
+defect-free + 200 of one synthetic defect type, 40 % defective, 200 px). Rules on each pile's scores: `mad` and `null`
+at cutoffs 3, `auto` 3 (the package's default of its round: `decision.auto_rule`; 3.5 since the seventeenth), and
+`switch S`: `null` 3 where `null_fit` estimates a defective share >= S, else `mad` 3 (auto without its guards, to choose
+S). Rows: pile, rule, flagged, ACC, MDR, FDR, ACC gained over "everything defect-free", the estimated share. Without
+pile P, the rule of the best worst-case gain over the other piles is chosen (ties: the best mean gain) and reported on
+P; the rules tied with it are named. Run it from the repository root (the paths above are relative to it).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def main() -> None:
                         help="the piles' scores (score_cache.py: a change to the code scores again)")
     parser.add_argument("--out", type=Path, default=Path("results/detect/decision_rules.csv"))
     args = parser.parse_args()
-    torch.set_num_threads(1)  # the machine is shared; the scores do not depend on it
+    torch.set_num_threads(1)  # the machine is shared (the score cache keys by threads: decision_cutoffs' runs apart)
     names = [*LAB, *(f"{p}-clean" for p in LAB), *HEAVY]
     table = pd.DataFrame([row for name in names for row in pile_rows(name, *pile_scores(name, args.data_root,
                                                                                           args.cache))])

@@ -12,7 +12,8 @@ last join ranks most normal (cross-fitted halves, 300 steps making discriminator
 patches, the batch clipped to 256-4,096, Gaussian noise `--noises` in the clean patches' units), and its maps join those
 raw maps as a weighted robust z of their logs (`run._pile_maps`, weight WEIGHTS against their 1) before the default's
 normalisation, smoothing, share and peers. Rows: pile, seed, noise, clean share, weight (0: the discriminator off),
-AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took. The lab's rules
+AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took (when its scores were
+made: a run that reads them from the score cache, score_cache.py, reports those seconds). The lab's rules
 (`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out. (The
 eleventh round's grid, noise 0.3 and 1.0 at a fixed batch of 4,096, is discriminator.csv, from commit 4274b4d's version
 of this file; the twelfth's, 6 / 12 / 24 passes at noise 1.0, discriminator_epochs.csv, from 5e6e847's. The

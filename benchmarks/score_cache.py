@@ -3,20 +3,22 @@
 The discriminator's benchmarks (`detect_discriminator.py`, `discriminator_paired.py`) and the decision's
 (`decision_cutoffs.py`, `decision_rules.py`) score the same piles at the same seeds and settings; each scoring costs a
 rescoring and a discriminator's training, or a package run. `cached` keeps the arrays a scoring returns in
-`<folder>/scores/<key digest>.npz`. The key is the caller's fields (pile, images, seed, settings), the machine, the
-threads and the versions of the libraries that compute (`environment`), and a digest of the code (`code_digest`: every
-file of `steelnb` and the benchmarks in SCORING, as Python reads them): a change to any of these computes again, a
-change to comments or docstrings does not. Fields must be JSON as they are (ints, floats, strings, lists): a value of
-another type is refused, not turned into a string that another value could share.
+`<folder>/scores/<key digest>.npz`. The key is the caller's fields (pile, images, seed, settings), the processor's
+architecture, the threads and the versions of the libraries that compute (`environment`), and a digest of the code
+(`code_digest`: every file of `steelnb` and the benchmarks in SCORING, as Python reads them): a change to any of these
+computes again, a change to comments or docstrings does not. What the fields do not name is not in the key: a pile read
+from disk by name (`decision_rules.pile_scores`) is keyed by its name and data root, not by its images. Fields must be
+JSON as they are (ints, floats, strings, lists): a value of another type is refused, not turned into a string that
+another value could share.
 
 >>> import tempfile
->>> folder = Path(tempfile.mkdtemp())
 >>> calls = []
 >>> def compute():
 ...     calls.append(1)
 ...     return {"scores": np.arange(3.0)}
->>> _ = cached(folder, {"pile": "tiny", "seed": 0}, compute)
->>> again = cached(folder, {"pile": "tiny", "seed": 0}, compute)
+>>> with tempfile.TemporaryDirectory() as folder:
+...     _ = cached(Path(folder), {"pile": "tiny", "seed": 0}, compute)
+...     again = cached(Path(folder), {"pile": "tiny", "seed": 0}, compute)
 >>> again["scores"].tolist(), len(calls)
 ([0.0, 1.0, 2.0], 1)
 """
@@ -37,11 +39,12 @@ import faiss
 import numpy as np
 import scipy
 import sklearn
+import timm
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORING = ("detect_lab.py", "detect_rescore.py", "detect_aggregation.py", "detect_radius.py",
-           "detect_discriminator.py")  # the benchmarks whose code shapes a cached score
+           "detect_discriminator.py", "decision_rules.py", "lab_piles.py")  # the benchmarks whose code shapes a score
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,17 +74,18 @@ def _code(source: str) -> str:
 
 
 def environment() -> dict:
-    """What else shapes a score or a measured second: the machine, torch's threads, the libraries' versions."""
-    return {"machine": platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
-            "faiss": faiss.__version__}
+    """What else shapes a score or a measured second: the processor's architecture, torch's threads, the libraries'
+    versions."""
+    return {"architecture": platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "timm": timm.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "sklearn": sklearn.__version__, "faiss": faiss.__version__}
 
 
 def cached(folder: Path, key: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The arrays `compute` returns for `key`, read from `folder`/scores where a run with the same key, environment
     and code left them, else computed and written there (to a `.partial.npz` file renamed into place: a run cut short
     leaves at most that file). An entry that cannot be read is computed again."""
-    fields = json.dumps({**key, **environment(), "code": code_digest()}, sort_keys=True)
+    fields = json.dumps({"key": key, "environment": environment(), "code": code_digest()}, sort_keys=True)
     path = folder / "scores" / f"{hashlib.blake2b(fields.encode(), digest_size=16).hexdigest()}.npz"
     try:
         with np.load(path) as stored:

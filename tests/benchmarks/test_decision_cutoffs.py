@@ -12,7 +12,7 @@ import decision_cutoffs  # benchmarks/ is not a package: its folder on the path
 import detect_discriminator
 from detect_lab import cached_pile
 
-from steelnb.detect.decision import label_free_threshold, null_fit
+from steelnb.detect.decision import CUTOFF, label_free_threshold, null_fit
 
 
 def piles() -> dict[str, np.ndarray]:
@@ -69,8 +69,8 @@ def test_a_lab_pile_and_its_defect_free_part_are_each_scored_at_the_default(tmp_
     rows = decision_cutoffs.lab_rows("tiny", tmp_path, [0, 1])
     assert [(row["pile"], row["seed"]) for row in rows[::len(decision_cutoffs.SETTINGS)]] == [
         ("tiny", 0), ("tiny-clean", 0), ("tiny", 1), ("tiny-clean", 1)]
-    default = [row for row in rows if row["setting"] == "auto(mad) 3"]
-    assert default[0]["flagged"] >= 6 and default[0]["mdr"] == 0  # the six odd squares found
+    at_the_cutoff = [row for row in rows if row["setting"] == f"auto(mad) {CUTOFF:g}"]
+    assert at_the_cutoff[0]["flagged"] >= 6 and at_the_cutoff[0]["mdr"] == 0  # the six odd squares found
     pile = cached_pile("tiny", tmp_path)
     clean = pile.part(truth == 0)
     scored = {name: detect_discriminator.seed_scores(part, 1, [1.0], [0.7]) for name, part in

@@ -2,6 +2,7 @@
 
 import doctest
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import score_cache
 from detect_lab import cached_pile
 
 
-def counted(calls: list) -> callable:
+def counted(calls: list) -> Callable[[], dict[str, np.ndarray]]:
     def compute() -> dict[str, np.ndarray]:
         calls.append(1)
         return {"scores": np.full(3, float(len(calls)))}
