@@ -36,7 +36,7 @@ from detect_lab import CHOOSE_ON
 from detect_peers import default_scores, measured, parser_for, seeded_table, settings, show
 from lab_piles import BUILT
 
-from steelnb.detect.decision import CUTOFF, label_free_threshold
+from steelnb.detect.decision import label_free_threshold
 from steelnb.detect.peers import against_peers, peers_of
 from steelnb.detect.scoring import AUTO_SHARES, distinct_shares, farthest_reaching, image_scores, smooth
 
@@ -91,7 +91,7 @@ def tops_of(maps: np.ndarray) -> dict[float, np.ndarray]:
 
 def flagged(scores: np.ndarray) -> int:
     """How many of `scores` the default decision (`auto` at decision.CUTOFF: 3 until the seventeenth round) flags."""
-    return int((scores > label_free_threshold(scores, "auto", CUTOFF)).sum())
+    return int((scores > label_free_threshold(scores, "auto")).sum())
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ aggregation.md, seventh round). The Severstal sample (37 images, 65 % defective)
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import platform
 import time
@@ -26,6 +25,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from lab_piles import PILES, load_pile
+from score_cache import digest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from steelnb.backbones import create_backbone
@@ -97,14 +97,6 @@ class CachedPile(NamedTuple):
         """What names this pile for the score cache: the features' digest and, for a part, its images'."""
         images = "all" if self.positions is None else digest(self.positions.astype(np.int64).tobytes())
         return {"features": self.content, "images": images}
-
-
-def digest(*parts: bytes) -> str:
-    """A short hex digest of `parts`."""
-    hashed = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        hashed.update(part)
-    return hashed.hexdigest()
 
 
 def cached_pile(name: str, cache: Path) -> CachedPile:

@@ -30,7 +30,7 @@ from detect_lab import CHOOSE_ON, choose
 from detect_rescore import DEFAULT_MAPS, rescored_maps
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from steelnb.detect.decision import CUTOFF, label_free_threshold
+from steelnb.detect.decision import label_free_threshold
 from steelnb.detect.peers import peer_scores
 from steelnb.detect.scorers import SelfSimilarity
 from steelnb.detect.whiten import fit_whitening
@@ -78,7 +78,7 @@ def pile_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
 def measured(truth: np.ndarray, scores: np.ndarray) -> dict:
     """AUROC and AP of `scores` against `truth`, and the default decision's (`auto` at decision.CUTOFF: 3 until the
     seventeenth round, 3.5 since) ACC, MDR, FDR and flags: the columns every lab benchmark built on this one reports."""
-    threshold = label_free_threshold(scores, "auto", CUTOFF)
+    threshold = label_free_threshold(scores, "auto")
     decided = defect_scores_metrics(truth, scores, threshold)
     return {"auroc": roc_auc_score(truth, scores), "ap": average_precision_score(truth, scores),
             "acc": decided["acc"], "mdr": decided["mdr"], "fdr": decided["fdr"],

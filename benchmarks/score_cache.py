@@ -47,15 +47,20 @@ SCORING = ("detect_lab.py", "detect_rescore.py", "detect_aggregation.py", "detec
            "detect_discriminator.py", "decision_rules.py", "lab_piles.py")  # the benchmarks whose code shapes a score
 
 
+def digest(*parts: bytes) -> str:
+    """A short hex digest of `parts`, in order."""
+    hashed = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        hashed.update(part)
+    return hashed.hexdigest()
+
+
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
     """A digest of every file under steelnb/ and of SCORING's benchmarks: each one's path and syntax tree without its
     docstrings (comments are not in the tree)."""
     files = sorted((ROOT / "steelnb").rglob("*.py")) + [ROOT / "benchmarks" / name for name in SCORING]
-    digest = hashlib.blake2b(digest_size=16)
-    for path in files:
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + _code(path.read_text()).encode())
-    return digest.hexdigest()
+    return digest(*(str(path.relative_to(ROOT)).encode() + b"\0" + _code(path.read_text()).encode() for path in files))
 
 
 def _code(source: str) -> str:
@@ -86,7 +91,7 @@ def cached(folder: Path, key: dict, compute: Callable[[], dict[str, np.ndarray]]
     and code left them, else computed and written there (to a `.partial.npz` file renamed into place: a run cut short
     leaves at most that file). An entry that cannot be read is computed again."""
     fields = json.dumps({"key": key, "environment": environment(), "code": code_digest()}, sort_keys=True)
-    path = folder / "scores" / f"{hashlib.blake2b(fields.encode(), digest_size=16).hexdigest()}.npz"
+    path = folder / "scores" / f"{digest(fields.encode())}.npz"
     try:
         with np.load(path) as stored:
             return dict(stored)

@@ -30,6 +30,7 @@ pass keeps each patch's nearest bank patch (its distance and image: 8 bytes) for
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -60,7 +61,18 @@ from .overlay import write_overlays
 from .peers import against_peers, alike, peers_of
 from .pile import load_pile
 from .position import MIN_PILE, cell_normalised, cells_for_pile
-from .record import MAPS, STRIP, Detection, _calibrated, _rates, _write, label_free_record, overlay_rows, save_maps
+from .record import (
+    MAPS,
+    OVERLAYS,
+    STRIP,
+    Detection,
+    _calibrated,
+    _rates,
+    _write,
+    label_free_record,
+    overlay_rows,
+    save_maps,
+)
 from .rescore import CleanBank, KeptFeatures, clean_images
 from .scorers import SelfSimilarity, make_scorer
 from .scoring import RANKING_SHARE, distinct_shares, farthest_reaching, image_scores, peaks, smooth
@@ -399,7 +411,9 @@ def _localisation(masks: np.ndarray, table: pd.DataFrame) -> dict:
 
 def write_detection(detection: Detection, data: ImageSet, config: DetectConfig, out: Path) -> None:
     """scores.csv (with each overlay's file), metrics.json, config.json, skipped.csv, maps.npz and overlays/ (the
-    top-ranked images and those around the threshold) into `out`."""
+    top-ranked images and those around the threshold) into `out`; an overlays/ already there (an earlier detection
+    written into `out`) is replaced, so that every overlay is one scores.csv names."""
+    shutil.rmtree(out / OVERLAYS, ignore_errors=True)
     table = detection.table.copy()
     table["overlay"] = ""
     count = len(table) if config.all_overlays else min(config.overlays, len(table))

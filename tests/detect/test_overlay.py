@@ -55,3 +55,21 @@ def test_overlays_for_none_or_for_every_image(tmp_path):
         listed = pd.read_csv(out / "scores.csv", keep_default_na=False)["overlay"]
         assert len(written) == expected and sorted(name.split("/")[-1] for name in listed if name) == written
         assert json.loads((out / "config.json").read_text())["all_overlays"] == (expected == 5)
+
+
+def test_a_detection_written_again_replaces_the_overlays_of_the_last(tmp_path):
+    from dataclasses import replace
+
+    from steelnb.data import load_dataset
+    from steelnb.detect import DetectConfig, detect, write_detection
+
+    config = DetectConfig(max_side=64, backbone="resnet18", weights="random", device="cpu", overlays=0)
+    pile = load_dataset("synthetic", image_size=64, n_images=20, defect_rate=0.2)
+    found = detect(config, pile)
+    listed = []
+    for count in (12, 1):  # the top 12, then the top image only (each with the images around the threshold)
+        write_detection(found, pile, replace(config, overlays=count), tmp_path)
+        overlays = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False)["overlay"]
+        listed.append(sorted(name.split("/")[-1] for name in overlays if name))
+        assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == listed[-1]
+    assert len(listed[1]) < len(listed[0])  # the first write's other overlays are gone
