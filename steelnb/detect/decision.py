@@ -58,10 +58,11 @@ SEPARATED = 0.6
 AUTO_MIN = 100  # ... on a pile of at least this many images (below it the estimate is noise: 11 % of simulated
 # defect-free piles of 20 are estimated above a third, and a few then have half their images flagged)
 NULL_MIN = 20  # images before the empirical null's estimate is worth a warning
-# Every rule's default cutoff, chosen over every pile (and leaving out any but the magnetic tile) at the default's
-# ranking (the seventeenth round, results/detect/decision_cutoffs.md: the best worst case over the lab's nine piles,
-# their defect-free parts and the 40 % stand-ins; 3 until then, chosen in the tenth round on the ranking without the
-# discriminator).
+# Every rule's default cutoff, chosen at the default's ranking over the lab's nine piles, their defect-free parts and
+# the 40 % stand-ins, and leaving out any but the Severstal tiles and stand-in III (results/detect/decision_cutoffs.md:
+# the eighteenth round's smallest largest shortfall from each pile's best, over cutoffs 1.5 to 5; the seventeenth
+# round's best worst case chose it too, as the top of its grid; 3 until then, chosen in the tenth round on the ranking
+# without the discriminator).
 CUTOFF = 3.5
 
 
