@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import decision_cutoffs  # benchmarks/ is not a package: its folder on the path
@@ -60,12 +59,8 @@ def test_the_docstring_examples_hold():
     assert doctest.testmod(decision_cutoffs).failed == 0
 
 
-def test_a_lab_pile_and_its_defect_free_part_are_each_scored_at_the_default(tmp_path):
-    features = torch.randn(48, 6, 6, 8, generator=torch.Generator().manual_seed(0)) * 0.1
-    truth = np.zeros(48, int)
-    truth[-6:] = 1
-    features[-6:, 2:4, 2:4] += 2.0
-    torch.save(({16: features.half()}, truth, 0.1), tmp_path / "tiny.pt")
+def test_a_lab_pile_and_its_defect_free_part_are_each_scored_at_the_default(tmp_path, tiny_pile):
+    truth = tiny_pile(tmp_path)
     rows = decision_cutoffs.lab_rows("tiny", tmp_path, [0, 1])
     assert [(row["pile"], row["seed"]) for row in rows[::len(decision_cutoffs.SETTINGS)]] == [
         ("tiny", 0), ("tiny-clean", 0), ("tiny", 1), ("tiny-clean", 1)]

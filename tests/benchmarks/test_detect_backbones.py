@@ -5,19 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import detect_backbones  # benchmarks/ is not a package: its folder on the path
 import detect_discriminator
-
-
-def _cache(folder: Path, odd: slice, truth: np.ndarray, seed: int, forward_s: float, cells: int = 6) -> None:
-    """A tiny pile of 48 images in `folder`, the images at `odd` holding an odd square."""
-    features = torch.randn(48, cells, cells, 8, generator=torch.Generator().manual_seed(seed)) * 0.1
-    features[odd, 2:4, 2:4] += 2.0
-    folder.mkdir()
-    torch.save(({16: features.half()}, truth, forward_s), folder / "tiny.pt")
 
 
 def _truth() -> np.ndarray:
@@ -26,7 +17,7 @@ def _truth() -> np.ndarray:
     return truth
 
 
-def test_each_backbone_alone_and_fused_gets_a_row(tmp_path, monkeypatch):
+def test_each_backbone_alone_and_fused_gets_a_row(tmp_path, monkeypatch, tiny_pile):
     joined_at = []  # the weights of each fusion, Lite2's first
 
     def recorded(maps, cells, weights=None):
@@ -35,8 +26,8 @@ def test_each_backbone_alone_and_fused_gets_a_row(tmp_path, monkeypatch):
 
     pile_maps = detect_backbones._pile_maps
     monkeypatch.setattr(detect_backbones, "_pile_maps", recorded)
-    _cache(tmp_path / "lite2", slice(-6, -3), _truth(), 0, 0.1)  # each backbone sees half of the defects
-    _cache(tmp_path / "lite0", slice(-3, None), _truth(), 1, 0.2)
+    tiny_pile(tmp_path / "lite2", 0, slice(-6, -3), _truth())  # each backbone sees half of the defects
+    tiny_pile(tmp_path / "lite0", 1, slice(-3, None), _truth(), forward_s=0.2)
     rows = detect_backbones.pile_rows("tiny", tmp_path / "lite2", [0], tmp_path / "lite0")
     assert [(row["backbones"], row["lite0_weight"]) for row in rows] == \
         [("lite2", 0.0), ("lite0", 0.0)] + [("lite2+lite0", w) for w in detect_backbones.WEIGHTS]
@@ -49,9 +40,9 @@ def test_each_backbone_alone_and_fused_gets_a_row(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("labels_differ", [True, False])
-def test_caches_of_different_piles_are_refused(tmp_path, labels_differ):
-    _cache(tmp_path / "lite2", slice(-6, None), _truth(), 0, 0.1)
-    _cache(tmp_path / "lite0", slice(-6, None), np.roll(_truth(), 6) if labels_differ else _truth(), 1, 0.1,
-           6 if labels_differ else 7)
+def test_caches_of_different_piles_are_refused(tmp_path, labels_differ, tiny_pile):
+    tiny_pile(tmp_path / "lite2")
+    tiny_pile(tmp_path / "lite0", 1, truth=np.roll(_truth(), 6) if labels_differ else _truth(),
+              cells=6 if labels_differ else 7)
     with pytest.raises(ValueError, match="different piles"):
         detect_backbones.pile_rows("tiny", tmp_path / "lite2", [0], tmp_path / "lite0")

@@ -4,14 +4,11 @@ import doctest
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import detect_discriminator  # benchmarks/ is not a package: its folder on the path
 
 
-def test_every_noise_share_and_weight_gets_a_row_beside_the_default(tmp_path, monkeypatch):
+def test_every_noise_share_and_weight_gets_a_row_beside_the_default(tmp_path, monkeypatch, tiny_pile):
     trained = []  # the clean images and the noise of each training
 
     def recorded(features, clean, *args, **kwargs):
@@ -20,12 +17,7 @@ def test_every_noise_share_and_weight_gets_a_row_beside_the_default(tmp_path, mo
 
     maps_of = detect_discriminator.discriminator_maps
     monkeypatch.setattr(detect_discriminator, "discriminator_maps", recorded)
-    generator = torch.Generator().manual_seed(0)
-    features = torch.randn(48, 6, 6, 8, generator=generator) * 0.1
-    truth = np.zeros(48, int)
-    truth[-6:] = 1
-    features[-6:, 2:4, 2:4] += 2.0  # six images with an odd square
-    torch.save(({16: features.half()}, truth, {}), tmp_path / "tiny.pt")
+    tiny_pile(tmp_path)  # six images with an odd square
     rows = detect_discriminator.pile_rows("tiny", tmp_path, [0], noises=[1.0, 2.0], shares=[0.5, 0.7])
     settings = [(row["noise"], row["share"], row["weight"]) for row in rows]
     assert settings == [(0.0, 0.0, 0.0)] + [(noise, share, weight) for noise in (1.0, 2.0) for share in (0.5, 0.7)

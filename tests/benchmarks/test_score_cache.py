@@ -69,15 +69,7 @@ def test_the_code_digest_follows_every_scoring_file_s_code_and_not_its_words(tmp
     assert worded == digests[-1]  # ... and a docstring or a comment is none
 
 
-def tiny_pile(folder: Path, seed: int = 0) -> None:
-    features = torch.randn(48, 6, 6, 8, generator=torch.Generator().manual_seed(seed)) * 0.1
-    truth = np.zeros(48, int)
-    truth[-6:] = 1
-    features[-6:, 2:4, 2:4] += 2.0
-    torch.save(({16: features.half()}, truth, 0.1), folder / "tiny.pt")
-
-
-def test_the_discriminator_s_scores_are_read_back_for_the_same_pile_part_and_seed(tmp_path, monkeypatch):
+def test_the_discriminator_s_scores_are_read_back_for_the_same_pile_part_and_seed(tmp_path, monkeypatch, tiny_pile):
     trained = []
 
     def recorded(*args, **kwargs):
@@ -102,7 +94,7 @@ def test_the_discriminator_s_scores_are_read_back_for_the_same_pile_part_and_see
     assert len(trained) == 4
 
 
-def test_a_part_is_named_by_its_images_in_the_cached_pile_not_in_the_pile_it_was_cut_from(tmp_path):
+def test_a_part_is_named_by_its_images_in_the_cached_pile_not_in_the_pile_it_was_cut_from(tmp_path, tiny_pile):
     tiny_pile(tmp_path)
     pile = cached_pile("tiny", tmp_path)
     odd = pile.part(np.arange(48) % 2 == 1)  # images 1, 3, 5, ...
