@@ -111,7 +111,7 @@ def decision(mean: pd.DataFrame, piles: tuple[str, ...]) -> pd.DataFrame:
     defect-free part gains at most 0, and 0 only where nothing is flagged, so its best worst case is flagging
     nothing, reached at the top of any grid of cutoffs.)
 
-    >>> gains = {"dagm": [0.08, 0.03, 0.09], "dagm-clean": [-0.02, -0.001, -0.02], "ksdd": [0.05, 0.01, 0.06]}
+    >>> gains = {"dagm": [0.08, 0.03, 0.09], "dagm-clean": [-0.02, -0.001, -0.01], "ksdd": [0.05, 0.01, 0.06]}
     >>> mean = pd.DataFrame([{"pile": pile, "setting": setting, "gain": gain} for pile, row in gains.items()
     ...                      for setting, gain in zip(["auto(mad) 3", "auto(mad) 5", "auto(lower) 3"], row)])
     >>> worst = choose(mean, tuple(gains), value="gain")  # the highest cutoff, flagging least on dagm-clean
