@@ -108,8 +108,8 @@ def lab_rows(name: str, cache: Path, seeds: list[int]) -> list[dict]:
 def decision(mean: pd.DataFrame, piles: tuple[str, ...]) -> pd.DataFrame:
     """The package's decision, leaving each pile out: the smallest largest shortfall from each pile's best ACC gain
     (`detect_lab.choose`'s `regret`) among the settings the package has. (`worst` cannot choose here: a pile's
-    defect-free part gains at most 0, and 0 only where nothing is flagged, so its best worst case is flagging
-    nothing, reached at the top of any grid of cutoffs.)
+    defect-free part gains at most 0, and 0 only where nothing is flagged there, so the worst case rewards flagging
+    less on the worst-off part, up to flagging nothing: along a grid of cutoffs it drifts to the top.)
 
     >>> gains = {"dagm": [0.08, 0.03, 0.09], "dagm-clean": [-0.02, -0.001, -0.01], "ksdd": [0.05, 0.01, 0.06]}
     >>> mean = pd.DataFrame([{"pile": pile, "setting": setting, "gain": gain} for pile, row in gains.items()
