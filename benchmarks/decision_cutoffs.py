@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from decision_rules import HEAVY, pile_scores
+from decision_rules import pile_scores
 from detect_discriminator import DEFAULT, seed_scores
 from detect_lab import CHOOSE_ON, cached_pile, choose
 from detect_peers import parser_for, seeded_table
-from lab_piles import BUILT
+from lab_piles import BUILT, HEAVY
 
 from steelnb.detect.decision import NOISE_SPREAD, auto_rule, label_free_threshold, log_scores, null_fit, robust_spread
 from steelnb.metrics import defect_scores_metrics

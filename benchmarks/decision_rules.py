@@ -23,17 +23,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from lab_piles import load_pile
+from lab_piles import HEAVY, load_pile
 from score_cache import cached
 
 from steelnb.detect import DetectConfig
 from steelnb.detect.decision import label_free_threshold, null_fit
 from steelnb.inspection import detect_pile
 from steelnb.metrics import defect_scores_metrics
-from steelnb.study.datasets import study_set
 
 LAB = ("synthetic", "ksdd", "dagm", "edge", "inside")
-HEAVY = ("I", "II", "III", "IV")
 SWITCHES = (0.2, 0.25, 0.3, 1 / 3, 0.35, 0.4, 0.45)
 
 
@@ -42,7 +40,7 @@ def pile_scores(name: str, data_root: str, cache: Path) -> tuple[np.ndarray, np.
     at the defaults once: kept in `cache` by score_cache.py (keyed by the pile, the data root and the code)."""
     def detected() -> dict[str, np.ndarray]:
         base = name.removesuffix("-clean")
-        data = study_set(base, None, "cpu", seed=0).data if base in HEAVY else load_pile(base, data_root)
+        data = load_pile(base, data_root)
         if name.endswith("-clean"):
             data = data.subset(data.defective == 0, name=name)
         _, detection = detect_pile(DetectConfig(overlays=0), data)  # sides fitted to the grid, as inspect does

@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from steelnb.data import Fit, ImageSet, load_dataset
 from steelnb.data.masks import defect_masks
+from steelnb.study.datasets import study_set
 
 PILES = ("synthetic", "ksdd", "dagm", "severstal", "edge", "inside")
 # Piles re-created by a script (never committed): the magnetic-tile set, fetched (benchmarks/magnetic_tile.py writes
@@ -31,6 +32,7 @@ _FOLDER = Path(__file__).resolve().parents[1] / ".cache" / "piles"
 BUILT = {"tile": _FOLDER / "magnetic_tile", "strips": _FOLDER / "severstal_tiles",
          "elpv_mono": _FOLDER / "elpv" / "mono", "elpv_poly": _FOLDER / "elpv" / "poly"}
 MAX_SIDE = {"synthetic": 256}  # as `make run` reads it; every other pile at the default 512
+HEAVY = ("I", "II", "III", "IV")  # notebook 05's stand-ins for Severstal sets I-IV: 40 % defective, generated
 PASTED = 60
 
 
@@ -38,6 +40,8 @@ def load_pile(name: str, data_root: str, max_side: int = 512) -> ImageSet:
     """Pile `name` at the detect default reading (the pile's own aspect, longer side <= max_side)."""
     if name in ("edge", "inside"):
         return pasted_pile(data_root, name == "edge", max_side)
+    if name in HEAVY:  # as notebook 05 draws them (profile cpu, draw seed 0: 200 px), whatever max_side
+        return study_set(name, None, "cpu", seed=0).data
     if name in BUILT:
         return load_dataset(str(BUILT[name]), None, Fit(max_side, 32))
     side = MAX_SIDE.get(name, max_side)
