@@ -32,7 +32,9 @@ _FOLDER = Path(__file__).resolve().parents[1] / ".cache" / "piles"
 BUILT = {"tile": _FOLDER / "magnetic_tile", "strips": _FOLDER / "severstal_tiles",
          "elpv_mono": _FOLDER / "elpv" / "mono", "elpv_poly": _FOLDER / "elpv" / "poly"}
 MAX_SIDE = {"synthetic": 256}  # as `make run` reads it; every other pile at the default 512
-HEAVY = ("I", "II", "III", "IV")  # notebook 05's stand-ins for Severstal sets I-IV: 40 % defective, generated
+# Notebook 05's sets I-IV as it draws them from a data root: its 40 % synthetic stand-ins for Severstal's sets where
+# Severstal is absent or too small (the shared 37-image sample), so the same piles whatever $STEELNB_DATA holds.
+HEAVY = ("I", "II", "III", "IV")
 PASTED = 60
 
 
@@ -40,8 +42,8 @@ def load_pile(name: str, data_root: str, max_side: int = 512) -> ImageSet:
     """Pile `name` at the detect default reading (the pile's own aspect, longer side <= max_side)."""
     if name in ("edge", "inside"):
         return pasted_pile(data_root, name == "edge", max_side)
-    if name in HEAVY:  # as notebook 05 draws them (profile cpu, draw seed 0: 200 px), whatever max_side
-        return study_set(name, None, "cpu", seed=0).data
+    if name in HEAVY:  # profile cpu, draw seed 0: 200 px, whatever max_side
+        return study_set(name, data_root, "cpu", seed=0).data
     if name in BUILT:
         return load_dataset(str(BUILT[name]), None, Fit(max_side, 32))
     side = MAX_SIDE.get(name, max_side)
