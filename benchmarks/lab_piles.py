@@ -39,7 +39,8 @@ PASTED = 60
 
 
 def load_pile(name: str, data_root: str, max_side: int = 512) -> ImageSet:
-    """Pile `name` at the detect default reading (the pile's own aspect, longer side <= max_side)."""
+    """Pile `name` at the detect default reading (the pile's own aspect, longer side <= max_side); a stand-in
+    (`HEAVY`) as notebook 05 draws it."""
     if name in ("edge", "inside"):
         return pasted_pile(data_root, name == "edge", max_side)
     if name in HEAVY:  # profile cpu, draw seed 0: 200 px, whatever max_side
