@@ -94,7 +94,7 @@ def main() -> None:
                         help="the piles' scores (score_cache.py: a change to the code scores again)")
     parser.add_argument("--out", type=Path, default=Path("results/detect/decision_rules.csv"))
     args = parser.parse_args()
-    torch.set_num_threads(1)  # the machine is shared (the score cache keys by threads: decision_cutoffs' runs apart)
+    torch.set_num_threads(1)  # the machine is shared; threads are in the score cache's key (decision_cutoffs' 2 apart)
     names = [*LAB, *(f"{p}-clean" for p in LAB), *HEAVY]
     table = pd.DataFrame([row for name in names for row in pile_rows(name, *pile_scores(name, args.data_root,
                                                                                           args.cache))])

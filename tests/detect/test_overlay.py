@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from steelnb.cli import main
+from steelnb.data import load_dataset
+from steelnb.detect import DetectConfig, detect, write_detection
 from steelnb.detect.overlay import MAX_SIDE, overlay, save_overlay
 from tests.detect.conftest import FAST_FLAGS, save_pngs, texture
 
@@ -58,11 +61,6 @@ def test_overlays_for_none_or_for_every_image(tmp_path):
 
 
 def test_a_detection_written_again_replaces_the_overlays_of_the_last(tmp_path):
-    from dataclasses import replace
-
-    from steelnb.data import load_dataset
-    from steelnb.detect import DetectConfig, detect, write_detection
-
     config = DetectConfig(max_side=64, backbone="resnet18", weights="random", device="cpu", overlays=0)
     pile = load_dataset("synthetic", image_size=64, n_images=20, defect_rate=0.2)
     found = detect(config, pile)
