@@ -27,6 +27,7 @@ import functools
 import itertools
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -39,13 +40,25 @@ from lab_piles import BUILT
 from score_cache import cached
 
 from steelnb.detect.config import DetectConfig
-from steelnb.detect.discriminator import CLEAN_SHARE, EPOCHS, discriminator_maps
+from steelnb.detect.discriminator import CLEAN_SHARE, EPOCHS, clean_share, discriminator_maps
 from steelnb.detect.rescore import clean_images
 from steelnb.detect.run import _pile_maps
 
 WEIGHTS = (0.25, 0.5, 1.0)
 # the package's noise, share and weight (`--discriminator 0.5`, the default since the fifteenth round)
 DEFAULT = (DetectConfig.discriminator_noise, CLEAN_SHARE, DetectConfig.discriminator)
+ESTIMATED = -1.0  # a share setting: the share `discriminator.clean_share` takes from the pile (the nineteenth round)
+RULE = (DetectConfig.discriminator_noise, ESTIMATED, DetectConfig.discriminator)  # the default with that share
+
+
+class Scored(NamedTuple):
+    """A setting's image scores, the seconds its discriminator trained, the share of the pile it trained on (0: off)
+    and the defective share estimated for it (nan where the share was given)."""
+
+    scores: np.ndarray
+    seconds: float
+    trained: float
+    estimate: float
 
 
 def pile_rows(name: str, cache: Path, seeds: list[int], noises: list[float], shares: list[float]) -> list[dict]:
@@ -54,47 +67,55 @@ def pile_rows(name: str, cache: Path, seeds: list[int], noises: list[float], sha
     for seed in seeds:
         scored = seed_scores(pile, seed, noises, shares)
         rows += [{"pile": name, "seed": seed, "noise": noise, "share": share, "weight": weight,
-                  **measured(pile.truth, scores), "seconds": seconds}
-                 for (noise, share, weight), (scores, seconds) in scored.items()]
+                  **measured(pile.truth, each.scores), "seconds": each.seconds, "trained_share": each.trained,
+                  "estimate": None if np.isnan(each.estimate) else each.estimate}
+                 for (noise, share, weight), each in scored.items()]
         print(name, seed, {setting: round(row["auroc"], 4) for setting, row in zip(scored, rows[-len(scored):],
                                                                                  strict=True)}, flush=True)
     return rows
 
 
 def seed_scores(pile: CachedPile, seed: int, noises: list[float], shares: list[float], epochs: float = EPOCHS
-                ) -> dict[tuple[float, float, float], tuple[np.ndarray, float]]:
-    """{(noise, share, weight): (image scores, the discriminator's training seconds)} of `pile` at `seed`: the
-    discriminator off at (0, 0, 0), then the discriminator trained on each share at each noise, joined at each weight of
-    WEIGHTS, each model trained for `epochs` passes. Scored once: a run with the same pile, seed, grid and code reads
+                ) -> dict[tuple[float, float, float], Scored]:
+    """{(noise, share, weight): Scored} of `pile` at `seed`: the discriminator off at (0, 0, 0), then the
+    discriminator trained on each share (ESTIMATED: the pile's own, `clean_share`) at each noise, joined at each weight
+    of WEIGHTS, each model trained for `epochs` passes. Scored once: a run with the same pile, seed, grid and code reads
     the scores (and the seconds measured when they were made) from the score cache beside the pile's features."""
     key = {**pile.key(), "seed": int(seed), "noises": [float(noise) for noise in noises],
            "shares": [float(share) for share in shares], "epochs": float(epochs),
            "weights": [float(weight) for weight in WEIGHTS]}
     stored = cached(pile.folder, key, lambda: _packed(_scored(pile, seed, noises, shares, epochs)))
-    return {tuple(setting): (scores, float(seconds)) for setting, scores, seconds in
-            zip(stored["settings"].tolist(), stored["scores"], stored["seconds"], strict=True)}
+    return {tuple(setting): Scored(scores, float(seconds), float(trained), float(estimate))
+            for setting, scores, seconds, trained, estimate in
+            zip(stored["settings"].tolist(), stored["scores"], stored["seconds"], stored["trained"],
+                stored["estimate"], strict=True)}
 
 
-def _packed(scored: dict[tuple[float, float, float], tuple[np.ndarray, float]]) -> dict[str, np.ndarray]:
+def _packed(scored: dict[tuple[float, float, float], Scored]) -> dict[str, np.ndarray]:
     """`seed_scores`' dictionary as the arrays the cache stores."""
-    return {"settings": np.array(list(scored), np.float64), "scores": np.stack([s for s, _ in scored.values()]),
-            "seconds": np.array([seconds for _, seconds in scored.values()])}
+    return {"settings": np.array(list(scored), np.float64), "scores": np.stack([s.scores for s in scored.values()]),
+            **{field: np.array([getattr(s, field) for s in scored.values()], np.float64)
+               for field in ("seconds", "trained", "estimate")}}
 
 
 def _scored(pile: CachedPile, seed: int, noises: list[float], shares: list[float], epochs: float
-            ) -> dict[tuple[float, float, float], tuple[np.ndarray, float]]:
-    """`seed_scores`, computed."""
+            ) -> dict[tuple[float, float, float], Scored]:
+    """`seed_scores`, computed (a share the pile's estimate gives that another setting trained on is trained once)."""
     scores, joined = rescored_raw(pile.features.numpy(), pile.first, 0.7, 2, 40_000, seed)
-    scored = {(0.0, 0.0, 0.0): (final_scores(pipeline(joined)[1], pile.looks), 0.0)}
-    n = len(pile.truth)
+    scored = {(0.0, 0.0, 0.0): Scored(final_scores(pipeline(joined)[1], pile.looks), 0.0, 0.0, np.nan)}
+    n, trained_maps = len(pile.truth), {}
     for noise, share in itertools.product(noises, shares):
-        started = time.perf_counter()
-        found = discriminator_maps(lambda index: pile.features[index], clean_images(scores, share), n, np.arange(n),
-                                   noise, epochs, seed)[0]
-        seconds = time.perf_counter() - started
+        trained, estimate = clean_share(scores) if share == ESTIMATED else (share, np.nan)
+        if (noise, trained) not in trained_maps:
+            started = time.perf_counter()
+            found = discriminator_maps(lambda index: pile.features[index], clean_images(scores, trained), n,
+                                       np.arange(n), noise, epochs, seed)[0]
+            trained_maps[noise, trained] = found, time.perf_counter() - started
+        found, seconds = trained_maps[noise, trained]
         for weight in WEIGHTS:
             fused = _pile_maps(np.stack([joined, found], 1), "auto", (1.0, weight))[0]
-            scored[noise, share, weight] = final_scores(fused, pile.looks), seconds
+            scored[noise, share, weight] = Scored(final_scores(fused, pile.looks), seconds, trained,
+                                                  np.nan if estimate is None else estimate)
     return scored
 
 
@@ -107,8 +128,9 @@ def main() -> None:
     parser = parser_for(__doc__, "results/detect/discriminator_clean.csv")
     parser.add_argument("--noises", type=_floats, default=[1.0, 2.0],
                         help="the Gaussian noise, in units of the clean patches' spread (comma-separated)")
-    parser.add_argument("--shares", type=_floats, default=[0.5, 0.7],
-                        help="of the pile, the images ranked most normal it trains on (comma-separated)")
+    parser.add_argument("--shares", type=_shares, default=[0.5, 0.7],
+                        help="of the pile, the images ranked most normal it trains on (comma-separated; `estimated`: "
+                             "the share the pile's own estimate gives, discriminator.clean_share)")
     args = parser.parse_args()
     table = seeded_table(args, functools.partial(pile_rows, noises=args.noises, shares=args.shares))
     named = table.assign(discriminator=setting_names(table))
@@ -118,10 +140,11 @@ def main() -> None:
 def setting_name(noise: float, share: float, weight: float) -> str:
     """How this benchmark's tables name a setting: "off" at weight 0, else its noise, share and weight.
 
-    >>> setting_name(1, 0.7, 0.5), setting_name(0, 0, 0)
-    ('noise 1.0, share 0.7, weight 0.5', 'off')
+    >>> setting_name(1, 0.7, 0.5), setting_name(0, 0, 0), setting_name(1, ESTIMATED, 0.5)
+    ('noise 1.0, share 0.7, weight 0.5', 'off', 'noise 1.0, share estimated, weight 0.5')
     """
-    return f"noise {float(noise)}, share {float(share)}, weight {float(weight)}" if weight > 0 else "off"
+    shown = "estimated" if share == ESTIMATED else float(share)
+    return f"noise {float(noise)}, share {shown}, weight {float(weight)}" if weight > 0 else "off"
 
 
 def setting_names(table: pd.DataFrame) -> pd.Series:
@@ -132,6 +155,15 @@ def setting_names(table: pd.DataFrame) -> pd.Series:
 
 def _floats(listed: str) -> list[float]:
     return [float(value) for value in listed.split(",")]
+
+
+def _shares(listed: str) -> list[float]:
+    """`--shares`: numbers, or `estimated` for ESTIMATED.
+
+    >>> _shares("0.7,estimated")
+    [0.7, -1.0]
+    """
+    return [ESTIMATED if value == "estimated" else float(value) for value in listed.split(",")]
 
 
 if __name__ == "__main__":

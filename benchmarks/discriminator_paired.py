@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from detect_discriminator import DEFAULT, seed_scores, setting_name, setting_names
+from detect_discriminator import DEFAULT, RULE, seed_scores, setting_name, setting_names
 from detect_lab import CHOOSE_ON, cached_pile, family
 from detect_peers import parser_for, seeded_table
 from lab_piles import BUILT
@@ -42,15 +42,18 @@ from steelnb.detect.discriminator import EPOCHS
 
 DRAWS = 2000  # resamples of each pile's images
 TIE = 1e-12  # a change this close to 0 is no loss (a mean of changes that cancel rounds to about 1e-17)
+# `--pair`: the two settings compared, each named as the table's columns name it, the one kept on a tie first
+PAIRS = {"flag": (("off", (0.0, 0.0, 0.0)), ("flag", DEFAULT)), "rule": (("default", DEFAULT), ("rule", RULE))}
 
 
-def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS) -> list[dict]:
+def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS, pair: str = "flag") -> list[dict]:
     pile = cached_pile(name, cache)
-    noise, share, weight = DEFAULT
-    scored = [seed_scores(pile, seed, [noise], [share], epochs) for seed in seeds]
-    pairs = [(each[0.0, 0.0, 0.0][0], each[noise, share, weight][0]) for each in scored]  # (off, flag) a seed
-    means = {setting: float(np.mean([roc_auc_score(pile.truth, pair[i]) for pair in pairs]))
-             for i, setting in enumerate(("off", "flag"))}
+    settings = PAIRS[pair]
+    shares = [setting[1] for _, setting in settings if setting[2] > 0]  # "off" trains no discriminator
+    scored = [seed_scores(pile, seed, [DEFAULT[0]], shares, epochs) for seed in seeds]
+    pairs = [tuple(each[setting].scores for _, setting in settings) for each in scored]  # (first, second) a seed
+    means = {named: float(np.mean([roc_auc_score(pile.truth, pair[i]) for pair in pairs]))
+             for i, (named, _) in enumerate(settings)}
     row = {"pile": name, "epochs": epochs, **means, **paired_change(pile.truth, pairs, np.random.default_rng(0))}
     print(row, flush=True)
     return [row]
@@ -83,18 +86,19 @@ def paired_change(truth: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]],
 
 
 def pair_choice(auroc: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
-    """Leave each pile of `auroc` (index: pile, columns `off` and `flag`, AUROC) out with its family: the setting
-    chosen over the rest ("" where no other pile is left), and its AUROC on the pile; last, the choice over every pile.
-    The choice is the better worst case over the piles, unless the change (flag minus off) on each setting's worst
-    pile (every pile at its minimum) has a `paired` interval (index: pile, columns `low`, `high`) that holds 0 (within
-    TIE): then the worst cases tie, and the better mean decides (a tie there keeps `off`).
+    """Leave each pile of `auroc` (index: pile, two columns of AUROC: the setting kept on a tie, such as `off`, then
+    the other, such as `flag`) out with its family: the setting chosen over the rest ("" where no other pile is left),
+    and its AUROC on the pile; last, the choice over every pile. The choice is the better worst case over the piles,
+    unless the change (second minus first) on each setting's worst pile (every pile at its minimum) has a `paired`
+    interval (index: pile, columns `low`, `high`) that holds 0 (within TIE): then the worst cases tie, and the better
+    mean decides (a tie there keeps the first).
 
     >>> auroc = pd.DataFrame({"off": [0.78, 0.96, 0.95], "flag": [0.77, 0.99, 0.95]}, index=["strips", "dagm", "ksdd"])
     >>> paired = pd.DataFrame({"low": [-0.03, 0.02, -0.004], "high": [0.02, 0.04, 0.01]}, index=auroc.index)
     >>> pair_choice(auroc, paired)["chosen_without_it"].tolist()
     ['flag', 'off', 'flag', 'flag']
     """
-    if auroc[["off", "flag"]].isna().any().any() or paired.reindex(auroc.index)[["low", "high"]].isna().any().any():
+    if auroc.isna().any().any() or paired.reindex(auroc.index)[["low", "high"]].isna().any().any():
         raise ValueError("every pile needs both settings' AUROC and the change's interval")
     rows = []
     for pile in auroc.index:
@@ -105,26 +109,28 @@ def pair_choice(auroc: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pair_chosen(auroc: pd.DataFrame, paired: pd.DataFrame, over: list[str]) -> str:
-    """`off` or `flag`, as `pair_choice` picks over the piles `over` ("" for none)."""
+    """The column of `auroc` that `pair_choice` picks over the piles `over` ("" for none)."""
     if not over:
         return ""
-    chosen = auroc.loc[over, ["off", "flag"]]
+    chosen = auroc.loc[over]
     worst_piles = {pile for setting in chosen for pile in chosen.index[chosen[setting] == chosen[setting].min()]}
     tie = all(paired.at[pile, "low"] <= TIE and paired.at[pile, "high"] >= -TIE for pile in worst_piles)
-    off, flag = chosen.mean() if tie else chosen.min()
-    return "flag" if flag > off else "off"
+    first, second = chosen.mean() if tie else chosen.min()
+    return chosen.columns[1] if second > first else chosen.columns[0]
 
 
 def lab_choice(paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT), discriminator_csv: str | None = None
                ) -> pd.DataFrame:
-    """`pair_choice` over `piles` from this benchmark's table: the flag's changes and each setting's mean AUROC (its
-    `off` and `flag` columns), or, for a table written before it had them, the means of a `detect_discriminator.py`
-    table's seeds."""
+    """`pair_choice` over `piles` from this benchmark's table: the changes and each setting's mean AUROC (the columns
+    its pair names, PAIRS), or, for a table of the flag written before it had them, the means of a
+    `detect_discriminator.py` table's seeds."""
     paired = pd.read_csv(paired_csv).set_index("pile")
     if not paired.index.is_unique:
         raise ValueError(f"{paired_csv} holds a pile twice: one run (one --epochs) a table")
     if discriminator_csv is None:
-        return pair_choice(paired.loc[list(piles), ["off", "flag"]], paired)
+        names = next([named for named, _ in pair] for pair in PAIRS.values() if {named for named, _ in pair} <=
+                     set(paired.columns))
+        return pair_choice(paired.loc[list(piles), names], paired)
     table = pd.read_csv(discriminator_csv)
     names = setting_names(table)
     mean = {name: table[names == setting].groupby("pile")["auroc"].mean() for name, setting in
@@ -135,9 +141,13 @@ def lab_choice(paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT), d
 def main() -> None:
     parser = parser_for(__doc__, "results/detect/discriminator_paired.csv")
     parser.add_argument("--epochs", type=float, default=EPOCHS, help="the discriminator's passes over its patches")
+    parser.add_argument("--pair", choices=PAIRS, default="flag",
+                        help="flag: the discriminator off against the default; rule: the default against the share "
+                             "the pile's own estimate gives (discriminator.clean_share)")
     args = parser.parse_args()
     pd.set_option("display.width", 200)
-    print(seeded_table(args, functools.partial(pile_rows, epochs=args.epochs)).round(4).to_string(index=False))
+    table = seeded_table(args, functools.partial(pile_rows, epochs=args.epochs, pair=args.pair))
+    print(table.round(4).to_string(index=False))
 
 
 if __name__ == "__main__":

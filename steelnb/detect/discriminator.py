@@ -35,9 +35,11 @@ import torch
 from torch import Tensor, nn
 
 from .. import distributed
+from .decision import AUTO_MIN, null_fit
 from .rescore import sampled_patches, split_halves
 
 CLEAN_SHARE = 0.7  # of the pile, the images it trains on: those the last pass ranks most normal (as the rescore's)
+CLEAN_SHARES = (0.5, CLEAN_SHARE)  # the least and most of it `clean_share` estimates (0.5: defects under half)
 EPOCHS = 6  # passes over each half's clean patches: within 0.0022 AUROC of 12, at half the cost (discriminator.md)
 STEPS = 300  # training steps of each half's model, the batch sized to make EPOCHS passes
 BATCHES = (256, 4096)  # the least and most clean patches (and as many noisy ones) a training step
@@ -74,6 +76,23 @@ def discriminator_maps(features: Callable[[np.ndarray], Tensor], clean: np.ndarr
             scored = torch.stack([models[1 - half[i]](grid) for i, grid in zip(index, grids, strict=True)])
             maps.append(nn.functional.softplus(scored).numpy().astype(np.float32))
     return distributed.gather(np.concatenate(maps) if maps else np.empty((0,), np.float32)), batches
+
+
+def clean_share(scores: np.ndarray) -> tuple[float, float | None]:
+    """The share of the pile the discriminator trains on, the images that `scores` (the last pass's) rank most
+    normal: one minus the pile's estimated defective share (`decision.null_fit` of `scores`) within CLEAN_SHARES, on
+    a pile of AUTO_MIN images or more; CLEAN_SHARE below it. Also the estimate (None below AUTO_MIN).
+
+    >>> rng = np.random.default_rng(0)
+    >>> heavy = np.exp(np.r_[rng.normal(0, 0.1, 60), rng.normal(1, 0.1, 40)])  # 40 % apart from the bulk
+    >>> share, estimate = clean_share(heavy)
+    >>> round(share, 2), round(estimate, 2), clean_share(heavy[:99])
+    (0.6, 0.4, (0.7, None))
+    """
+    if len(scores) < AUTO_MIN:
+        return CLEAN_SHARE, None
+    estimate = null_fit(scores).defective_share
+    return float(np.clip(1 - estimate, *CLEAN_SHARES)), estimate
 
 
 def training_batch(patches: int, epochs: float) -> int:

@@ -142,3 +142,16 @@ def test_a_table_holding_a_pile_twice_is_refused(tmp_path):
                   "flag": [0.9, 0.9]}).to_csv(tmp_path / "p.csv", index=False)
     with pytest.raises(ValueError, match="holds a pile twice"):
         discriminator_paired.lab_choice(str(tmp_path / "p.csv"), ("ksdd",))
+
+
+def test_the_rule_s_pair_sets_the_estimated_share_against_the_default(tmp_path, monkeypatch, tiny_pile):
+    tiny_pile(tmp_path)
+    monkeypatch.setattr(detect_discriminator, "clean_share", lambda scores: (0.5, 0.45))
+    row = discriminator_paired.pile_rows("tiny", tmp_path, [0], pair="rule")[0]
+    grid = detect_discriminator.pile_rows("tiny", tmp_path, [0], noises=[1.0], shares=[0.7, -1.0])  # cached
+    auroc = {(row["share"], row["weight"]): row["auroc"] for row in grid}
+    assert (row["default"], row["rule"]) == pytest.approx((auroc[0.7, 0.5], auroc[-1.0, 0.5]))
+    assert row["change"] == pytest.approx(auroc[-1.0, 0.5] - auroc[0.7, 0.5]) and "off" not in row
+    auroc = pd.DataFrame({"default": [0.95, 0.96], "rule": [0.97, 0.99]}, index=["ksdd", "dagm"])
+    paired = pd.DataFrame({"low": [0.01, 0.01], "high": [0.03, 0.04]}, index=auroc.index)
+    assert discriminator_paired.pair_choice(auroc, paired)["chosen_without_it"].tolist() == ["rule", "rule", "rule"]

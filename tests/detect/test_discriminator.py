@@ -102,3 +102,15 @@ def test_the_discriminator_lifts_a_smudge_and_metrics_say_whether_and_why_it_joi
     fused = [detect(config(method="fused", references=4, discriminator=weight), pile(smudged)) for weight in (0.5, 0)]
     assert fused[0].metrics["discriminator"]["why"].startswith("--method fused")
     np.testing.assert_array_equal(fused[0].table["score"], fused[1].table["score"])  # the flag changes nothing there
+
+
+def test_the_share_it_trains_on_follows_the_pile_s_estimate_within_its_bounds():
+    rng = np.random.default_rng(0)
+    clean = np.exp(rng.normal(0, 0.1, 200))
+    heavy = np.exp(np.r_[rng.normal(0, 0.1, 80), rng.uniform(0.5, 3, 120)])  # 60 %, spread far above the bulk
+    middle = np.exp(np.r_[rng.normal(0, 0.1, 110), rng.normal(1, 0.1, 90)])  # 45 % apart
+    assert discriminator.clean_share(clean)[0] == discriminator.CLEAN_SHARE  # estimated near 0: capped at 0.7
+    assert discriminator.clean_share(heavy)[0] == 0.5  # estimated above half: the floor
+    share, estimate = discriminator.clean_share(middle)
+    assert share == pytest.approx(1 - estimate) and 0.5 < share < 0.7
+    assert discriminator.clean_share(heavy[:99]) == (discriminator.CLEAN_SHARE, None)  # too few to estimate
