@@ -65,9 +65,10 @@ class DetectConfig:
     rescore_rounds: Annotated[int, AtLeast(1), Help("self: second passes, each taking its clean images from the "
                                                     "one before")] = 2
     discriminator: Annotated[float, AtLeast(0), Help("self: the weight, against the scorer's 1, of the maps of a "
-                                                     "patch discriminator trained on the 70 % of the pile that the "
-                                                     "last pass ranks most normal (discriminator.py; 0: off, about "
-                                                     "0.05 s an image cheaper at 512 px)")] = 0.5
+                                                     "patch discriminator trained on the images that the last pass "
+                                                     "ranks most normal, 50-70 % of the pile as it estimates its "
+                                                     "defective share (discriminator.py; 0: off, about 0.05 s an "
+                                                     "image cheaper at 512 px)")] = 0.5
     discriminator_noise: Annotated[float, Above(0), Help("self: the discriminator's Gaussian noise, in units of the "
                                                          "clean patches' spread per feature channel")] = 1.0
     references: Annotated[int, AtLeast(1), Help("mutual: other images each image is scored against")] = 24

@@ -54,7 +54,7 @@ from ..patches import PatchFeatures
 from ..progress import progress
 from .config import DetectConfig
 from .decision import label_free_threshold
-from .discriminator import CLEAN_SHARE, EPOCHS, STEPS, discriminator_maps
+from .discriminator import EPOCHS, STEPS, clean_share, discriminator_maps
 from .errors import DetectError
 from .fusion import log_maps
 from .overlay import write_overlays
@@ -222,15 +222,20 @@ def _no_discriminator(config: DetectConfig, n: int) -> str | None:
 
 def _discriminated(raw: np.ndarray, features: KeptFeatures, mine: np.ndarray,
                    config: DetectConfig) -> tuple[np.ndarray, dict]:
-    """The scorer's (N, h, w) raw maps and the discriminator's, (N, 2, h, w), the discriminator trained on the
-    CLEAN_SHARE of the pile that `raw` ranks most normal; what metrics.json says of it."""
+    """The scorer's (N, h, w) raw maps and the discriminator's, (N, 2, h, w), the discriminator trained on the share
+    of the pile that `raw` ranks most normal that the pile's estimated defective share gives (`clean_share`); what
+    metrics.json says of it."""
     started = time.perf_counter()
-    clean = clean_images(_scored(raw, config), CLEAN_SHARE)
+    ranked = _scored(raw, config)
+    share, estimate = clean_share(ranked)
+    clean = clean_images(ranked, share)
     found, batches = discriminator_maps(features.again, clean, len(raw), mine, config.discriminator_noise, EPOCHS,
                                         config.seed, config.batch_size)
     return np.stack([raw, found], 1), {"used": True, "weight": config.discriminator,
                                        "noise": config.discriminator_noise, "epochs": EPOCHS, "steps": STEPS,
-                                       "batches": batches, "clean_images": len(clean),
+                                       "batches": batches, "share": round(share, 4),
+                                       "estimated_defective_share": None if estimate is None else round(estimate, 4),
+                                       "clean_images": len(clean),
                                        "seconds": round(time.perf_counter() - started, 3)}
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from steelnb.detect import DetectConfig, detect, discriminator
+from steelnb.detect import DetectConfig, detect, discriminator, run
 from steelnb.detect.discriminator import discriminator_maps
 from steelnb.detect.fusion import log_maps, robust_z
 from steelnb.detect.rescore import split_halves
@@ -88,9 +88,10 @@ def config(**settings) -> DetectConfig:
 def test_the_discriminator_lifts_a_smudge_and_metrics_say_whether_and_why_it_joined(smudged):
     joined = detect(config(), pile(smudged))  # on by default, at weight 0.5 (results/detect/heldout.md)
     record = joined.metrics["discriminator"]
-    assert {k: record[k] for k in ("used", "weight", "noise", "epochs", "steps", "clean_images")} == \
+    assert {k: record[k] for k in ("used", "weight", "noise", "epochs", "steps", "share", "clean_images")} == \
         {"used": True, "weight": 0.5, "noise": 1.0, "epochs": discriminator.EPOCHS, "steps": discriminator.STEPS,
-         "clean_images": 16}
+         "share": discriminator.CLEAN_SHARE, "clean_images": 16}
+    assert record["estimated_defective_share"] is None  # 24 images: too few to estimate, so 70 %
     assert record["batches"] == [discriminator.BATCHES[0]] * 2  # a small pile: EPOCHS passes take fewer patches a step
     alone = detect(config(discriminator=0), pile(smudged))
     assert alone.metrics["discriminator"] == {"used": False, "why": "--discriminator 0"}
@@ -114,3 +115,16 @@ def test_the_share_it_trains_on_follows_the_pile_s_estimate_within_its_bounds():
     share, estimate = discriminator.clean_share(middle)
     assert share == pytest.approx(1 - estimate) and 0.5 < share < 0.7
     assert discriminator.clean_share(heavy[:99]) == (discriminator.CLEAN_SHARE, None)  # too few to estimate
+
+
+def test_a_pile_estimated_heavy_trains_the_discriminator_on_the_share_its_estimate_gives(smudged, monkeypatch):
+    ranked = []
+
+    def estimated(scores):
+        ranked.append(len(scores))
+        return 0.5, 0.45  # as a pile of 100 or more estimated 45 % defective
+
+    monkeypatch.setattr(run, "clean_share", estimated)
+    record = detect(config(), pile(smudged)).metrics["discriminator"]
+    assert ranked == [24]  # the whole pile's last-pass scores
+    assert (record["share"], record["estimated_defective_share"], record["clean_images"]) == (0.5, 0.45, 12)
