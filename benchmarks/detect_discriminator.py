@@ -45,10 +45,11 @@ from steelnb.detect.rescore import clean_images
 from steelnb.detect.run import _pile_maps
 
 WEIGHTS = (0.25, 0.5, 1.0)
-# the package's noise, share and weight (`--discriminator 0.5`, the default since the fifteenth round)
-DEFAULT = (DetectConfig.discriminator_noise, CLEAN_SHARE, DetectConfig.discriminator)
 ESTIMATED = -1.0  # a share setting: the share `discriminator.clean_share` takes from the pile (the nineteenth round)
-RULE = (DetectConfig.discriminator_noise, ESTIMATED, DetectConfig.discriminator)  # the default with that share
+# the package's noise, share and weight (`--discriminator 0.5`, the default since the fifteenth round; the share its
+# pile's estimate gives since the nineteenth) and the same at the fixed 70 % of the rounds before
+DEFAULT = (DetectConfig.discriminator_noise, ESTIMATED, DetectConfig.discriminator)
+FIXED = (DetectConfig.discriminator_noise, CLEAN_SHARE, DetectConfig.discriminator)
 
 
 class Scored(NamedTuple):

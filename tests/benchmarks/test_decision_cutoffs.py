@@ -68,9 +68,9 @@ def test_a_lab_pile_and_its_defect_free_part_are_each_scored_at_the_default(tmp_
     assert at_the_cutoff[0]["flagged"] >= 6 and at_the_cutoff[0]["mdr"] == 0  # the six odd squares found
     pile = cached_pile("tiny", tmp_path)
     clean = pile.part(truth == 0)
-    scored = {name: detect_discriminator.seed_scores(part, 1, [1.0], [0.7]) for name, part in
-              (("tiny", pile), ("tiny-clean", clean))}
     setting = detect_discriminator.DEFAULT
+    scored = {name: detect_discriminator.seed_scores(part, 1, [setting[0]], [setting[1]]) for name, part in
+              (("tiny", pile), ("tiny-clean", clean))}
     for name, part in (("tiny", pile), ("tiny-clean", clean)):  # the default's scores, the part's its own
         expected = decision_cutoffs.rows_of(name, 1, scored[name][setting][0], part.truth)
         assert [row for row in rows if (row["pile"], row["seed"]) == (name, 1)] == expected
