@@ -1,8 +1,11 @@
-"""A patch discriminator trained on the pile's clean images, fused into the default's maps (issue 19, rounds 11-13).
+"""A patch discriminator trained on the pile's clean images, fused into the default's maps (issue 19, rounds 11-13,
+19).
 
     python benchmarks/detect_discriminator.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
         --seeds 0,1,2 --out results/detect/discriminator_clean.csv --threads 2
-    (the same, --noises 1.0 --shares 0.7,0.85,1.0 --out results/detect/discriminator_share.csv: the second grid)
+    (the same, --noises 1.0 --shares 0.7,0.85,1.0 --out results/detect/discriminator_share.csv: the second grid;
+    --noises 1.0 --shares 0.7,estimated over the nine piles and I,II,III,IV --out results/detect/discriminator_rule.csv:
+    the nineteenth round)
 
 Reads the detection lab's cache (`detect_lab.py` fills it: stride-16 features). For each pile and seed the package's
 pipeline without the discriminator (the default until the fifteenth round) runs on the cached features (`self` radius 2,
@@ -11,9 +14,11 @@ from the pile); then `steelnb.detect.discriminator.discriminator_maps` trains on
 last join ranks most normal (cross-fitted halves, 300 steps making discriminator.EPOCHS passes over each half's sampled
 patches, the batch clipped to 256-4,096, Gaussian noise `--noises` in the clean patches' units), and its maps join those
 raw maps as a weighted robust z of their logs (`run._pile_maps`, weight WEIGHTS against their 1) before the default's
-normalisation, smoothing, share and peers. Rows: pile, seed, noise, clean share, weight (0: the discriminator off),
-AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took (when its scores were
-made: a run that reads them from the score cache, score_cache.py, reports those seconds). The lab's rules
+normalisation, smoothing, share and peers. Rows: pile, seed, noise, clean share (-1: `estimated`, the share
+`discriminator.clean_share` takes from the pile, the default since the nineteenth round), weight (0: the discriminator
+off), AUROC, AP and the `auto` decision (ACC, MDR, FDR, flagged), the seconds the discriminator took (when its scores
+were made: a run that reads them from the score cache, score_cache.py, reports those seconds), the share it trained on
+and the defective share estimated (empty where the share was given or the pile is under 100 images). The lab's rules
 (`detect_lab.choose`) then pick on the AUROC averaged over the seeds, leaving each pile (and its family) out. (The
 eleventh round's grid, noise 0.3 and 1.0 at a fixed batch of 4,096, is discriminator.csv, from commit 4274b4d's version
 of this file; the twelfth's, 6 / 12 / 24 passes at noise 1.0, discriminator_epochs.csv, from 5e6e847's. The

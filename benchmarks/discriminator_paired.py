@@ -3,7 +3,8 @@
     python benchmarks/discriminator_paired.py --cache .cache/lab --piles synthetic,ksdd,dagm,edge,inside,tile,strips \
         --seeds 0,1,2 --out results/detect/discriminator_paired.csv --threads 2   # add --epochs 12 to redo that CSV
     (the same, --pair rule and the nine piles with I,II,III,IV --out results/detect/discriminator_paired_rule.csv:
-    the nineteenth round)
+    the nineteenth round; --pair rule --defective 0.4 and the six real piles --out
+    results/detect/discriminator_thinned.csv: the real piles thinned to 40 % defective, after it)
 
 For each pile and seed the discriminator off (the default until the fifteenth round) and on (noise 1.0, weight 0.5:
 detect_discriminator.DEFAULT, the package's `--discriminator 0.5`, the default since; `the flag` here) score every image
@@ -27,7 +28,10 @@ each pile out: the better worst case, where a worst case within the paired inter
 discriminator.md: 6, now EPOCHS). `--pair rule` sets the nineteenth round's two settings side by side instead: the
 discriminator trained on the cleanest 70 % (`default`, as it was) and on the share the pile's own estimate gives
 (`rule`, the default since). Until that round the flag trained on 70 %: the CSVs above were written so, and the flag
-now scores the synthetic pile and the magnetic tile a little differently (discriminator.md).
+now scores the synthetic pile and the magnetic tile a little differently (discriminator.md). `--defective S` thins each
+pile to the defective share S first (`thinned`: every defective image kept, the defect-free ones drawn at random, seed
+0), and the rows then give its images and defective share. Every row also gives each setting's decision (`auto` at the
+package's cutoff), ACC and MDR, mean of the seeds.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from detect_discriminator import DEFAULT, FIXED, seed_scores, setting_name, setting_names
-from detect_lab import CHOOSE_ON, cached_pile, family
-from detect_peers import parser_for, seeded_table
+from detect_lab import CHOOSE_ON, CachedPile, cached_pile, family
+from detect_peers import measured, parser_for, seeded_table
 from lab_piles import BUILT
 from sklearn.metrics import roc_auc_score
 
@@ -52,17 +56,34 @@ TIE = 1e-12  # a change this close to 0 is no loss (a mean of changes that cance
 PAIRS = {"flag": (("off", (0.0, 0.0, 0.0)), ("flag", DEFAULT)), "rule": (("default", FIXED), ("rule", DEFAULT))}
 
 
-def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS, pair: str = "flag") -> list[dict]:
-    pile = cached_pile(name, cache)
+def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS, pair: str = "flag",
+              defective: float | None = None) -> list[dict]:
+    pile = cached_pile(name, cache) if defective is None else thinned(cached_pile(name, cache), defective)
     settings = PAIRS[pair]
     shares = [setting[1] for _, setting in settings if setting[2] > 0]  # "off" trains no discriminator
     scored = [seed_scores(pile, seed, [DEFAULT[0]], shares, epochs) for seed in seeds]
     pairs = [tuple(each[setting].scores for _, setting in settings) for each in scored]  # (first, second) a seed
     means = {named: float(np.mean([roc_auc_score(pile.truth, pair[i]) for pair in pairs]))
              for i, (named, _) in enumerate(settings)}
-    row = {"pile": name, "epochs": epochs, **means, **paired_change(pile.truth, pairs, np.random.default_rng(0))}
+    decided = {f"{named}_{column}": float(np.mean([measured(pile.truth, pair[i])[column] for pair in pairs]))
+               for i, (named, _) in enumerate(settings) for column in ("acc", "mdr")}
+    row = {"pile": name, "images": len(pile.truth), "defective": float(pile.truth.mean()), "epochs": epochs, **means,
+           **paired_change(pile.truth, pairs, np.random.default_rng(0)), **decided}
     print(row, flush=True)
     return [row]
+
+
+def thinned(pile: CachedPile, defective: float, seed: int = 0) -> CachedPile:
+    """The part of `pile` that holds every defective image and as many of its defect-free ones, drawn at random
+    (`seed`), as make `defective` of it defective (the nearest whole number): a real pile as heavy as the stand-ins."""
+    flawed = pile.truth == 1
+    wanted = round(flawed.sum() * (1 - defective) / defective)
+    normal = np.flatnonzero(~flawed)
+    if not 0 < wanted <= len(normal):
+        raise ValueError(f"a pile {flawed.mean():.0%} defective cannot be thinned to {defective:.0%}")
+    keep = flawed.copy()
+    keep[np.random.default_rng(seed).choice(normal, wanted, replace=False)] = True
+    return pile.part(keep)
 
 
 def paired_change(truth: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,
@@ -134,8 +155,10 @@ def lab_choice(paired_csv: str, piles: tuple[str, ...] = (*CHOOSE_ON, *BUILT), d
     if not paired.index.is_unique:
         raise ValueError(f"{paired_csv} holds a pile twice: one run (one --epochs) a table")
     if discriminator_csv is None:
-        names = next([named for named, _ in pair] for pair in PAIRS.values() if {named for named, _ in pair} <=
-                     set(paired.columns))
+        names = next(([named for named, _ in pair] for pair in PAIRS.values() if {named for named, _ in pair} <=
+                      set(paired.columns)), None)
+        if names is None:
+            raise ValueError(f"{paired_csv} holds neither pair's columns: {sorted(paired.columns)}")
         return pair_choice(paired.loc[list(piles), names], paired)
     table = pd.read_csv(discriminator_csv)
     names = setting_names(table)
@@ -150,9 +173,12 @@ def main() -> None:
     parser.add_argument("--pair", choices=PAIRS, default="flag",
                         help="flag: the discriminator off against the default; rule: the default against the share "
                              "the pile's own estimate gives (discriminator.clean_share)")
+    parser.add_argument("--defective", type=float, default=None,
+                        help="each pile thinned to this defective share first: its defect-free images drawn at random")
     args = parser.parse_args()
     pd.set_option("display.width", 200)
-    table = seeded_table(args, functools.partial(pile_rows, epochs=args.epochs, pair=args.pair))
+    table = seeded_table(args, functools.partial(pile_rows, epochs=args.epochs, pair=args.pair,
+                                                 defective=args.defective))
     print(table.round(4).to_string(index=False))
 
 

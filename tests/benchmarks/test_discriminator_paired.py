@@ -63,7 +63,8 @@ def test_a_pile_gets_one_row_with_the_discriminator_benchmarks_changes(tmp_path)
     assert rows[0]["low"] <= rows[0]["change"] <= rows[0]["high"]
     (tmp_path / "apart").mkdir()  # scored again, not read from the cache the paired run filled
     torch.save(({16: features.half()}, truth, 0.1), tmp_path / "apart" / "tiny.pt")
-    grid = detect_discriminator.pile_rows("tiny", tmp_path / "apart", [0, 1], noises=[1.0], shares=[0.7])
+    grid = detect_discriminator.pile_rows("tiny", tmp_path / "apart", [0, 1], noises=[1.0],
+                                          shares=[detect_discriminator.DEFAULT[1]])
     auroc = {(row["seed"], row["weight"]): row["auroc"] for row in grid}
     expected = [auroc[seed, 0.5] - auroc[seed, 0.0] for seed in (0, 1)]
     assert min(expected) > 0.1  # the flag lifts the faint defects
@@ -148,10 +149,26 @@ def test_the_rule_s_pair_sets_the_estimated_share_against_the_default(tmp_path, 
     tiny_pile(tmp_path)
     monkeypatch.setattr(detect_discriminator, "clean_share", lambda scores: (0.5, 0.45))
     row = discriminator_paired.pile_rows("tiny", tmp_path, [0], pair="rule")[0]
-    grid = detect_discriminator.pile_rows("tiny", tmp_path, [0], noises=[1.0], shares=[0.7, -1.0])  # cached
+    tiny_pile(tmp_path / "apart")  # scored again, not read from the cache the paired run filled
+    grid = detect_discriminator.pile_rows("tiny", tmp_path / "apart", [0], noises=[1.0], shares=[0.7, -1.0])
     auroc = {(row["share"], row["weight"]): row["auroc"] for row in grid}
     assert (row["default"], row["rule"]) == pytest.approx((auroc[0.7, 0.5], auroc[-1.0, 0.5]))
     assert row["change"] == pytest.approx(auroc[-1.0, 0.5] - auroc[0.7, 0.5]) and "off" not in row
     auroc = pd.DataFrame({"default": [0.95, 0.96], "rule": [0.97, 0.99]}, index=["ksdd", "dagm"])
     paired = pd.DataFrame({"low": [0.01, 0.01], "high": [0.03, 0.04]}, index=auroc.index)
     assert discriminator_paired.pair_choice(auroc, paired)["chosen_without_it"].tolist() == ["rule", "rule", "rule"]
+    tied = auroc.assign(rule=auroc["default"])  # the same AUROC: the setting kept on a tie, the first column
+    assert discriminator_paired.pair_choice(tied, paired * 0)["chosen_without_it"].tolist()[-1] == "default"
+
+
+def test_a_thinned_pile_keeps_every_defect_and_draws_its_defect_free_images(tmp_path, tiny_pile):
+    truth = tiny_pile(tmp_path, odd=slice(-18, None))  # 18 of 48 defective
+    pile = discriminator_paired.cached_pile("tiny", tmp_path)
+    heavy = discriminator_paired.thinned(pile, 0.4)
+    assert (len(heavy.truth), int(heavy.truth.sum())) == (45, 18)  # 27 of the 30 defect-free beside the 18 defects
+    assert set(np.flatnonzero(truth)) <= set(heavy.positions.tolist())
+    assert discriminator_paired.thinned(pile, 0.4, seed=1).positions.tolist() != heavy.positions.tolist()  # drawn
+    with pytest.raises(ValueError, match="cannot be thinned"):
+        discriminator_paired.thinned(pile, 0.2)  # 18 defects need 72 defect-free images: the pile has 30
+    row = discriminator_paired.pile_rows("tiny", tmp_path, [0], pair="rule", defective=0.4)[0]
+    assert (row["images"], row["defective"]) == (45, 0.4) and 0 <= row["rule_acc"] <= 1
