@@ -38,8 +38,9 @@ from .. import distributed
 from .decision import AUTO_MIN, null_fit
 from .rescore import sampled_patches, split_halves
 
-CLEAN_SHARE = 0.7  # of the pile, the images it trains on (those the last pass ranks most normal, as the rescore's)
-# where the pile is too small to estimate its defective share, and the most where it is
+# of the pile, the images it trains on (those the last pass ranks most normal, as the rescore's) where the pile is too
+# small to estimate its defective share, and the most where it is
+CLEAN_SHARE = 0.7
 CLEAN_SHARES = (0.5, CLEAN_SHARE)  # `clean_share`'s least and most (0.5: the decision's defects under half), chosen
 # over a fixed 70 % in the nineteenth round (results/detect/discriminator.md): 40 % piles trained on 70 % lost AUROC
 EPOCHS = 6  # passes over each half's clean patches: within 0.0022 AUROC of 12, at half the cost (discriminator.md)
