@@ -9,8 +9,9 @@ random, seed 0), and each seed, the lab's pipeline on cached features (as `detec
 after each step: `first` (the first pass: `self` radius 2, cells auto, sigma 1, the share chosen from the pile),
 `first+peers` (peers 40 / 0.25), `rescored` (two clean-then-rescore rounds at 0.7, 40,000 patches; no peers),
 `rescored+peers`, and `default` (the discriminator joined at 0.5, on the share the pile's estimate gives). Rows: pile,
-part (`whole`, `thinned`), images, defective share, seed, step, AUROC, AP and the `auto` decision. A measurement: which
-step loses most on the thinned piles says where a remedy would have to act.
+part (`whole`, `thinned`), images, defective share, seed, step, AUROC, AP, the `auto` decision and the defective share
+the empirical null estimates from the step's scores (`decision.null_fit`). A measurement: which step loses most on the
+thinned piles, and which step's scores let the null see their defects, say where a remedy would have to act.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from detect_radius import PEERS
 from detect_rescore import pipeline, rescored_raw
 from discriminator_paired import thinned
 
+from steelnb.detect.decision import null_fit
+
 STEPS = ("first", "first+peers", "rescored", "rescored+peers", "default")
 
 
@@ -38,8 +41,8 @@ def pile_rows(name: str, cache: Path, seeds: list[int], defective: float) -> lis
         for seed in seeds:
             described = {"pile": name, "part": part, "images": len(pile.truth),
                          "defective": float(pile.truth.mean()), "seed": seed}
-            rows += [{**described, "step": step, **measured(pile.truth, scores)}
-                     for step, scores in step_scores(pile, seed).items()]
+            rows += [{**described, "step": step, **measured(pile.truth, scores),
+                      "estimate": null_fit(scores).defective_share} for step, scores in step_scores(pile, seed).items()]
             print(name, part, seed, {row["step"]: round(row["auroc"], 4) for row in rows[-len(STEPS):]}, flush=True)
     return rows
 
