@@ -49,7 +49,7 @@ INSIDE = {
         "config": {"decision", "position"}, "errors": set(), "scoring": {"decision"}, "decision": set(),
         "fusion": {"decision"}, "position": {"decision"}, "record": {"config", "decision"},
         "pile": {"config", "errors"}, "overlay": {"record", "scoring"},
-        "rescore": {"scorers"}, "whiten": set(), "peers": {"decision"}, "discriminator": {"rescore"},
+        "rescore": {"scorers"}, "whiten": set(), "peers": {"decision"}, "discriminator": {"decision", "rescore"},
         "run": {"config", "decision", "discriminator", "errors", "fusion", "overlay", "peers", "pile", "position",
                 "record", "rescore", "scorers", "scoring", "whiten"},
         "decide": {"config", "decision", "errors", "overlay", "pile", "record"},
