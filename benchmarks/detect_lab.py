@@ -93,6 +93,18 @@ class CachedPile(NamedTuple):
         return self._replace(features=self.features[index], truth=self.truth[index], looks=self.looks[index],
                              first=self.first[index], positions=positions)
 
+    def thinned(self, defective: float, seed: int = 0) -> CachedPile:
+        """The part that holds every defective image and as many defect-free ones, drawn at random (`seed`), as make
+        `defective` of it defective (the nearest whole number): a real pile as heavy as a 40 % stand-in."""
+        flawed = self.truth == 1
+        wanted = round(flawed.sum() * (1 - defective) / defective)
+        normal = np.flatnonzero(~flawed)
+        if not 0 < wanted <= len(normal):
+            raise ValueError(f"a pile {flawed.mean():.0%} defective cannot be thinned to {defective:.0%}")
+        keep = flawed.copy()
+        keep[np.random.default_rng(seed).choice(normal, wanted, replace=False)] = True
+        return self.part(keep)
+
     def key(self) -> dict:
         """What names this pile for the score cache: the features' digest and, for a part, its images'."""
         images = "all" if self.positions is None else digest(self.positions.astype(np.int64).tobytes())

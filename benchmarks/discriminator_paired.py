@@ -27,11 +27,12 @@ each pile out: the better worst case, where a worst case within the paired inter
 `--epochs` trains the flag's discriminator for fewer or more passes than the package's EPOCHS (the sixteenth round,
 discriminator.md: 6, now EPOCHS). `--pair rule` sets the nineteenth round's two settings side by side instead: the
 discriminator trained on the cleanest 70 % (`default`, as it was) and on the share the pile's own estimate gives
-(`rule`, the default since). Until that round the flag trained on 70 %: the CSVs above were written so, and the flag
-now scores the synthetic pile and the magnetic tile a little differently (discriminator.md). `--defective S` thins each
-pile to the defective share S first (`thinned`: every defective image kept, the defect-free ones drawn at random, seed
-0), and the rows then give its images and defective share. Every row also gives each setting's decision (`auto` at the
-package's cutoff), ACC and MDR, mean of the seeds.
+(`rule`, the default since). Until that round the flag trained on 70 %: the CSVs above were written so, and the flag now
+scores the synthetic pile and the magnetic tile a little differently (discriminator.md). `--defective S` thins each pile
+to the defective share S first (`CachedPile.thinned`: every defective image kept, the defect-free ones drawn at random,
+seed 0), and the rows then give its images and defective share. Every row also gives each setting's decision (`auto` at
+the package's cutoff), ACC and MDR, mean of the seeds, and for the setting whose share the pile's estimate gives, that
+estimate at each seed.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from detect_discriminator import DEFAULT, FIXED, seed_scores, setting_name, setting_names
-from detect_lab import CHOOSE_ON, CachedPile, cached_pile, family
+from detect_discriminator import DEFAULT, ESTIMATED, FIXED, seed_scores, setting_name, setting_names
+from detect_lab import CHOOSE_ON, cached_pile, family
 from detect_peers import measured, parser_for, seeded_table
 from lab_piles import BUILT
 from sklearn.metrics import roc_auc_score
@@ -58,7 +59,7 @@ PAIRS = {"flag": (("off", (0.0, 0.0, 0.0)), ("flag", DEFAULT)), "rule": (("defau
 
 def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS, pair: str = "flag",
               defective: float | None = None) -> list[dict]:
-    pile = cached_pile(name, cache) if defective is None else thinned(cached_pile(name, cache), defective)
+    pile = cached_pile(name, cache) if defective is None else cached_pile(name, cache).thinned(defective)
     settings = PAIRS[pair]
     shares = [setting[1] for _, setting in settings if setting[2] > 0]  # "off" trains no discriminator
     scored = [seed_scores(pile, seed, [DEFAULT[0]], shares, epochs) for seed in seeds]
@@ -67,23 +68,12 @@ def pile_rows(name: str, cache: Path, seeds: list[int], epochs: float = EPOCHS, 
              for i, (named, _) in enumerate(settings)}
     decided = {f"{named}_{column}": float(np.mean([measured(pile.truth, pair[i])[column] for pair in pairs]))
                for i, (named, _) in enumerate(settings) for column in ("acc", "mdr")}
+    estimates = {f"{named}_estimates": " ".join(f"{each[setting].estimate:.3f}" for each in scored)
+                 for named, setting in settings if setting[1] == ESTIMATED}  # each seed's, nan under AUTO_MIN
     row = {"pile": name, "images": len(pile.truth), "defective": float(pile.truth.mean()), "epochs": epochs, **means,
-           **paired_change(pile.truth, pairs, np.random.default_rng(0)), **decided}
+           **paired_change(pile.truth, pairs, np.random.default_rng(0)), **decided, **estimates}
     print(row, flush=True)
     return [row]
-
-
-def thinned(pile: CachedPile, defective: float, seed: int = 0) -> CachedPile:
-    """The part of `pile` that holds every defective image and as many of its defect-free ones, drawn at random
-    (`seed`), as make `defective` of it defective (the nearest whole number): a real pile as heavy as the stand-ins."""
-    flawed = pile.truth == 1
-    wanted = round(flawed.sum() * (1 - defective) / defective)
-    normal = np.flatnonzero(~flawed)
-    if not 0 < wanted <= len(normal):
-        raise ValueError(f"a pile {flawed.mean():.0%} defective cannot be thinned to {defective:.0%}")
-    keep = flawed.copy()
-    keep[np.random.default_rng(seed).choice(normal, wanted, replace=False)] = True
-    return pile.part(keep)
 
 
 def paired_change(truth: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,

@@ -4,7 +4,7 @@ defective share (issue 19, after the nineteenth round).
     python benchmarks/heavy_steps.py --cache .cache/lab --piles ksdd,dagm,tile,strips,elpv_mono,elpv_poly \
         --seeds 0,1,2 --threads 2 --defective 0.4 --out results/detect/heavy_steps.csv
 
-For each pile, whole and thinned (`discriminator_paired.thinned`: every defect kept, defect-free images drawn at
+For each pile, whole and thinned (`CachedPile.thinned`: every defect kept, defect-free images drawn at
 random, seed 0), and each seed, the lab's pipeline on cached features (as `detect_discriminator.py` runs it) is scored
 after each step: `first` (the first pass: `self` radius 2, cells auto, sigma 1, the share chosen from the pile),
 `first+peers` (peers 40 / 0.25), `rescored` (two clean-then-rescore rounds at 0.7, 40,000 patches; no peers),
@@ -27,7 +27,6 @@ from detect_lab import CachedPile, cached_pile
 from detect_peers import measured, parser_for, seeded_table
 from detect_radius import PEERS
 from detect_rescore import pipeline, rescored_raw
-from discriminator_paired import thinned
 
 from steelnb.detect.decision import null_fit
 
@@ -37,7 +36,7 @@ STEPS = ("first", "first+peers", "rescored", "rescored+peers", "default")
 def pile_rows(name: str, cache: Path, seeds: list[int], defective: float) -> list[dict]:
     whole = cached_pile(name, cache)
     rows = []
-    for part, pile in (("whole", whole), ("thinned", thinned(whole, defective))):
+    for part, pile in (("whole", whole), ("thinned", whole.thinned(defective))):
         for seed in seeds:
             described = {"pile": name, "part": part, "images": len(pile.truth),
                          "defective": float(pile.truth.mean()), "seed": seed}

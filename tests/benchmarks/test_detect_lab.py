@@ -51,6 +51,17 @@ def test_a_pile_alone_gets_no_choice_and_no_common_setting_is_a_clear_error():
         detect_lab.choose(table({"a": {"dagm": 0.9}}), ("dagm",), rule="best")
 
 
+def test_a_thinned_pile_keeps_every_defect_and_draws_its_defect_free_images(tmp_path, tiny_pile):
+    truth = tiny_pile(tmp_path, odd=slice(-18, None))  # 18 of 48 defective
+    pile = detect_lab.cached_pile("tiny", tmp_path)
+    heavy = pile.thinned(0.4)
+    assert (len(heavy.truth), int(heavy.truth.sum())) == (45, 18)  # 27 of the 30 defect-free beside the 18 defects
+    assert set(np.flatnonzero(truth)) <= set(heavy.positions.tolist())
+    assert pile.thinned(0.4, seed=1).positions.tolist() != heavy.positions.tolist()  # drawn
+    with pytest.raises(ValueError, match="cannot be thinned"):
+        pile.thinned(0.2)  # 18 defects need 72 defect-free images: the pile has 30
+
+
 def test_the_docstring_examples_hold():
     assert doctest.testmod(detect_lab).failed == 0
 
